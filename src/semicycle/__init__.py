@@ -1,0 +1,10 @@
+"""semicycle: image-to-image translation when paired examples are scarce."""
+
+__version__ = "0.1.0"
+
+
+def load(path, device: str = "auto"):
+    """Load a trained run for inference: ``semicycle.load(run_dir).translate(pil_image)``."""
+    from .api import load as _load
+
+    return _load(path, device)

@@ -1,0 +1,272 @@
+"""Typed run configuration: dataclasses, loadable from YAML, overridable with ``section.key=value``.
+
+A run is described by one :class:`Config`; it is saved as ``config.yaml`` in the run directory and
+inside every checkpoint, so a run can be resumed and its networks rebuilt without flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are prepared."""
+
+    dataset: str = "synthetic"  # synthetic | aligned | unaligned | cmp
+    root: str = ""  # dataset folder; for synthetic, where it is written ("" = inside the run dir)
+    train_split: str = "train"
+    val_split: str = "val"
+    a_side: str = "left"  # aligned A|B images: which half is domain A
+    direction: str = "AtoB"  # the main translation (paired training, evaluation, samples)
+    palette: str = ""  # domain B is a label map with this palette ("" = B is a photo)
+    load_size: int = 286  # images are resized to load_size x load_size once, in memory
+    crop_size: int = 256  # then randomly cropped to crop_size (load 286 -> crop 256 as the paper)
+    flip: bool = True  # horizontal flip, identical for both halves of a pair
+    max_images: int = 0  # use only the first N images of each domain (0 = all)
+    memory_limit_mb: int = 8192  # refuse to preload more than this
+
+
+@dataclass
+class ModelConfig:
+    """Network architecture (saved in checkpoints, so inference needs no flags)."""
+
+    generator: str = "resnet_9blocks"  # see semicycle.models.list_generators()
+    ngf: int = 64
+    norm: str = "instance"
+    upsample: str = "transpose"  # transpose (paper) | resize (no checkerboard artefacts)
+    discriminator: str = "patchgan"  # see semicycle.models.list_discriminators()
+    ndf: int = 64
+    d_layers: int = 3  # PatchGAN depth: 3 = 70x70
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule, losses and bookkeeping."""
+
+    method: str = "cyclegan"
+    epochs: int = 100  # epochs at the initial learning rate
+    decay_epochs: int = 100  # then linear decay to 0 over this many epochs
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    gan_loss: str = "lsgan"  # lsgan | vanilla
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # times lambda_cycle; 0 disables the identity loss
+    pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    threads: int = 0  # CPU threads for torch (0 = torch's default: one per core)
+    max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
+    log_every: int = 10  # iterations between loss-log lines
+    sample_every: int = 200  # iterations between sample grids (0 = only at the end)
+    checkpoint_every: int = 500  # iterations between 'latest' checkpoints (also at each epoch end)
+    keep_every_epochs: int = 10  # keep a permanent copy every N epochs (0 = only 'latest')
+    progress: bool = True  # show a progress bar
+
+
+@dataclass
+class Config:
+    """A whole run."""
+
+    run_dir: str = "runs/semicycle"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+# Keys that may differ between a run and its resumption: they do not change what is computed.
+RESUME_NEUTRAL_KEYS = frozenset(
+    {
+        "run_dir",
+        "train.device",
+        "train.threads",
+        "train.max_steps",
+        "train.log_every",
+        "train.sample_every",
+        "train.checkpoint_every",
+        "train.keep_every_epochs",
+        "train.progress",
+    }
+)
+
+
+def _section_types(cls) -> dict[str, typing.Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value, typ, key: str):
+    """Convert ``value`` (from YAML or a CLI string) to the field type, or raise ConfigError."""
+    if isinstance(value, str) and typ is not str:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key}: cannot parse {value!r} ({exc})") from None
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:  # YAML 1.1 reads '1e-3' (no dot) as a string
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif typ is str:
+        if value is None:
+            return ""
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+
+
+def _apply(cfg: Config, dotted: str, value) -> None:
+    parts = dotted.split(".")
+    obj = cfg
+    for i, part in enumerate(parts):
+        types = _section_types(type(obj))
+        if part not in types:
+            where = ".".join(parts[:i]) or "top level"
+            valid = ", ".join(sorted(types))
+            raise ConfigError(f"unknown config key '{dotted}' ({where} has: {valid})")
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(types[part]):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{dotted}: expected a mapping of keys, got {value!r}")
+                for key, sub in value.items():
+                    _apply(cfg, f"{dotted}.{key}", sub)
+            else:
+                setattr(obj, part, _coerce(value, types[part], dotted))
+        else:
+            if not dataclasses.is_dataclass(types[part]):
+                raise ConfigError(f"'{dotted}': {'.'.join(parts[: i + 1])} is not a section")
+            obj = getattr(obj, part)
+
+
+def from_dict(values: dict, base: Config | None = None) -> Config:
+    """Build a Config from a nested mapping, on top of ``base`` (defaults if None)."""
+    cfg = base if base is not None else Config()
+    for key, value in (values or {}).items():
+        _apply(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def load_yaml(path: str | Path, base: Config | None = None) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, train:)")
+    try:
+        return from_dict(values, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``section.key=value`` strings (the CLI's trailing arguments)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.epochs=5)")
+        key, value = item.split("=", 1)
+        _apply(cfg, key.strip(), value)
+    validate(cfg)
+    return cfg
+
+
+_CHOICES = {
+    "data.dataset": ("synthetic", "aligned", "unaligned", "cmp"),
+    "data.a_side": ("left", "right"),
+    "data.direction": ("AtoB", "BtoA"),
+    "model.upsample": ("transpose", "resize"),
+    "model.norm": ("instance", "batch", "none"),
+    "train.gan_loss": ("lsgan", "vanilla"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """Check value ranges and choices that are cheap to check before any work starts."""
+    flat = flatten(cfg.to_dict())
+    for key, choices in _CHOICES.items():
+        if flat[key] not in choices:
+            raise ConfigError(f"{key}={flat[key]!r} is not one of: {', '.join(choices)}")
+    if cfg.data.crop_size > cfg.data.load_size:
+        raise ConfigError(
+            f"data.crop_size={cfg.data.crop_size} exceeds data.load_size={cfg.data.load_size}; "
+            "set load_size >= crop_size"
+        )
+    for key in ("data.crop_size", "data.load_size", "train.batch_size", "model.ngf", "model.ndf"):
+        if flat[key] <= 0:
+            raise ConfigError(f"{key} must be positive, got {flat[key]}")
+    if cfg.train.epochs + cfg.train.decay_epochs <= 0:
+        raise ConfigError("train.epochs + train.decay_epochs must be at least 1")
+    if cfg.data.dataset != "synthetic" and not cfg.data.root:
+        raise ConfigError(f"data.root is required for data.dataset={cfg.data.dataset} (e.g. data.root=../shared/data/facades)")
+
+
+def flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def resume_differences(saved: dict, requested: dict) -> list[str]:
+    """Keys whose values differ between a saved run config and a requested one (neutral keys excluded)."""
+    old, new = flatten(saved), flatten(requested)
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        if key in RESUME_NEUTRAL_KEYS:
+            continue
+        if old.get(key) != new.get(key):
+            diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return diffs
+
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> its first comment line (what it reproduces, with the citation)."""
+    out = {}
+    for path in sorted(PRESET_DIR.glob("*.yaml")):
+        first = path.read_text().splitlines()[0] if path.stat().st_size else ""
+        out[path.stem] = first.lstrip("# ").strip()
+    return out
+
+
+def load_preset(name: str, base: Config | None = None) -> Config:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'; available: {', '.join(list_presets())} (see: semicycle presets)")
+    return load_yaml(path, base)

@@ -1,0 +1,71 @@
+"""Checkpoints: one file per save, loadable with ``torch.load(weights_only=True)``, written atomically.
+
+Layout of the dict (format ``semicycle-checkpoint-1``)::
+
+    config      the resolved run config (plain dict)
+    arch        {network: {"name", "kwargs"}}  -> networks rebuild without flags
+    models      {network: state_dict}          (always fp32)
+    optimizers, schedulers, method_state (image pools ...), rng, progress {epoch, step, iteration}
+    domains     what the networks translate (label palette, ...), translators {direction: network}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+
+FORMAT = "semicycle-checkpoint-1"
+LATEST = "latest.pt"
+
+
+def save_atomic(obj, path: str | Path) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def keep_copy(path: Path, copy: Path) -> None:
+    """Keep ``path`` under a second name (a hard link: no extra disk; later saves replace ``path``)."""
+    copy.unlink(missing_ok=True)
+    try:
+        os.link(path, copy)
+    except OSError:
+        save_atomic(torch.load(path, map_location="cpu", weights_only=True), copy)
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file from a file, a ``ckpt/`` folder or a run folder."""
+    path = Path(path)
+    for candidate in (path, path / LATEST, path / "ckpt" / LATEST):
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(f"{path}: no checkpoint found (looked for {path}/ckpt/{LATEST}); pass a run folder or a .pt file")
+
+
+def load(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint without executing code (weights_only)."""
+    path = resolve(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated file, foreign pickle, ...
+        reason = str(exc).splitlines()[0][:160]
+        raise CheckpointError(f"{path}: cannot load checkpoint ({reason}); use an intact file (an older copy in ckpt/)") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a semicycle checkpoint (format {FORMAT} expected)")
+    return state

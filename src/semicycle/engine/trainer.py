@@ -1,0 +1,219 @@
+"""The training loop: schedule, logging, samples, checkpoints and exact resume.
+
+A run directory holds ``config.yaml``, ``ckpt/latest.pt`` (+ kept copies), ``losses.jsonl``,
+``samples/*.png`` and ``loss_curves.png``. Resuming restores networks, optimizers, schedulers,
+method state (image pools), RNG states and the position inside the epoch, so an interrupted and
+resumed run computes bitwise the same weights as an uninterrupted one (same device and threads).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..config import Config, from_dict, resume_differences, RESUME_NEUTRAL_KEYS, flatten
+from ..data import load_data
+from ..data.transforms import center_crop, to_float, to_uint8
+from ..errors import CheckpointError
+from ..methods import create_method
+from . import checkpoint
+from .device import Runtime
+from .plots import image_grid, plot_loss_curves
+from .runlog import LossLog
+
+SAMPLE_COUNT = 4
+
+
+def linear_decay(epochs: int, decay_epochs: int):
+    """LR factor: 1 for ``epochs`` epochs, then linearly to 0 over ``decay_epochs`` (CycleGAN sec. 7.1)."""
+
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - epochs) / float(decay_epochs + 1)
+
+    return factor
+
+
+class Trainer:
+    """Runs one method over its schedule, saving everything needed to continue exactly."""
+
+    def __init__(self, cfg: Config, resume: bool = False):
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_dir = self.run_dir / "ckpt"
+        state = None
+        if resume:
+            state = checkpoint.load(self.ckpt_dir)
+            cfg = self._config_for_resume(state["config"], cfg)
+        elif (self.ckpt_dir / checkpoint.LATEST).exists():
+            raise CheckpointError(
+                f"{self.run_dir}: already holds a run; continue it with --resume {self.run_dir} "
+                "or choose a new run_dir (--out)"
+            )
+        self.cfg = cfg
+        t = cfg.train
+        self.runtime = Runtime.create(t.device, t.threads)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.run_dir / "config.yaml")
+
+        torch.manual_seed(t.seed)
+        self.data = load_data(cfg.data, cfg.data.train_split, self.run_dir, progress=t.progress)
+        self.method = create_method(cfg, self.data, self.runtime)
+        factor = linear_decay(t.epochs, t.decay_epochs)
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.method.optimizers.items()
+        }
+        self.log = LossLog(self.run_dir / "losses.jsonl")
+        self.epoch, self.step, self.iteration = 0, 0, 0
+        if state is not None:
+            self._restore(state)
+            self.log.trim_after(self.iteration)
+        self.sample_batch = self._fixed_samples()
+
+    @staticmethod
+    def _config_for_resume(saved: dict, requested: Config) -> Config:
+        """The saved config, with only the resume-neutral keys taken from the request."""
+        diffs = resume_differences(saved, requested.to_dict())
+        if diffs:
+            raise CheckpointError(
+                f"{requested.run_dir}: resuming needs the run's own config, but {'; '.join(diffs)}; "
+                "drop those overrides or start a new run_dir"
+            )
+        cfg = from_dict(saved)
+        neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS}
+        return from_dict(neutral, base=cfg)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.train.epochs + self.cfg.train.decay_epochs
+
+    @property
+    def total_iterations(self) -> int:
+        return self.total_epochs * self.method.batches.steps_per_epoch
+
+    def _fixed_samples(self) -> dict:
+        """A few training images, centre-cropped, shown in every sample grid."""
+        data, crop = self.data, self.cfg.data.crop_size
+        count = min(SAMPLE_COUNT, len(data.A), len(data.B))
+        return {"A": to_float(center_crop(data.A[:count], crop)), "B": to_float(center_crop(data.B[:count], crop))}
+
+    # ---------------------------------------------------------------- checkpoints
+    def checkpoint_state(self) -> dict:
+        m = self.method
+        return {
+            "format": checkpoint.FORMAT,
+            "semicycle_version": __version__,
+            "config": self.cfg.to_dict(),
+            "arch": {name: net.arch for name, net in m.networks.items()},
+            "models": {name: {k: v.detach().float().cpu() for k, v in net.state_dict().items()} for name, net in m.networks.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in m.optimizers.items()},
+            "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
+            "method_state": m.state_dict(),
+            "rng": self.runtime.rng_state(),
+            "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration},
+            "translators": dict(m.translators),
+            "domains": {"B_palette": self.cfg.data.palette or ("synthetic" if self.cfg.data.dataset == "synthetic" else "")},
+        }
+
+    def save(self, keep_epoch: int | None = None) -> Path:
+        path = checkpoint.save_atomic(self.checkpoint_state(), self.ckpt_dir / checkpoint.LATEST)
+        if keep_epoch is not None:
+            checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
+        return path
+
+    def _restore(self, state: dict) -> None:
+        m = self.method
+        for name, net in m.networks.items():
+            net.load_state_dict(state["models"][name])
+        for name, opt in m.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][name])
+        m.load_state_dict(state["method_state"])
+        self.runtime.set_rng_state(state["rng"])
+        progress = state["progress"]
+        self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
+
+    # ---------------------------------------------------------------- outputs
+    def write_samples(self, name: str) -> Path:
+        A, B = self.sample_batch["A"], self.sample_batch["B"]
+        fake_B = self.method.translate("AtoB", A)
+        fake_A = self.method.translate("BtoA", B)
+        rows = [[to_uint8(x) for x in images] for images in zip(A, fake_B, B, fake_A)]
+        titles = ["A", "A->B", "B", "B->A"]
+        scale = max(1, 128 // self.cfg.data.crop_size)
+        path = self.run_dir / "samples" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image_grid(rows, column_titles=titles, scale=scale).save(path)
+        return path
+
+    def write_curves(self) -> Path | None:
+        records = self.log.read()
+        if not records:
+            return None
+        return plot_loss_curves(records, self.run_dir / "loss_curves.png", title=f"{self.cfg.train.method} losses")
+
+    # ---------------------------------------------------------------- loop
+    def fit(self) -> Path:
+        """Train to the end of the schedule (or ``train.max_steps``); returns the latest checkpoint."""
+        t = self.cfg.train
+        batches = self.method.batches
+        stop_at = t.max_steps if t.max_steps > 0 else None
+        bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not t.progress, desc=t.method, dynamic_ncols=True)
+        window: dict[str, list[torch.Tensor]] = {}
+        window_start, window_images = time.perf_counter(), 0
+        try:
+            while self.epoch < self.total_epochs:
+                for step, batch in batches.epoch(self.epoch, self.step):
+                    if stop_at is not None and self.iteration >= stop_at:
+                        raise _StopRequested
+                    step_losses = self.method.train_step(batch)
+                    self.step, self.iteration = step + 1, self.iteration + 1
+                    window_images += batch["A"].shape[0]
+                    for key, value in step_losses.items():
+                        window.setdefault(key, []).append(value)
+                    bar.update(1)
+                    if self.iteration % t.log_every == 0:
+                        elapsed = time.perf_counter() - window_start
+                        record = self._log_record(window, window_images / max(elapsed, 1e-9))
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("iter", "epoch", "lr")})
+                        window, window_start, window_images = {}, time.perf_counter(), 0
+                    if t.sample_every and self.iteration % t.sample_every == 0:
+                        self.write_samples(f"iter_{self.iteration:07d}")
+                    if t.checkpoint_every and self.iteration % t.checkpoint_every == 0 and self.step < batches.steps_per_epoch:
+                        self.save()
+                for sched in self.schedulers.values():
+                    sched.step()
+                self.epoch, self.step = self.epoch + 1, 0
+                keep = t.keep_every_epochs and (self.epoch % t.keep_every_epochs == 0 or self.epoch == self.total_epochs)
+                self.save(keep_epoch=self.epoch if keep else None)
+                self.write_curves()
+        except _StopRequested:
+            self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; continue with: semicycle train --resume {self.run_dir}") from None
+        bar.close()
+        self.write_samples("final")
+        self.write_curves()
+        return self.ckpt_dir / checkpoint.LATEST
+
+    def _log_record(self, window: dict[str, list[torch.Tensor]], images_per_second: float) -> dict:
+        record = {"iter": self.iteration, "epoch": self.epoch}
+        record.update({k: float(torch.stack(v).mean()) for k, v in window.items()})
+        record["lr"] = next(iter(self.method.optimizers.values())).param_groups[0]["lr"]
+        record["img_per_s"] = round(images_per_second, 3)
+        self.log.write(record)
+        return record
+
+
+class _StopRequested(Exception):
+    """``train.max_steps`` reached: checkpoint and return (a later --resume continues)."""
+
+
+def train(cfg: Config, resume: bool = False) -> Path:
+    """Train as configured; returns the path of the latest checkpoint."""
+    return Trainer(cfg, resume=resume).fit()

@@ -1,0 +1,143 @@
+"""Loss functions of CycleGAN, pix2pix and their semi-supervised variants.
+
+Every loss casts its inputs to float32, so it is safe to call under bf16/fp16
+autocast and always returns a float32 scalar.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semicycle.errors import ConfigError
+
+GAN_MODES = ("lsgan", "vanilla")
+RELATIVISTIC_MODES = ("rasgan", "ralsgan")
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss against a constant real (1) or fake (0) target.
+
+    "lsgan": least squares (Mao et al. 2017), which CycleGAN uses in place of the
+    log likelihood of its eq. (1) (Zhu et al. 2017, sec. 4); Mondal et al. 2019,
+    eqs. (4)-(5). "vanilla": sigmoid cross-entropy on logits (Goodfellow et al.
+    2014; pix2pix eq. (1)).
+    """
+
+    def __init__(self, mode: str = "lsgan"):
+        super().__init__()
+        if mode not in GAN_MODES:
+            raise ConfigError(f"unknown GAN loss {mode!r}; choose one of {', '.join(GAN_MODES)}")
+        self.mode = mode
+
+    def forward(self, pred: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        pred = pred.float()
+        target = torch.full_like(pred, 1.0 if target_is_real else 0.0)
+        if self.mode == "lsgan":
+            return F.mse_loss(pred, target)
+        return F.binary_cross_entropy_with_logits(pred, target)
+
+
+def _relativistic(
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str, for_discriminator: bool
+) -> torch.Tensor:
+    if mode not in RELATIVISTIC_MODES:
+        raise ConfigError(
+            f"unknown relativistic loss {mode!r}; choose one of {', '.join(RELATIVISTIC_MODES)}"
+        )
+    real_pred, fake_pred = real_pred.float(), fake_pred.float()
+    real_vs_fake = real_pred - fake_pred.mean()
+    fake_vs_real = fake_pred - real_pred.mean()
+    # The discriminator wants real more realistic than the average fake and fake less
+    # realistic than the average real; the generator wants the opposite.
+    pushed_up, pushed_down = (
+        (real_vs_fake, fake_vs_real) if for_discriminator else (fake_vs_real, real_vs_fake)
+    )
+    if mode == "rasgan":
+        return F.binary_cross_entropy_with_logits(
+            pushed_up, torch.ones_like(pushed_up)
+        ) + F.binary_cross_entropy_with_logits(pushed_down, torch.zeros_like(pushed_down))
+    return ((pushed_up - 1) ** 2).mean() + ((pushed_down + 1) ** 2).mean()
+
+
+def relativistic_d_loss(
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan"
+) -> torch.Tensor:
+    """Relativistic average discriminator loss (Jolicoeur-Martineau 2018), as adopted
+    by Shukla et al. 2019, eq. (1), with C the raw discriminator output:
+
+    "rasgan":  -E[log sigmoid(C(x_r) - E C(x_f))] - E[log(1 - sigmoid(C(x_f) - E C(x_r)))]
+    "ralsgan":  E[(C(x_r) - E C(x_f) - 1)^2] + E[(C(x_f) - E C(x_r) + 1)^2]
+
+    Expectations run over every element (batch and patch positions).
+    """
+    return _relativistic(real_pred, fake_pred, mode, for_discriminator=True)
+
+
+def relativistic_g_loss(
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan"
+) -> torch.Tensor:
+    """Relativistic average generator loss (Jolicoeur-Martineau 2018; Shukla et al.
+    2019, eq. (2)): the discriminator loss with real and fake swapped, so the
+    generator also lowers the probability that real data is more realistic.
+
+    "rasgan":  -E[log sigmoid(C(x_f) - E C(x_r))] - E[log(1 - sigmoid(C(x_r) - E C(x_f)))]
+    "ralsgan":  E[(C(x_f) - E C(x_r) - 1)^2] + E[(C(x_r) - E C(x_f) + 1)^2]
+    """
+    return _relativistic(real_pred, fake_pred, mode, for_discriminator=False)
+
+
+def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Cycle-consistency loss ||F(G(x)) - x||_1, mean over elements (Zhu et al. 2017,
+    eq. (2); Shukla et al. eq. (3); Mondal et al. eq. (6))."""
+    return F.l1_loss(reconstructed.float(), original.float())
+
+
+def identity_loss(same: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """Identity mapping loss ||G(y) - y||_1 (Taigman et al. 2017; Zhu et al. 2017,
+    sec. 5.2; Shukla et al. eq. (4))."""
+    return F.l1_loss(same.float(), original.float())
+
+
+def supervised_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 reconstruction loss on paired samples ||G(x) - y||_1 (pix2pix eq. (3);
+    Shukla et al. eq. (5); Okada et al. L_sv)."""
+    return F.l1_loss(pred.float(), target.float())
+
+
+def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error, the supervised image loss ||G_SI(y) - x||_2^2 of Mondal et
+    al. 2019, eq. (3) (averaged over elements instead of summed)."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+def pixel_cross_entropy(
+    logits: torch.Tensor,
+    target_index: torch.Tensor,
+    ignore_index: int = 255,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pixelwise cross-entropy H(y, G_IS(x)) between (N, K, H, W) logits and an
+    (N, H, W) map of class indices (Mondal et al. 2019, eqs. (1)-(2)), averaged over
+    the pixels that are not `ignore_index` (weighted by `weight[class]` if given).
+
+    Returns 0 (with a gradient) rather than NaN when every pixel is ignored.
+    """
+    logits = logits.float()
+    target_index = target_index.long()
+    if weight is not None:
+        weight = weight.float().to(logits.device)
+    per_pixel = F.cross_entropy(
+        logits, target_index, weight=weight, ignore_index=ignore_index, reduction="none"
+    )
+    valid = (target_index != ignore_index).float()
+    if weight is not None:
+        valid = valid * weight[torch.where(valid.bool(), target_index, 0)]
+    return per_pixel.sum() / valid.sum().clamp_min(1e-12)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy -sum_k y_k log softmax(logits)_k between (N, K, H, W) logits and
+    per-pixel target probabilities (one-hot masks or soft labels), averaged over pixels
+    (Mondal et al. 2019, eq. (2); used for the label cycle loss, eq. (7))."""
+    log_probs = F.log_softmax(logits.float(), dim=1)
+    return -(target_probs.float() * log_probs).sum(dim=1).mean()

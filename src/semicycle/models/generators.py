@@ -1,0 +1,223 @@
+"""Generators: the ResNet of Johnson et al. used by CycleGAN and the U-Net of pix2pix."""
+
+import torch
+from torch import nn
+
+from semicycle.errors import ConfigError
+from semicycle.models.layers import conv_bias, norm_layer
+
+UPSAMPLES = ("transpose", "resize")
+OUTPUTS = ("tanh", "logits")
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _output_head(output: str) -> list[nn.Module]:
+    """Tanh for images in [-1, 1]; nothing for raw label-map logits."""
+    _check_choice("output", output, OUTPUTS)
+    return [nn.Tanh()] if output == "tanh" else []
+
+
+class ResnetBlock(nn.Module):
+    """Residual block with two reflection-padded 3x3 convs: x + block(x)."""
+
+    def __init__(self, channels: int, norm: str, dropout: bool):
+        super().__init__()
+        bias = conv_bias(norm)
+        layers = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
+            norm_layer(norm, channels),
+            nn.ReLU(True),
+        ]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
+            norm_layer(norm, channels),
+        ]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+def _upsample(in_channels: int, out_channels: int, mode: str, bias: bool) -> list[nn.Module]:
+    """2x upsampling: a fractionally-strided conv (CycleGAN paper) or a nearest resize
+    followed by a conv (resize-convolution, free of checkerboard artefacts)."""
+    if mode == "transpose":
+        return [
+            nn.ConvTranspose2d(
+                in_channels, out_channels, 3, stride=2, padding=1, output_padding=1, bias=bias
+            )
+        ]
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(in_channels, out_channels, 3, bias=bias),
+    ]
+
+
+class ResnetGenerator(nn.Module):
+    """Johnson et al. (2016) generator as used by CycleGAN (Zhu et al. 2017, sec. 4):
+    c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-out.
+
+    `output="logits"` drops the final tanh so the K output channels are raw class
+    scores for label maps.
+    """
+
+    size_multiple = 4
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        upsample: str = "transpose",
+        output: str = "tanh",
+        dropout: bool = False,
+    ):
+        super().__init__()
+        _check_choice("upsample", upsample, UPSAMPLES)
+        if n_blocks < 0:
+            raise ConfigError(f"n_blocks must be >= 0, got {n_blocks}")
+        bias = conv_bias(norm)
+        layers = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, 7, bias=bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(True),
+        ]
+        for mult in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += _upsample(ngf * mult, ngf * mult // 2, upsample, bias)
+            layers += [norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
+        layers += _output_head(output)
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class UnetBlock(nn.Module):
+    """One U-Net level: down-conv, the inner levels, up-conv, with a skip connection
+    that concatenates this level's input to its output (pix2pix, Isola et al. 2017)."""
+
+    def __init__(
+        self,
+        outer_channels: int,
+        inner_channels: int,
+        norm: str,
+        inner: "UnetBlock | None" = None,
+        in_channels: int | None = None,
+        outermost: bool = False,
+        dropout: bool = False,
+        head: list[nn.Module] | None = None,
+    ):
+        super().__init__()
+        self.outermost = outermost
+        bias = conv_bias(norm)
+        innermost = inner is None
+        in_channels = outer_channels if in_channels is None else in_channels
+        down_conv = nn.Conv2d(in_channels, inner_channels, 4, stride=2, padding=1, bias=bias)
+        up_conv = nn.ConvTranspose2d(
+            inner_channels if innermost else inner_channels * 2,
+            outer_channels,
+            4,
+            stride=2,
+            padding=1,
+            bias=True if outermost else bias,
+        )
+        if outermost:
+            layers = [down_conv, inner, nn.ReLU(True), up_conv, *(head or [])]
+        elif innermost:  # no norm on the 1x1 bottleneck
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                nn.ReLU(True),
+                up_conv,
+                norm_layer(norm, outer_channels),
+            ]
+        else:
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down_conv,
+                norm_layer(norm, inner_channels),
+                inner,
+                nn.ReLU(True),
+                up_conv,
+                norm_layer(norm, outer_channels),
+            ]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        # The in-place LeakyReLU that opens self.model also activates x itself, so the
+        # skip carries LeakyReLU(x), exactly as in the official pix2pix code.
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """pix2pix U-Net (Isola et al. 2017, sec. 3.2.1 and appendix 6.1.1):
+    encoder C64-C128-C256-C512-C512-..., 4x4 stride-2 convs, skip connections.
+
+    `num_downs` halvings take a 2**num_downs image to 1x1. As in the official code,
+    dropout 0.5 sits in the num_downs - 5 decoder blocks next to the innermost one
+    (three for num_downs=8).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "batch",
+        dropout: bool = True,
+        output: str = "tanh",
+    ):
+        super().__init__()
+        if num_downs < 5:
+            raise ConfigError(f"num_downs must be >= 5, got {num_downs}")
+        self.num_downs = num_downs
+        self.size_multiple = 2**num_downs
+        block = UnetBlock(ngf * 8, ngf * 8, norm)
+        for _ in range(num_downs - 5):
+            block = UnetBlock(ngf * 8, ngf * 8, norm, inner=block, dropout=dropout)
+        for mult in (4, 2, 1):
+            block = UnetBlock(ngf * mult, ngf * mult * 2, norm, inner=block)
+        self.model = UnetBlock(
+            out_channels, ngf, norm, inner=block, in_channels=in_channels, outermost=True,
+            head=_output_head(output),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if min(height, width) < self.size_multiple:
+            largest = max(int(min(height, width)).bit_length() - 1, 0)
+            raise ConfigError(
+                f"input {height}x{width} is too small for a U-Net with {self.num_downs} "
+                f"downsamplings; use num_downs <= {largest} or a larger image"
+            )
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ConfigError(
+                f"input {height}x{width} is not a multiple of {self.size_multiple} "
+                f"(2**num_downs); pad it, e.g. with semicycle.models.run_padded"
+            )
+        return self.model(x)

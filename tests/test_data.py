@@ -1,0 +1,141 @@
+"""Datasets on the real data in $SEMICYCLE_DATA, the deterministic batches, and bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from semicycle.config import DataConfig
+from semicycle.data import load_data
+from semicycle.data.aligned import load_aligned
+from semicycle.data.batches import UnpairedBatches
+from semicycle.data.cmp import load_cmp
+from semicycle.data.palettes import get_palette
+from semicycle.data.transforms import crop_and_flip
+from semicycle.data.unaligned import load_unaligned
+from semicycle.errors import DataError
+
+
+def test_aligned_facades_with_labels(data_root):
+    data = load_aligned(data_root / "facades" / "train", 72, palette=get_palette("facades"), max_images=12, progress=False)
+    assert data.A.shape == (12, 3, 72, 72) and data.B.shape == (12, 3, 72, 72) and data.A.dtype == torch.uint8
+    assert data.paired and data.labels_B.shape == (12, 72, 72)
+    classes = torch.unique(data.labels_B)
+    assert {0, 1, 2}.issubset(set(classes.tolist()))  # background, facade, window
+    # the re-rendered labels agree with the stored colour halves almost everywhere
+    rendered = get_palette("facades").to_color(data.labels_B.long())
+    assert (rendered.float() - data.B.float()).abs().mean() < 12
+
+
+def test_a_side_swaps_the_halves(data_root):
+    left = load_aligned(data_root / "facades" / "val", 64, max_images=2, progress=False)
+    right = load_aligned(data_root / "facades" / "val", 64, a_side="right", max_images=2, progress=False)
+    assert torch.equal(left.A, right.B) and torch.equal(left.B, right.A)
+
+
+def test_unaligned_horse2zebra(data_root):
+    data = load_unaligned(data_root / "horse2zebra", "train", 64, max_images=5, progress=False)
+    assert data.A.shape == (5, 3, 64, 64) and data.B.shape == (5, 3, 64, 64) and not data.paired
+    assert "trainA" in data.paths_A[0] and "trainB" in data.paths_B[0]
+
+
+def test_cmp_split_is_disjoint_and_exact(data_root):
+    train = load_cmp(data_root / "cmp_facade_base", "train", 64, max_images=6, progress=False)
+    val = load_cmp(data_root / "cmp_facade_base", "val", 64, max_images=6, progress=False)
+    assert not set(train.paths_A) & set(val.paths_A)
+    assert train.labels_B.max() < 12 or train.labels_B.max() == 255
+    assert torch.equal(train.B, get_palette("cmp").to_color(train.labels_B.long()))
+
+
+def test_load_data_dispatches_synthetic(tmp_path):
+    cfg = DataConfig(dataset="synthetic", load_size=36, crop_size=32)
+    data = load_data(cfg, "train", run_dir=tmp_path, progress=False)
+    assert data.paired and data.A.shape[1:] == (3, 36, 36) and data.palette.name == "synthetic"
+    assert (tmp_path / "synthetic_data" / "train").is_dir()
+
+
+def test_batches_are_deterministic_and_reshuffled(tmp_path):
+    data = load_data(DataConfig(dataset="synthetic", load_size=36, crop_size=32), "train", tmp_path, progress=False)
+    batches = UnpairedBatches(data, batch_size=4, crop=32, flip=True, seed=3)
+    assert batches.steps_per_epoch == len(data.A) // 4
+    one, again = batches.batch(2, 5), batches.batch(2, 5)
+    assert torch.equal(one["A"], again["A"]) and torch.equal(one["B"], again["B"])
+    assert one["index_A"] != batches.batch(3, 5)["index_A"]
+    assert one["A"].shape == (4, 3, 32, 32) and one["A"].min() >= -1 and one["A"].max() <= 1
+    assert one["labels_B"].shape == (4, 32, 32)
+    steps = list(batches.epoch(0, start_step=batches.steps_per_epoch - 2))
+    assert [s for s, _ in steps] == [batches.steps_per_epoch - 2, batches.steps_per_epoch - 1]
+
+
+def test_crop_and_flip_is_identical_for_image_and_label():
+    image = torch.arange(3 * 8 * 8).reshape(3, 8, 8)
+    label = image[0].clone()
+    for seed in range(20):
+        cropped, cropped_label = crop_and_flip([image, label], 5, True, seed)
+        assert torch.equal(cropped[0], cropped_label)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _ab_image(path, width, height, color=(90, 120, 30)):
+    Image.new("RGB", (width, height), color).save(path)
+
+
+def test_ab_image_with_wrong_width_names_the_file(tmp_path):
+    _ab_image(tmp_path / "1.jpg", 128, 64)
+    _ab_image(tmp_path / "2.jpg", 100, 64)
+    with pytest.raises(DataError, match=r"2\.jpg.*twice"):
+        load_aligned(tmp_path, 64, progress=False)
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(DataError, match="no images"):
+        load_aligned(tmp_path, 64, progress=False)
+    with pytest.raises(DataError, match="not found"):
+        load_aligned(tmp_path / "missing", 64, progress=False)
+
+
+def test_corrupt_image_in_a_dataset_is_named(tmp_path):
+    _ab_image(tmp_path / "1.jpg", 128, 64)
+    data = (tmp_path / "1.jpg").read_bytes()
+    (tmp_path / "2.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"2\.jpg"):
+        load_aligned(tmp_path, 64, progress=False)
+
+
+def test_grayscale_and_rgba_are_converted_with_one_warning(tmp_path):
+    _ab_image(tmp_path / "1.jpg", 128, 64)
+    Image.new("L", (128, 64), 100).save(tmp_path / "2.png")
+    Image.new("RGBA", (128, 64), (1, 2, 3, 100)).save(tmp_path / "3.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_aligned(tmp_path, 64, progress=False)
+    assert len(data.A) == 3 and data.A[1].unique().tolist() == [100]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "2 of 3" in messages[0]
+
+
+def test_label_colours_off_the_palette_report_the_fraction(tmp_path):
+    photo_as_label = np.random.default_rng(0).integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    Image.fromarray(photo_as_label).save(tmp_path / "1.png")
+    with pytest.raises(DataError, match=r"1\.png.*%"):
+        load_aligned(tmp_path, 64, palette=get_palette("facades"), progress=False)
+
+
+def test_cmp_missing_label_is_named(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    for i in range(5):
+        Image.new("RGB", (40, 30)).save(base / f"cmp_b{i:04d}.jpg")
+        if i != 2:
+            Image.new("P", (40, 30), 1).save(base / f"cmp_b{i:04d}.png")
+    with pytest.raises(DataError, match=r"cmp_b0002\.jpg.*missing its label"):
+        load_cmp(tmp_path, "all", 32, progress=False)
+
+
+def test_memory_limit_is_a_clear_error(data_root):
+    with pytest.raises(DataError, match="memory_limit_mb"):
+        load_aligned(data_root / "facades" / "train", 286, memory_limit_mb=10, progress=False)

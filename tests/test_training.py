@@ -1,0 +1,148 @@
+"""CycleGAN training: exact resume, checkpoints, a real-data run, resume errors."""
+
+import json
+
+import pytest
+import torch
+
+from semicycle.config import Config, apply_overrides
+from semicycle.data.synthetic import write_aligned_dataset
+from semicycle.engine import checkpoint
+from semicycle.engine.trainer import Trainer, train
+from semicycle.errors import CheckpointError
+
+TINY = [
+    "data.load_size=36", "data.crop_size=32", "data.max_images=12",
+    "model.generator=resnet_6blocks", "model.ngf=8", "model.ndf=8",
+    "train.epochs=1", "train.decay_epochs=1", "train.batch_size=2", "train.pool_size=3",
+    "train.progress=false", "train.sample_every=0", "train.log_every=2", "train.checkpoint_every=0",
+]
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=40, n_val=8, size=32)
+
+
+def tiny_config(run_dir, root, *extra) -> Config:
+    return apply_overrides(Config(), [f"run_dir={run_dir}", f"data.root={root}", *TINY, *extra])
+
+
+def weights_and_optimizers(run_dir):
+    state = torch.load(run_dir / "ckpt" / "latest.pt", weights_only=True)
+    return state
+
+
+def assert_states_equal(a, b, path="state"):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_states_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root, monkeypatch):
+    straight = tmp_path / "straight"
+    train(tiny_config(straight, synthetic_root))
+
+    stopped = tmp_path / "stopped"  # stops mid-epoch (6 steps per epoch) via max_steps, then resumes
+    train(tiny_config(stopped, synthetic_root, "train.max_steps=4"))
+    assert weights_and_optimizers(stopped)["progress"] == {"epoch": 0, "step": 4, "iteration": 4}
+    train(tiny_config(stopped, synthetic_root), resume=True)
+
+    interrupted = tmp_path / "interrupted"  # Ctrl-C in the second epoch: checkpoint, then resume
+    trainer = Trainer(tiny_config(interrupted, synthetic_root))
+    real_step = trainer.method.train_step
+
+    def step_then_interrupt(batch):
+        if trainer.iteration == 8:
+            raise KeyboardInterrupt
+        return real_step(batch)
+
+    monkeypatch.setattr(trainer.method, "train_step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt, match="--resume"):
+        trainer.fit()
+    assert weights_and_optimizers(interrupted)["progress"]["iteration"] == 8
+    train(tiny_config(interrupted, synthetic_root), resume=True)
+
+    reference = weights_and_optimizers(straight)
+    assert reference["progress"] == {"epoch": 2, "step": 0, "iteration": 12}
+    for run in (stopped, interrupted):
+        state = weights_and_optimizers(run)
+        for key in ("models", "optimizers", "schedulers", "method_state", "rng", "progress"):
+            assert_states_equal(reference[key], state[key], key)
+    # the loss log of a resumed run has no duplicated iterations
+    iters = [json.loads(line)["iter"] for line in (stopped / "losses.jsonl").read_text().splitlines()]
+    assert iters == sorted(set(iters)) == [2, 4, 6, 8, 10, 12]
+
+
+def test_checkpoint_is_safe_fp32_and_self_describing(tmp_path, synthetic_root):
+    run = tmp_path / "run"
+    train(tiny_config(run, synthetic_root, "train.keep_every_epochs=1"))
+    state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
+    assert state["arch"]["G_AB"]["name"] == "resnet_6blocks" and state["arch"]["G_AB"]["kwargs"]["ngf"] == 8
+    assert all(t.dtype == torch.float32 for t in state["models"]["G_AB"].values() if t.is_floating_point())
+    assert state["config"]["train"]["method"] == "cyclegan" and state["translators"] == {"AtoB": "G_AB", "BtoA": "G_BA"}
+    assert (run / "ckpt" / "epoch_0001.pt").is_file() and (run / "ckpt" / "epoch_0002.pt").is_file()
+    assert (run / "loss_curves.png").is_file() and (run / "samples" / "final.png").is_file()
+    assert (run / "config.yaml").is_file()
+    assert not list((run / "ckpt").glob("*.tmp"))
+
+
+def test_resume_with_a_different_config_is_refused_and_keeps_the_checkpoint(tmp_path, synthetic_root):
+    run = tmp_path / "run"
+    train(tiny_config(run, synthetic_root, "train.max_steps=2"))
+    before = (run / "ckpt" / "latest.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=r"train\.lambda_cycle: 10\.0 -> 5\.0"):
+        Trainer(tiny_config(run, synthetic_root, "train.lambda_cycle=5"), resume=True)
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        Trainer(tiny_config(run, synthetic_root))
+    assert (run / "ckpt" / "latest.pt").read_bytes() == before
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "latest.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.zeros(1000)}, path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match=r"latest\.pt.*cannot load"):
+        checkpoint.load(path)
+    with pytest.raises(CheckpointError, match="no checkpoint found"):
+        checkpoint.load(tmp_path / "nothing")
+
+
+def test_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / "latest.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "v": torch.ones(3)}, path)
+
+    def broken_save(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", broken_save)
+    with pytest.raises(OSError):
+        checkpoint.save_atomic({"format": checkpoint.FORMAT, "v": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(checkpoint.load(path)["v"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]
+
+
+def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
+    cfg = apply_overrides(Config(), [
+        f"run_dir={tmp_path / 'facades'}", "data.dataset=aligned", f"data.root={data_root / 'facades'}",
+        "data.max_images=20", "data.load_size=72", "data.crop_size=64",
+        "model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16",
+        "train.epochs=2", "train.decay_epochs=0", "train.batch_size=1", "train.seed=1",
+        "train.progress=false", "train.sample_every=0", "train.log_every=5", "train.checkpoint_every=0",
+    ])
+    train(cfg)
+    records = [json.loads(line) for line in (tmp_path / "facades" / "losses.jsonl").read_text().splitlines()]
+    cycle = [r["cycle_A"] + r["cycle_B"] for r in records]
+    assert len(cycle) == 8
+    assert sum(cycle[-2:]) / 2 < 0.8 * sum(cycle[:2]) / 2, cycle
