@@ -10,7 +10,7 @@ from PIL import Image
 from semicycle.config import DataConfig
 from semicycle.data import load_data
 from semicycle.data.aligned import load_aligned
-from semicycle.data.batches import UnpairedBatches
+from semicycle.data.batches import Stream, UnpairedBatches
 from semicycle.data.cmp import load_cmp
 from semicycle.data.palettes import get_palette
 from semicycle.data.transforms import crop_and_flip
@@ -58,11 +58,12 @@ def test_load_data_dispatches_synthetic(tmp_path):
 
 def test_batches_are_deterministic_and_reshuffled(tmp_path):
     data = load_data(DataConfig(dataset="synthetic", load_size=36, crop_size=32), "train", tmp_path, progress=False)
-    batches = UnpairedBatches(data, batch_size=4, crop=32, flip=True, seed=3)
+    rows = list(range(len(data.A)))
+    batches = UnpairedBatches(Stream(data.A, None, rows), Stream(data.B, data.labels_B, rows), batch_size=4, crop=32, flip=True, seed=3)
     assert batches.steps_per_epoch == len(data.A) // 4
     one, again = batches.batch(2, 5), batches.batch(2, 5)
     assert torch.equal(one["A"], again["A"]) and torch.equal(one["B"], again["B"])
-    assert one["index_A"] != batches.batch(3, 5)["index_A"]
+    assert one["rows_A"] != batches.batch(3, 5)["rows_A"]
     assert one["A"].shape == (4, 3, 32, 32) and one["A"].min() >= -1 and one["A"].max() <= 1
     assert one["labels_B"].shape == (4, 32, 32)
     steps = list(batches.epoch(0, start_step=batches.steps_per_epoch - 2))

@@ -9,20 +9,23 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .data.palettes import Palette, get_palette
 from .data.transforms import to_float, to_uint8
 from .engine import checkpoint
 from .engine.device import resolve_device
 from .errors import ConfigError
 from .models import build_from_arch, run_padded
+from .models.heads import network_input, output_image
 
 
 class Translator:
     """The generators of a trained run, ready for inference (eval mode, no gradients)."""
 
-    def __init__(self, generators: dict[str, torch.nn.Module], device: torch.device, config: dict):
+    def __init__(self, generators: dict[str, torch.nn.Module], device: torch.device, config: dict, palette: Palette | None = None):
         self.generators = generators  # {"AtoB": module, "BtoA": module}
         self.device = device
         self.config = config
+        self.palette = palette  # label maps: decoded to one-hot inputs, logits rendered in its colours
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Translator":
@@ -33,7 +36,8 @@ class Translator:
             net = build_from_arch(state["arch"][name], "generator")
             net.load_state_dict(state["models"][name])
             generators[direction] = net.to(dev).eval()
-        return cls(generators, dev, state["config"])
+        palette = get_palette(state["palette"]) if state.get("palette") else None
+        return cls(generators, dev, state["config"], palette)
 
     @property
     def directions(self) -> list[str]:
@@ -46,8 +50,11 @@ class Translator:
 
     @torch.inference_mode()
     def translate_tensor(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
-        """(N, 3, H, W) float in [-1, 1], any H and W -> translated batch of the same size."""
-        return run_padded(self._generator(direction), images.to(self.device)).float().cpu()
+        """(N, 3, H, W) float in [-1, 1], any H and W -> translated batch of the same size
+        (segmentation outputs as palette colours)."""
+        net = self._generator(direction)
+        inputs = network_input(images.to(self.device), net.arch["kwargs"]["in_channels"], self.palette)
+        return output_image(run_padded(net, inputs).float(), self.palette).cpu()
 
     def translate(self, image: Image.Image, direction: str = "AtoB") -> Image.Image:
         """One PIL image (any size, converted to RGB) -> its translation as a PIL image."""

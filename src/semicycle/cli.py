@@ -1,4 +1,4 @@
-"""Command line: ``semicycle train | demo | translate | presets``."""
+"""Command line: ``semicycle train | demo | translate | presets | select-pairs``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("presets", help="list the shipped presets")
     p.set_defaults(func=cmd_presets)
+
+    from .selection.cli import add_select_pairs_parser
+
+    add_select_pairs_parser(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ inside every checkpoint, so a run can be resumed and its networks rebuilt withou
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,19 +49,41 @@ class ModelConfig:
 
 
 @dataclass
+class PairsConfig:
+    """Which training samples are paired (the semi-supervised methods); set at most one of count/rate/list."""
+
+    count: int = 0  # number of paired samples
+    rate: float = 0.0  # or: fraction of the training set (Okada's "supervised rate")
+    list: str = ""  # or: a file with one file name per line (e.g. written by select-pairs)
+    exclude_from_unpaired: bool = False  # keep the paired samples out of the unpaired streams
+    unpaired_b_root: str = ""  # take the unpaired domain-B images from this folder (e.g. synthetic labels)
+    batch_size: int = 0  # paired minibatch size (0 = train.batch_size)
+
+
+@dataclass
 class TrainConfig:
     """Optimisation schedule, losses and bookkeeping."""
 
-    method: str = "cyclegan"
+    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal
+    task: str = "translate"  # translate (B as an RGB image) | segment (B as class labels; K-class softmax)
     epochs: int = 100  # epochs at the initial learning rate
     decay_epochs: int = 100  # then linear decay to 0 over this many epochs
     batch_size: int = 1
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    gan_loss: str = "lsgan"  # lsgan | vanilla
+    gan_loss: str = "lsgan"  # lsgan | vanilla | rasgan | ralsgan (relativistic average)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # times lambda_cycle; 0 disables the identity loss
+    lambda_l1: float = 100.0  # paired (pix2pix): L1 weight
+    kappa: float = 10.0  # okada: weight of the supervised L1 term L_sv
+    lambda_reconstruction: float = 150.0  # shukla: L1 reconstruction on pairs
+    balance: bool = True  # shukla: replicate pairs to match the unpaired count each epoch
+    lambda_image_sup: float = 1.0  # mondal lambda1: ||G_SI(y_l) - x_l||_2^2
+    lambda_label_cycle: float = 0.05  # mondal lambda2: CE(y_l, G_IS(G_SI(y_l)))
+    lambda_image_cycle: float = 1.0  # mondal lambda3: ||G_SI(G_IS(x_u)) - x_u||_1
+    lambda_label_adv: float = 1.0  # mondal lambda4: LSGAN on D_S
+    lambda_image_adv: float = 1.0  # mondal lambda5: LSGAN on D_I
     pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -80,6 +103,7 @@ class Config:
     run_dir: str = "runs/semicycle"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
@@ -206,7 +230,8 @@ _CHOICES = {
     "data.direction": ("AtoB", "BtoA"),
     "model.upsample": ("transpose", "resize"),
     "model.norm": ("instance", "batch", "none"),
-    "train.gan_loss": ("lsgan", "vanilla"),
+    "train.gan_loss": ("lsgan", "vanilla", "rasgan", "ralsgan"),
+    "train.task": ("translate", "segment"),
 }
 
 
@@ -226,6 +251,13 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be positive, got {flat[key]}")
     if cfg.train.epochs + cfg.train.decay_epochs <= 0:
         raise ConfigError("train.epochs + train.decay_epochs must be at least 1")
+    chosen = [k for k in ("count", "rate", "list") if getattr(cfg.pairs, k)]
+    if len(chosen) > 1:
+        raise ConfigError(f"set only one of pairs.count, pairs.rate, pairs.list (got {', '.join('pairs.' + k for k in chosen)})")
+    if not 0.0 <= cfg.pairs.rate <= 1.0:
+        raise ConfigError(f"pairs.rate={cfg.pairs.rate} must be a fraction between 0 and 1 (0.1 = 10% paired)")
+    if cfg.pairs.count < 0 or cfg.pairs.batch_size < 0:
+        raise ConfigError("pairs.count and pairs.batch_size must be >= 0")
     if cfg.data.dataset != "synthetic" and not cfg.data.root:
         raise ConfigError(f"data.root is required for data.dataset={cfg.data.dataset} (e.g. data.root=../shared/data/facades)")
 
@@ -254,6 +286,14 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
 
 
 PRESET_DIR = Path(__file__).parent / "presets"
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def expand_path(value: str) -> str:
+    """Expand ``~`` and environment variables; ``$SEMICYCLE_DATA`` defaults to ../shared/data."""
+    if "SEMICYCLE_DATA" in value and "SEMICYCLE_DATA" not in os.environ:
+        value = value.replace("${SEMICYCLE_DATA}", DEFAULT_DATA_ROOT).replace("$SEMICYCLE_DATA", DEFAULT_DATA_ROOT)
+    return os.path.expanduser(os.path.expandvars(value))
 
 
 def list_presets() -> dict[str, str]:

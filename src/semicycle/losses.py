@@ -86,6 +86,32 @@ def relativistic_g_loss(
     return _relativistic(real_pred, fake_pred, mode, for_discriminator=False)
 
 
+class Adversarial:
+    """One interface over every adversarial loss (``train.gan_loss``).
+
+    ``d_loss(real_pred, fake_pred)`` and ``g_loss(fake_pred, real_pred)``: standard losses judge
+    each prediction against a constant target (``real_pred`` is unused by ``g_loss``); the
+    relativistic ones compare real with fake, so their generator loss also needs D(real).
+    """
+
+    def __init__(self, mode: str):
+        if mode not in GAN_MODES + RELATIVISTIC_MODES:
+            raise ConfigError(f"unknown adversarial loss {mode!r}; choose one of {', '.join(GAN_MODES + RELATIVISTIC_MODES)}")
+        self.mode = mode
+        self.relativistic = mode in RELATIVISTIC_MODES
+        self.gan = None if self.relativistic else GANLoss(mode)
+
+    def d_loss(self, real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
+        if self.relativistic:
+            return relativistic_d_loss(real_pred, fake_pred, self.mode)
+        return self.gan(real_pred, True) + self.gan(fake_pred, False)
+
+    def g_loss(self, fake_pred: torch.Tensor, real_pred: torch.Tensor | None = None) -> torch.Tensor:
+        if self.relativistic:
+            return relativistic_g_loss(real_pred, fake_pred, self.mode)
+        return self.gan(fake_pred, True)
+
+
 def cycle_loss(reconstructed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """Cycle-consistency loss ||F(G(x)) - x||_1, mean over elements (Zhu et al. 2017,
     eq. (2); Shukla et al. eq. (3); Mondal et al. eq. (6))."""

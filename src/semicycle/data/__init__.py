@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import DataConfig
+from ..config import DataConfig, expand_path
 from .domains import TranslationData
 from .palettes import get_palette
 
@@ -12,26 +12,27 @@ from .palettes import get_palette
 def load_data(cfg: DataConfig, split: str, run_dir: str | Path = ".", progress: bool = True) -> TranslationData:
     """Load one split (``cfg.train_split`` or ``cfg.val_split``) as configured."""
     palette = get_palette(cfg.palette) if cfg.palette else None
+    root = Path(expand_path(cfg.root)) if cfg.root else None
     common = dict(max_images=cfg.max_images, memory_limit_mb=cfg.memory_limit_mb, progress=progress)
     if cfg.dataset == "synthetic":
         from .aligned import load_aligned
         from .synthetic import write_aligned_dataset
 
-        root = Path(cfg.root) if cfg.root else Path(run_dir) / "synthetic_data"
+        root = root or Path(run_dir) / "synthetic_data"
         if not (root / "synthetic.json").is_file():  # an existing synthetic set is used as it is
             write_aligned_dataset(root, size=cfg.crop_size)
         return load_aligned(root / split, cfg.load_size, "left", palette or get_palette("synthetic"), **common)
     if cfg.dataset == "aligned":
         from .aligned import load_aligned
 
-        return load_aligned(Path(cfg.root) / split, cfg.load_size, cfg.a_side, palette, **common)
+        return load_aligned(root / split, cfg.load_size, cfg.a_side, palette, **common)
     if cfg.dataset == "unaligned":
         from .unaligned import load_unaligned
 
-        return load_unaligned(cfg.root, split, cfg.load_size, palette, **common)
+        return load_unaligned(root, split, cfg.load_size, palette, **common)
     from .cmp import load_cmp
 
-    return load_cmp(cfg.root, split, cfg.load_size, **common)
+    return load_cmp(root, split, cfg.load_size, **common)
 
 
 __all__ = ["TranslationData", "load_data"]

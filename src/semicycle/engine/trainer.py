@@ -15,8 +15,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import Config, from_dict, resume_differences, RESUME_NEUTRAL_KEYS, flatten
+from ..config import RESUME_NEUTRAL_KEYS, Config, expand_path, flatten, from_dict, resume_differences
 from ..data import load_data
+from ..data.domains import TranslationData
+from ..data.pairing import pair_names, training_sets
+from ..data.unaligned import load_folder
 from ..data.transforms import center_crop, to_float, to_uint8
 from ..errors import CheckpointError
 from ..methods import create_method
@@ -59,8 +62,8 @@ class Trainer:
         cfg.save(self.run_dir / "config.yaml")
 
         torch.manual_seed(t.seed)
-        self.data = load_data(cfg.data, cfg.data.train_split, self.run_dir, progress=t.progress)
-        self.method = create_method(cfg, self.data, self.runtime)
+        self.sets = self._training_sets(resume)
+        self.method = create_method(cfg, self.sets, self.runtime)
         factor = linear_decay(t.epochs, t.decay_epochs)
         self.schedulers = {
             name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.method.optimizers.items()
@@ -71,6 +74,26 @@ class Trainer:
             self._restore(state)
             self.log.trim_after(self.iteration)
         self.sample_batch = self._fixed_samples()
+
+    def _training_sets(self, resume: bool):
+        """Load the training split, choose the pairs, and record them in ``pairs.txt``."""
+        cfg, progress = self.cfg, self.cfg.train.progress
+        data = load_data(cfg.data, cfg.data.train_split, self.run_dir, progress=progress)
+        other_B = None
+        if cfg.pairs.unpaired_b_root:
+            images, labels, paths = load_folder(
+                expand_path(cfg.pairs.unpaired_b_root), cfg.data.load_size, data.palette, cfg.data.max_images, progress,
+                hint="pairs.unpaired_b_root takes a folder of domain-B images",
+            )
+            other_B = TranslationData(A=images[:0], B=images, paths_A=[], paths_B=paths, labels_B=labels, palette=data.palette)
+        sets = training_sets(data, cfg.pairs, cfg.train.seed, other_B)
+        listing = "".join(name + "\n" for name in pair_names(data, sets.paired_rows))
+        pairs_file = self.run_dir / "pairs.txt"
+        if resume and pairs_file.exists() and pairs_file.read_text() != listing:
+            raise CheckpointError(f"{pairs_file}: the pairs chosen now differ from the run's (did pairs.list change?); restore the list or start a new run")
+        if listing:
+            pairs_file.write_text(listing)
+        return sets
 
     @staticmethod
     def _config_for_resume(saved: dict, requested: Config) -> Config:
@@ -95,7 +118,7 @@ class Trainer:
 
     def _fixed_samples(self) -> dict:
         """A few training images, centre-cropped, shown in every sample grid."""
-        data, crop = self.data, self.cfg.data.crop_size
+        data, crop = self.sets.data, self.cfg.data.crop_size
         count = min(SAMPLE_COUNT, len(data.A), len(data.B))
         return {"A": to_float(center_crop(data.A[:count], crop)), "B": to_float(center_crop(data.B[:count], crop))}
 
@@ -114,7 +137,7 @@ class Trainer:
             "rng": self.runtime.rng_state(),
             "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration},
             "translators": dict(m.translators),
-            "domains": {"B_palette": self.cfg.data.palette or ("synthetic" if self.cfg.data.dataset == "synthetic" else "")},
+            "palette": self.sets.palette.name if self.sets.palette else "",
         }
 
     def save(self, keep_epoch: int | None = None) -> Path:
@@ -139,10 +162,13 @@ class Trainer:
     # ---------------------------------------------------------------- outputs
     def write_samples(self, name: str) -> Path:
         A, B = self.sample_batch["A"], self.sample_batch["B"]
-        fake_B = self.method.translate("AtoB", A)
-        fake_A = self.method.translate("BtoA", B)
-        rows = [[to_uint8(x) for x in images] for images in zip(A, fake_B, B, fake_A)]
-        titles = ["A", "A->B", "B", "B->A"]
+        columns, titles = [A], ["A"]
+        if "AtoB" in self.method.translators:
+            columns, titles = columns + [self.method.translate("AtoB", A)], titles + ["A->B"]
+        columns, titles = columns + [B], titles + ["B"]
+        if "BtoA" in self.method.translators:
+            columns, titles = columns + [self.method.translate("BtoA", B)], titles + ["B->A"]
+        rows = [[to_uint8(x.cpu()) for x in images] for images in zip(*columns)]
         scale = max(1, 128 // self.cfg.data.crop_size)
         path = self.run_dir / "samples" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +197,7 @@ class Trainer:
                         raise _StopRequested
                     step_losses = self.method.train_step(batch)
                     self.step, self.iteration = step + 1, self.iteration + 1
-                    window_images += batch["A"].shape[0]
+                    window_images += batch["size"]
                     for key, value in step_losses.items():
                         window.setdefault(key, []).append(value)
                     bar.update(1)

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..data.domains import TranslationData
+from ..data.pairing import TrainingSets
 from ..engine.device import Runtime
+from ..models.heads import network_input, output_image
 
 
 class Method:
@@ -20,8 +21,9 @@ class Method:
 
     name = ""
 
-    def __init__(self, cfg: Config, data: TranslationData, runtime: Runtime):
-        self.cfg, self.data, self.runtime = cfg, data, runtime
+    def __init__(self, cfg: Config, sets: TrainingSets, runtime: Runtime):
+        self.cfg, self.sets, self.runtime = cfg, sets, runtime
+        self.palette = sets.palette
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.translators: dict[str, str] = {}
@@ -32,8 +34,16 @@ class Method:
         return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2))
 
     def to_device(self, batch: dict) -> dict:
+        """Move the tensors of a (possibly nested) batch to the training device."""
         dev = self.runtime.device
-        return {k: v.to(dev, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, dict):
+                value = self.to_device(value)
+            elif isinstance(value, torch.Tensor):
+                value = value.to(dev, non_blocking=True)
+            out[key] = value
+        return out
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One optimisation step; returns detached scalar losses by name."""
@@ -41,12 +51,14 @@ class Method:
 
     @torch.no_grad()
     def translate(self, direction: str, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] -> translated images in [-1, 1] (eval mode, no gradient)."""
+        """RGB images in [-1, 1] -> the translation as RGB in [-1, 1] (eval mode, no gradient);
+        label maps go in and come out as palette colours."""
         net = self.networks[self.translators[direction]]
         was_training = net.training
         net.eval()
+        inputs = network_input(images.to(self.runtime.device), net.arch["kwargs"]["in_channels"], self.palette)
         with self.runtime.autocast():
-            out = net(images.to(self.runtime.device)).float()
+            out = output_image(net(inputs).float(), self.palette)
         net.train(was_training)
         return out
 

@@ -7,6 +7,8 @@ Full objective (Zhu eq. 3): L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A) + lambda_cycle *
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from .. import losses
@@ -16,49 +18,60 @@ from .base import Method, set_requires_grad
 from .pool import ImagePool
 
 
-def build_translation_networks(method: Method) -> None:
-    """Two image generators and two discriminators, as configured in ``cfg.model``."""
-    m = method.cfg.model
-    gen_kw = dict(ngf=m.ngf, norm=m.norm)
+def generator_kwargs(cfg) -> dict:
+    m = cfg.model
+    kw = dict(ngf=m.ngf, norm=m.norm)
     if m.generator.startswith("resnet"):
-        gen_kw["upsample"] = m.upsample
-    disc_kw = dict(ndf=m.ndf, norm=m.norm)
+        kw["upsample"] = m.upsample
+    return kw
+
+
+def discriminator_kwargs(cfg, in_channels: int = 3) -> dict:
+    m = cfg.model
+    kw = dict(in_channels=in_channels, ndf=m.ndf)
     if m.discriminator == "patchgan":
-        disc_kw["n_layers"] = m.d_layers
-    device = method.runtime.device
-    method.networks = {
-        "G_AB": create_generator(m.generator, **gen_kw).to(device),
-        "G_BA": create_generator(m.generator, **gen_kw).to(device),
-        "D_A": create_discriminator(m.discriminator, **disc_kw).to(device),
-        "D_B": create_discriminator(m.discriminator, **disc_kw).to(device),
-    }
-    method.translators = {"AtoB": "G_AB", "BtoA": "G_BA"}
+        kw["n_layers"] = m.d_layers
+    if m.discriminator != "pixelwise":  # Mondal's pixel-wise D has its batch norm built in
+        kw["norm"] = m.norm
+    return kw
 
 
 class CycleGAN(Method):
     name = "cyclegan"
 
-    def __init__(self, cfg, data, runtime):
-        super().__init__(cfg, data, runtime)
-        t = cfg.train
-        build_translation_networks(self)
-        n = self.networks
-        self.optimizers = {
-            "G": self.adam(n["G_AB"], n["G_BA"]),
-            "D": self.adam(n["D_A"], n["D_B"]),
+    def __init__(self, cfg, sets, runtime):
+        super().__init__(cfg, sets, runtime)
+        t, m, device = cfg.train, cfg.model, runtime.device
+        self.networks = {
+            "G_AB": create_generator(m.generator, **generator_kwargs(cfg)).to(device),
+            "G_BA": create_generator(m.generator, **generator_kwargs(cfg)).to(device),
+            "D_A": create_discriminator(m.discriminator, **discriminator_kwargs(cfg)).to(device),
+            "D_B": create_discriminator(m.discriminator, **discriminator_kwargs(cfg)).to(device),
         }
-        self.gan = losses.GANLoss(t.gan_loss)
+        self.translators = {"AtoB": "G_AB", "BtoA": "G_BA"}
+        n = self.networks
+        self.optimizers = {"G": self.adam(n["G_AB"], n["G_BA"]), "D": self.adam(n["D_A"], n["D_B"])}
+        self.adversarial = losses.Adversarial(t.gan_loss)
         self.pools = {"A": ImagePool(t.pool_size, seed=t.seed + 1), "B": ImagePool(t.pool_size, seed=t.seed + 2)}
-        self.batches = UnpairedBatches(data, t.batch_size, cfg.data.crop_size, cfg.data.flip, t.seed)
+        self.batches = self.make_batches()
+
+    def unpaired_batches(self) -> UnpairedBatches:
+        t, d = self.cfg.train, self.cfg.data
+        return UnpairedBatches(self.sets.unpaired_A, self.sets.unpaired_B, t.batch_size, d.crop_size, d.flip, t.seed)
+
+    def make_batches(self):
+        return self.unpaired_batches()
 
     def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
-        """CycleGAN generator terms (Zhu eq. 1-3); returns losses and the fakes for the discriminators."""
-        n, t = self.networks, self.cfg.train
+        """CycleGAN generator terms (Zhu eqs. 1-3, identity sec. 5.2); also returns the fakes."""
+        n, t, adv = self.networks, self.cfg.train, self.adversarial
         fake_B = n["G_AB"](real_A)
         fake_A = n["G_BA"](real_B)
+        real_pred_B = n["D_B"](real_B) if adv.relativistic else None
+        real_pred_A = n["D_A"](real_A) if adv.relativistic else None
         out = {
-            "G_AB_gan": self.gan(n["D_B"](fake_B), True),
-            "G_BA_gan": self.gan(n["D_A"](fake_A), True),
+            "G_AB_gan": adv.g_loss(n["D_B"](fake_B), real_pred_B),
+            "G_BA_gan": adv.g_loss(n["D_A"](fake_A), real_pred_A),
             "cycle_A": t.lambda_cycle * losses.cycle_loss(n["G_BA"](fake_B), real_A),
             "cycle_B": t.lambda_cycle * losses.cycle_loss(n["G_AB"](fake_A), real_B),
         }
@@ -69,20 +82,21 @@ class CycleGAN(Method):
         return out, fake_A, fake_B
 
     def discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """0.5 * (GAN(D(real), real) + GAN(D(pooled fake), fake)) (Zhu sec. 4: D objective halved)."""
+        """0.5 * (loss on D(real) and on D(pooled fake)) (Zhu sec. 4: the D objective is halved)."""
         disc = self.networks[name]
-        return 0.5 * (self.gan(disc(real), True) + self.gan(disc(fake.detach()), False))
+        return 0.5 * self.adversarial.d_loss(disc(real), disc(fake.detach()))
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = self.to_device(batch)
-        real_A, real_B = batch["A"], batch["B"]
+    def adversarial_step(self, real_A, real_B, extra: Callable | None = None) -> dict[str, torch.Tensor]:
+        """One generator update (CycleGAN terms + ``extra(fake_A, fake_B)`` terms), then one
+        discriminator update on pooled fakes."""
         n = self.networks
         discriminators = (n["D_A"], n["D_B"])
-
         set_requires_grad(discriminators, False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             g_losses, fake_A, fake_B = self.generator_losses(real_A, real_B)
+            if extra is not None:
+                g_losses.update(extra(fake_A, fake_B))
         sum(g_losses.values()).backward()
         self.optimizers["G"].step()
 
@@ -96,6 +110,10 @@ class CycleGAN(Method):
         sum(d_losses.values()).backward()
         self.optimizers["D"].step()
         return {k: v.detach() for k, v in {**g_losses, **d_losses}.items()}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        batch = self.to_device(batch)
+        return self.adversarial_step(batch["A"], batch["B"])
 
     def state_dict(self) -> dict:
         return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}

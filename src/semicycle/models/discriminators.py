@@ -1,4 +1,4 @@
-"""Discriminators: PatchGAN and PixelGAN (pix2pix, Isola et al. 2017, sec. 3.2.2)."""
+"""Discriminators: PatchGAN and PixelGAN (pix2pix, Isola et al. 2017, sec. 3.2.2), Mondal's pixel-wise D."""
 
 import torch
 from torch import nn
@@ -52,6 +52,26 @@ class PixelDiscriminator(nn.Module):
             norm_layer(norm, ndf * 2),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, 1, bias=bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PixelwiseDiscriminator(nn.Module):
+    """Mondal et al. 2019 (sec. 3.3): three conv blocks with LeakyReLU(0.2) and batch norm
+    after the second; the real/fake score map has the input's size (a 3x3, 3x3, 1x1 stack,
+    receptive field 5, so each score sees a pixel and its neighbours)."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "batch"):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, ndf, 3, padding=1),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 3, padding=1, bias=conv_bias(norm)),
+            norm_layer(norm, ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

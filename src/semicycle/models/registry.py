@@ -9,7 +9,7 @@ from typing import Any, Callable
 from torch import nn
 
 from semicycle.errors import ConfigError
-from semicycle.models.discriminators import PatchDiscriminator, PixelDiscriminator
+from semicycle.models.discriminators import PatchDiscriminator, PixelDiscriminator, PixelwiseDiscriminator
 from semicycle.models.generators import ResnetGenerator, UnetGenerator
 from semicycle.models.layers import init_weights
 
@@ -129,3 +129,4 @@ register_generator("unet_128", num_downs=7)(UnetGenerator)
 register_generator("unet_256", num_downs=8)(UnetGenerator)
 register_discriminator("patchgan", n_layers=3)(PatchDiscriminator)
 register_discriminator("pixelgan")(PixelDiscriminator)
+register_discriminator("pixelwise")(PixelwiseDiscriminator)

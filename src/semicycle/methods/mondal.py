@@ -1,0 +1,102 @@
+"""Mondal et al. 2019, "Revisiting CycleGAN for semi-supervised segmentation".
+
+G_IS: image -> K-class softmax (the segmentation network); G_SI: one-hot mask -> image (tanh).
+Generator objective (their eq. 8, with the adversarial terms in LSGAN generator form):
+
+    CE(y_l, G_IS(x_l))                          (eq. 1)
+  + l1 * ||G_SI(y_l) - x_l||_2^2                (eq. 3)
+  + l2 * CE(y_l, G_IS(G_SI(y_l)))               (eq. 7)
+  + l3 * ||G_SI(softmax G_IS(x_u)) - x_u||_1    (eq. 6)
+  + l4 * (D_S(softmax G_IS(x_u)) - 1)^2         (eq. 4)
+  + l5 * (D_I(G_SI(y_l)) - 1)^2                 (eq. 5)
+
+D_S sees real masks as one-hot and generated ones as softmax probabilities, never an argmax (an
+argmax has no gradient, which silently disables the l4 term). A weight of 0 removes its term and,
+for l4/l5, the matching discriminator update. Each step takes a labelled and an unlabelled batch;
+the labelled pairs are replicated (reshuffled) to last the whole epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses
+from ..data.batches import JointBatches, PairedBatches, UnpairedBatches
+from ..errors import ConfigError
+from ..models import create_discriminator, create_generator
+from ..models.heads import label_input
+from .base import Method, set_requires_grad
+from .cyclegan import discriminator_kwargs, generator_kwargs
+from .paired import segmentation_network
+
+
+class Mondal(Method):
+    name = "mondal"
+
+    def __init__(self, cfg, sets, runtime):
+        super().__init__(cfg, sets, runtime)
+        t, d, m, dev = cfg.train, cfg.data, cfg.model, runtime.device
+        if not sets.paired_rows:
+            raise ConfigError("mondal needs labelled samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
+        classes = self.palette.num_classes if self.palette else 0
+        self.networks = {
+            "G_IS": segmentation_network(cfg, self.palette, runtime),
+            "G_SI": create_generator(m.generator, **dict(generator_kwargs(cfg), in_channels=classes)).to(dev),
+            "D_S": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=classes)).to(dev),
+            "D_I": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=3)).to(dev),
+        }
+        self.translators = {"AtoB": "G_IS", "BtoA": "G_SI"}
+        n = self.networks
+        self.optimizers = {"G": self.adam(n["G_IS"], n["G_SI"]), "D": self.adam(n["D_S"], n["D_I"])}
+        self.gan = losses.GANLoss("lsgan")
+        unpaired = UnpairedBatches(sets.unpaired_A, sets.unpaired_B, t.batch_size, d.crop_size, d.flip, t.seed)
+        paired_batch = cfg.pairs.batch_size or t.batch_size
+        paired = PairedBatches(
+            sets.data, sets.paired_rows, paired_batch, d.crop_size, d.flip, t.seed,
+            per_epoch=unpaired.steps_per_epoch * paired_batch,
+        )
+        self.batches = JointBatches(unpaired, paired)
+
+    def generator_losses(self, x_l, y_l, x_u) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, t = self.networks, self.cfg.train
+        y_l_onehot = label_input(y_l, self.palette)
+        out = {"seg_ce": losses.pixel_cross_entropy(n["G_IS"](x_l), y_l)}
+        x_from_y = n["G_SI"](y_l_onehot)
+        if t.lambda_image_sup:
+            out["image_l2"] = t.lambda_image_sup * losses.l2_loss(x_from_y, x_l)
+        if t.lambda_label_cycle:
+            out["label_cycle"] = t.lambda_label_cycle * losses.pixel_cross_entropy(n["G_IS"](x_from_y), y_l)
+        s_u = torch.softmax(n["G_IS"](x_u).float(), dim=1)
+        if t.lambda_image_cycle:
+            out["image_cycle"] = t.lambda_image_cycle * losses.cycle_loss(n["G_SI"](s_u), x_u)
+        if t.lambda_label_adv:
+            out["label_adv"] = t.lambda_label_adv * self.gan(n["D_S"](s_u), True)
+        if t.lambda_image_adv:
+            out["image_adv"] = t.lambda_image_adv * self.gan(n["D_I"](x_from_y), True)
+        return out, y_l_onehot, s_u, x_from_y
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        batch = self.to_device(batch)
+        n, t = self.networks, self.cfg.train
+        labelled, x_u = batch["paired"], batch["unpaired"]["A"]
+        discriminators = (n["D_S"], n["D_I"])
+
+        set_requires_grad(discriminators, False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            g_losses, y_l_onehot, s_u, x_from_y = self.generator_losses(labelled["A"], labelled["labels_B"], x_u)
+        sum(g_losses.values()).backward()
+        self.optimizers["G"].step()
+
+        d_losses = {}
+        set_requires_grad(discriminators, True)
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            if t.lambda_label_adv:
+                d_losses["D_S"] = 0.5 * (self.gan(n["D_S"](y_l_onehot), True) + self.gan(n["D_S"](s_u.detach()), False))
+            if t.lambda_image_adv:
+                d_losses["D_I"] = 0.5 * (self.gan(n["D_I"](x_u), True) + self.gan(n["D_I"](x_from_y.detach()), False))
+        if d_losses:
+            sum(d_losses.values()).backward()
+            self.optimizers["D"].step()
+        return {k: v.detach() for k, v in {**g_losses, **d_losses}.items()}
