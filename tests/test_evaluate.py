@@ -1,0 +1,113 @@
+"""`semicycle evaluate` / `compare` / `train-scorer` end to end on tiny runs of every method."""
+
+import json
+
+import pytest
+from PIL import Image
+
+import semicycle
+from semicycle.cli import main
+from semicycle.data.synthetic import write_aligned_dataset
+
+TINY = [
+    "data.load_size=36", "data.crop_size=32", "data.max_images=8", "model.generator=resnet_6blocks",
+    "model.ngf=8", "model.ndf=8", "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2",
+    "train.progress=false", "train.sample_every=0", "train.max_steps=3",
+]
+METHOD_ARGS = {
+    "cyclegan": [],
+    "okada": ["pairs.count=2"],
+    "shukla": ["pairs.count=2"],
+    "mondal": ["pairs.count=2", "model.discriminator=pixelwise"],
+    "paired": ["train.task=segment"],
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory):
+    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=8, n_val=5, size=32)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, synthetic_root):
+    base = tmp_path_factory.mktemp("runs")
+    for method, extra in METHOD_ARGS.items():
+        assert main(["train", "--out", str(base / method), f"data.root={synthetic_root}", f"train.method={method}", *TINY, *extra]) == 0
+    return base
+
+
+@pytest.mark.parametrize("method", list(METHOD_ARGS))
+def test_evaluate_every_method_checkpoint(method, runs):
+    assert main(["evaluate", str(runs / method), "eval.samples=2"]) == 0
+    metrics = json.loads((runs / method / "metrics.json").read_text())
+    scores = metrics["photo_to_label"]
+    assert metrics["images"] == 5 and metrics["split"] == "val"
+    assert 0 <= scores["pixel_accuracy"] <= 1 and 0 <= scores["mean_iou"] <= 1
+    assert set(scores["per_class_iou"]) == {"background", "building", "window", "disk", "stripe"}
+    html = (runs / method / "report.html").read_text()
+    assert html.count("data:image/png;base64") >= 2 and "mean_iou" in html
+
+
+def test_compare_prints_runs_side_by_side(runs, capsys):
+    assert main(["evaluate", str(runs / "cyclegan")]) == 0 and main(["evaluate", str(runs / "okada")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(runs / "cyclegan"), str(runs / "okada")]) == 0
+    table = capsys.readouterr().out
+    assert "| metric | cyclegan | okada |" in table and "photo_to_label.mean_iou" in table
+
+
+def test_folder_of_translations_scores_like_the_checkpoint(runs, synthetic_root, tmp_path):
+    translator = semicycle.load(runs / "cyclegan")
+    out = tmp_path / "translated"
+    out.mkdir()
+    for path in sorted((synthetic_root / "val").glob("*.png")):
+        photo = Image.open(path).crop((0, 0, 32, 32))
+        translator.translate(photo, "AtoB").save(out / path.name)
+    assert main(["evaluate", str(runs / "cyclegan"), "--out", str(tmp_path / "ckpt_eval")]) == 0
+    assert main(["evaluate", "--images", str(out), "--direction", "AtoB", "--config", str(runs / "cyclegan" / "config.yaml"),
+                 "--out", str(tmp_path / "folder_eval")]) == 0
+    from_folder = json.loads((tmp_path / "folder_eval" / "metrics.json").read_text())["photo_to_label"]
+    from_checkpoint = json.loads((tmp_path / "ckpt_eval" / "metrics.json").read_text())["photo_to_label"]
+    assert from_folder["pixel_accuracy"] == from_checkpoint["pixel_accuracy"]
+    assert from_folder["mean_iou"] == from_checkpoint["mean_iou"]
+
+
+def test_missing_translation_is_named(runs, synthetic_root, tmp_path, capsys):
+    (tmp_path / "few").mkdir()
+    (tmp_path / "few" / "1.png").write_bytes((synthetic_root / "val" / "1.png").read_bytes())
+    assert main(["evaluate", "--images", str(tmp_path / "few"), "--direction", "AtoB",
+                 "--config", str(runs / "cyclegan" / "config.yaml")]) == 2
+    assert "no translation of 2.png" in capsys.readouterr().err
+
+
+def test_label_to_photo_with_a_trained_scorer(runs, synthetic_root, tmp_path):
+    scorer = tmp_path / "scorer"
+    assert main(["train-scorer", "--out", str(scorer), "data.dataset=synthetic", f"data.root={synthetic_root}",
+                 "data.palette=synthetic", *TINY]) == 0
+    assert main(["evaluate", str(runs / "cyclegan"), f"eval.scorer={scorer}", "--out", str(tmp_path / "eval")]) == 0
+    scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())["label_to_photo"]
+    assert set(scores) == {"generated", "real photos (upper bound)"}
+    assert 0 <= scores["generated"]["mean_iou"] <= 1
+
+
+def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root):
+    city = tmp_path / "city"
+    assert main(["train", "--out", str(city), "data.dataset=aligned", f"data.root={data_root / 'cityscapes'}",
+                 "data.palette=cityscapes", *TINY, "data.max_images=4"]) == 0
+    assert main(["evaluate", str(city), "eval.max_images=3",
+                 f"eval.segmenter_weights={data_root.parent / 'weights' / 'espnet_p_2_q_8_cityscapes.pth'}"]) == 0
+    metrics = json.loads((city / "metrics.json").read_text())
+    upper = metrics["label_to_photo"]["real photos (upper bound)"]
+    assert upper["pixel_accuracy"] > metrics["label_to_photo"]["generated"]["pixel_accuracy"]
+    assert "ESPNet" in upper["protocol"]
+
+    maps = tmp_path / "maps"
+    assert main(["train", "--out", str(maps), "data.dataset=aligned", f"data.root={data_root / 'maps'}", *TINY, "data.max_images=3"]) == 0
+    assert main(["evaluate", str(maps), "eval.max_images=3"]) == 0
+    metrics = json.loads((maps / "metrics.json").read_text())
+    assert 0 <= metrics["AtoB_rgb"]["pixel_accuracy@20"] <= 1 and "BtoA_rgb" in metrics
+
+
+def test_evaluate_rejects_training_overrides(runs, capsys):
+    assert main(["evaluate", str(runs / "cyclegan"), "train.epochs=3"]) == 2
+    assert "only eval.* settings" in capsys.readouterr().err

