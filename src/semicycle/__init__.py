@@ -3,8 +3,11 @@
 __version__ = "0.1.0"
 
 
-def load(path, device: str = "auto"):
-    """Load a trained run for inference: ``semicycle.load(run_dir).translate(pil_image)``."""
+def load(path, device: str = "auto", **speed):
+    """Load a trained run for inference: ``semicycle.load(run_dir).translate(pil_image)``.
+
+    ``speed``: ``precision`` (auto | fp32 | bf16 | fp16), ``channels_last``, ``compile`` (see docs/performance.md).
+    """
     from .api import load as _load
 
-    return _load(path, device)
+    return _load(path, device, **speed)

@@ -1,4 +1,9 @@
-"""Python API: ``semicycle.load(path).translate(pil_image)`` — no architecture flags needed."""
+"""Python API: ``semicycle.load(path).translate(pil_image)`` — no architecture flags needed.
+
+Inference runs batched under ``torch.inference_mode``; precision, memory format and compilation come
+from :class:`~semicycle.engine.device.Runtime` (``precision="auto"``: bf16 where the hardware computes
+it natively, else fp32). Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from PIL import Image
 from .data.palettes import Palette, get_palette
 from .data.transforms import to_float, to_uint8
 from .engine import checkpoint
-from .engine.device import resolve_device
+from .engine.device import Runtime
 from .errors import ConfigError
 from .models import build_from_arch, run_padded
 from .models.heads import network_input, output_image
@@ -21,23 +26,43 @@ from .models.heads import network_input, output_image
 class Translator:
     """The generators of a trained run, ready for inference (eval mode, no gradients)."""
 
-    def __init__(self, generators: dict[str, torch.nn.Module], device: torch.device, config: dict, palette: Palette | None = None):
+    def __init__(
+        self,
+        generators: dict[str, torch.nn.Module],
+        device: torch.device,
+        config: dict,
+        palette: Palette | None = None,
+        runtime: Runtime | None = None,
+    ):
         self.generators = generators  # {"AtoB": module, "BtoA": module}
         self.device = device
         self.config = config
         self.palette = palette  # label maps: decoded to one-hot inputs, logits rendered in its colours
+        self.runtime = runtime if runtime is not None else Runtime(device=device)  # default: fp32, eager
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Translator":
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        channels_last="auto",
+        compile=False,
+    ) -> "Translator":
+        """``precision``: auto | fp32 | bf16 | fp16; ``channels_last``/``compile``: True, False or "auto"
+        (compiling costs tens of seconds up front and pays off for hundreds of images)."""
         state = checkpoint.load(path)
-        dev = resolve_device(device)
+        runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate")
         generators = {}
         for direction, name in state["translators"].items():
             net = build_from_arch(state["arch"][name], "generator")
             net.load_state_dict(state["models"][name])
-            generators[direction] = net.to(dev).eval()
+            for p in net.parameters():
+                p.requires_grad_(False)
+            generators[direction] = net.to(runtime.device).eval()
+        runtime.prepare_models(generators.values(), planned_steps=None, dynamic=None)
         palette = get_palette(state["palette"]) if state.get("palette") else None
-        return cls(generators, dev, state["config"], palette)
+        return cls(generators, runtime.device, state["config"], palette, runtime)
 
     @property
     def directions(self) -> list[str]:
@@ -54,7 +79,9 @@ class Translator:
         (segmentation outputs as palette colours)."""
         net = self._generator(direction)
         inputs = network_input(images.to(self.device), net.arch["kwargs"]["in_channels"], self.palette)
-        return output_image(run_padded(net, inputs).float(), self.palette).cpu()
+        with self.runtime.autocast():
+            outputs = run_padded(net, self.runtime.put(inputs.float()))
+        return output_image(outputs.float(), self.palette).contiguous().cpu()
 
     def translate(self, image: Image.Image, direction: str = "AtoB") -> Image.Image:
         """One PIL image (any size, converted to RGB) -> its translation as a PIL image."""
@@ -77,6 +104,7 @@ class Translator:
         return results
 
 
-def load(path: str | Path, device: str = "auto") -> Translator:
-    """Load a run folder, its ``ckpt/`` folder or a checkpoint file for inference."""
-    return Translator.from_checkpoint(path, device)
+def load(path: str | Path, device: str = "auto", precision: str = "auto", channels_last="auto", compile=False) -> Translator:
+    """Load a run folder, its ``ckpt/`` folder or a checkpoint file for inference (see
+    :meth:`Translator.from_checkpoint` for the speed options)."""
+    return Translator.from_checkpoint(path, device, precision, channels_last, compile)

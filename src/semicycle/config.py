@@ -87,7 +87,10 @@ class TrainConfig:
     pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    threads: int = 0  # CPU threads for torch (0 = torch's default: one per core)
+    threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 on GPUs with bf16 and CPUs with AVX512-BF16/AMX, else fp32)
+    channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
+    compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
     max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
     log_every: int = 10  # iterations between loss-log lines
     sample_every: int = 200  # iterations between sample grids (0 = only at the end)
@@ -135,6 +138,8 @@ RESUME_NEUTRAL_KEYS = frozenset(
         "run_dir",
         "train.device",
         "train.threads",
+        "train.channels_last",
+        "train.compile",
         "train.max_steps",
         "train.log_every",
         "train.sample_every",
@@ -143,6 +148,12 @@ RESUME_NEUTRAL_KEYS = frozenset(
         "train.progress",
     }
 )
+
+
+# Keys added after runs may have started, with the value such runs had in effect: resuming a run whose
+# saved config lacks one keeps that value rather than today's default (e.g. precision=auto, which may
+# pick bf16 on this machine).
+LEGACY_VALUES = {"train.precision": "fp32", "train.channels_last": "false", "train.compile": "false"}
 
 
 def _section_types(cls) -> dict[str, typing.Any]:
@@ -176,6 +187,8 @@ def _coerce(value, typ, key: str):
     elif typ is str:
         if value is None:
             return ""
+        if isinstance(value, bool):  # YAML true/false for the auto|true|false switches
+            return "true" if value else "false"
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
@@ -248,6 +261,9 @@ _CHOICES = {
     "model.norm": ("instance", "batch", "none"),
     "train.gan_loss": ("lsgan", "vanilla", "rasgan", "ralsgan"),
     "train.task": ("translate", "segment"),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "train.channels_last": ("auto", "true", "false"),
+    "train.compile": ("auto", "true", "false"),
     "eval.fcn_void_predictions": ("skip", "wrong"),
 }
 
@@ -296,6 +312,8 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
         if key in RESUME_NEUTRAL_KEYS or key.startswith("eval."):
+            continue
+        if key in LEGACY_VALUES and key not in old:  # the run predates the key (see LEGACY_VALUES)
             continue
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")

@@ -4,8 +4,9 @@ Layout of the dict (format ``semicycle-checkpoint-1``)::
 
     config      the resolved run config (plain dict)
     arch        {network: {"name", "kwargs"}}  -> networks rebuild without flags
-    models      {network: state_dict}          (always fp32)
+    models      {network: state_dict}          (always fp32, contiguous; the plain modules' keys, also when compiled)
     optimizers, schedulers, method_state (image pools ...), rng, progress {epoch, step, iteration}
+    grad_scalers {optimizer: GradScaler state} (fp16 only), runtime {device, threads, precision, channels_last, compile}
     domains     what the networks translate (label palette, ...), translators {direction: network}
 """
 

@@ -1,17 +1,41 @@
-"""Where and how computation runs: device, threads, precision, and (later) the process rank.
+"""Where and how computation runs: device, threads, precision, memory format, compilation, rank.
 
-Everything device- or rank-specific is decided here, so mixed precision and multi-GPU (DDP) can be
-added without touching the methods or the trainer loop.
+Everything device-specific is decided here and applied through one object, :class:`Runtime`:
+
+* ``autocast()`` wraps forward passes (bf16/fp16 mixed precision; a no-op in fp32),
+* ``backward_step(loss, optimizer, key)`` runs backward and the optimizer step (with a GradScaler
+  in fp16),
+* ``prepare_models(modules)`` converts networks to channels_last and compiles them in place
+  (``nn.Module.compile``: the module, its parameters and its ``state_dict`` keys stay the same, so
+  checkpoints are unchanged),
+* ``put(tensor)`` moves a batch tensor to the device in the networks' memory format.
+
+``auto`` settings pick, per device, the fastest combination measured to keep quality
+(docs/performance.md): bf16 where the hardware computes it natively (CUDA with bf16; x86 CPUs with
+AVX512-BF16 or AMX), else fp32; channels_last and compilation with bf16 for long runs.
+Parameters, optimizer states, losses and checkpoints stay float32 in every precision.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from ..errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCHES = ("auto", "true", "false")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# train.compile=auto compiles only runs with at least this many iterations left: compiling the four
+# CycleGAN networks takes minutes on a 2-core CPU, and pays back after a few hundred steps.
+COMPILE_MIN_STEPS = 2000
 
 
 def resolve_device(name: str) -> torch.device:
@@ -30,28 +54,301 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; all cores where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (x86 AVX512-BF16 or AMX tiles).
+
+    Elsewhere (e.g. AVX2-only CPUs such as AMD Zen 3) PyTorch emulates bf16 convolutions and matrix
+    products, which we measured 20-500x slower than fp32, so ``precision=auto`` stays in fp32 there.
+    """
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(cpu, probe, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # private API: absent or failing on some builds means "no"
+            pass
+    return False
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older signature
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def resolve_precision(requested: str, device: torch.device, key: str = "train.precision") -> str:
+    """``auto`` -> the precision to train in on ``device``; explicit choices are checked."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"{key}={requested!r} is not one of: {', '.join(PRECISIONS)}")
+    kind = device.type
+    if requested == "auto":
+        if kind == "cuda":
+            return "bf16" if cuda_has_bf16(device) else "fp32"
+        if kind == "cpu":
+            return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "fp32"
+    if requested == "fp32":
+        return requested
+    if kind == "cpu":
+        if requested == "fp16":
+            raise ConfigError(
+                f"{key}=fp16 needs a CUDA GPU; on a CPU use {key}=bf16 "
+                "(fast on CPUs with AVX512-BF16 or AMX) or fp32 (or auto, which picks for you)"
+            )
+        if not cpu_has_native_bf16():
+            warnings.warn(
+                f"{key}=bf16: this CPU has no native bf16 (AVX512-BF16/AMX), so PyTorch emulates it "
+                f"and runs many times slower than in fp32; use {key}=auto or fp32 for speed",
+                stacklevel=3,
+            )
+        return requested
+    if kind == "cuda":
+        if requested == "bf16" and not cuda_has_bf16(device):
+            raise ConfigError(f"{key}=bf16: this GPU has no bf16 support; use {key}=fp16 (with loss scaling) or fp32")
+        return requested
+    raise ConfigError(f"{key}={requested} is supported on cpu and cuda devices, not {kind}; use {key}=fp32")
+
+
+def _switch(value, key: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value not in SWITCHES:
+        raise ConfigError(f"{key}={value!r} is not one of: {', '.join(SWITCHES)}")
+    return value
+
+
+def compiler_problem(device: torch.device) -> str | None:
+    """Why torch.compile cannot work here (a missing compiler), or None."""
+    try:
+        if device.type == "cpu":
+            from torch._inductor import cpp_builder
+
+            cpp_builder.get_cpp_compiler()
+        elif device.type == "cuda":
+            from torch.utils._triton import has_triton
+
+            if not has_triton():
+                return "Triton is not installed (pip install triton)"
+    except Exception as exc:  # the C++ compiler lookup raises when there is none
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"no working C++ compiler for TorchInductor ({first}); install g++ or set CXX"
+    return None
+
+
+def _is_compiler_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
+
+
 @dataclass
 class Runtime:
     """The execution context shared by the trainer, the methods and inference."""
 
     device: torch.device
+    precision: str = "fp32"  # resolved: fp32 | bf16 | fp16
+    channels_last: bool = False  # resolved by prepare_models
+    compile: bool = False  # resolved by prepare_models
+    channels_last_setting: str = "false"  # auto | true | false
+    compile_setting: str = "false"  # auto | true | false
+    label: str = "train"  # config section named in messages
     rank: int = 0
     world_size: int = 1
+    scalers: dict = field(default_factory=dict)
+    compile_seconds: float | None = None  # wall time of the first compiled step (reported once)
+    _compile_failed: bool = False
 
     @classmethod
-    def create(cls, device: str = "auto", threads: int = 0) -> "Runtime":
+    def create(
+        cls,
+        device: str = "auto",
+        threads: int = 0,
+        precision: str = "fp32",
+        channels_last="false",
+        compile="false",
+        label: str = "train",
+    ) -> "Runtime":
+        """Resolve the device and precision now; channels_last/compile when the models are prepared.
+
+        ``threads > 0`` sets torch's intra-op threads (default: one per core available to the process).
+        """
         if threads > 0:
+            cores = available_cores()
+            if threads > cores:
+                warnings.warn(
+                    f"{label}.threads={threads} exceeds the {cores} cores this process may use; oversubscribed "
+                    f"threads slow torch down (use {label}.threads=0 for one per core)",
+                    stacklevel=2,
+                )
             torch.set_num_threads(threads)
-        return cls(device=resolve_device(device))
+        dev = resolve_device(device)
+        return cls(
+            device=dev,
+            precision=resolve_precision(precision, dev, f"{label}.precision"),
+            channels_last_setting=_switch(channels_last, f"{label}.channels_last"),
+            compile_setting=_switch(compile, f"{label}.compile"),
+            label=label,
+        )
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def autocast(self):
-        """Forward-pass context (mixed precision hooks in here; fp32 for now)."""
-        return contextlib.nullcontext()
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return AMP_DTYPES.get(self.precision)
 
+    # ------------------------------------------------------------------ precision
+    def autocast(self):
+        """Forward-pass context: bf16/fp16 autocast, or nothing in fp32. Losses cast to float32 themselves."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def scaler(self, key: str):
+        """The GradScaler of optimizer ``key`` (fp16 only; None otherwise)."""
+        if self.precision != "fp16":
+            return None
+        if key not in self.scalers:
+            self.scalers[key] = torch.amp.GradScaler(self.device.type)
+        return self.scalers[key]
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, key: str) -> None:
+        """``loss.backward(); optimizer.step()``, with dynamic loss scaling in fp16."""
+        scaler = self.scaler(key)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def scaler_state(self) -> dict:
+        return {key: scaler.state_dict() for key, scaler in self.scalers.items()}
+
+    def load_scaler_state(self, state: dict) -> None:
+        for key, value in (state or {}).items():
+            scaler = self.scaler(key)
+            if scaler is not None:
+                scaler.load_state_dict(value)
+
+    # ------------------------------------------------------------------ models and inputs
+    def resolve_layout(self, planned_steps: int | None = None) -> None:
+        """Decide compile and channels_last from their settings (``auto``: per device and run length)."""
+        fast_hw = self.device.type == "cuda" or (self.device.type == "cpu" and self.precision == "bf16")
+        if self.compile_setting == "auto":
+            long_run = planned_steps is not None and planned_steps >= COMPILE_MIN_STEPS
+            self.compile = fast_hw and long_run and self.precision != "fp32" and compiler_problem(self.device) is None
+        else:
+            self.compile = self.compile_setting == "true"
+        if self.channels_last_setting == "auto":
+            # oneDNN on CPU runs NCHW eager convolutions faster (measured); CUDA tensor cores want NHWC.
+            self.channels_last = self.device.type == "cuda" or self.compile
+        else:
+            self.channels_last = self.channels_last_setting == "true"
+
+    def prepare_models(self, modules, planned_steps: int | None = None, dynamic: bool | None = False) -> None:
+        """Apply channels_last and torch.compile to ``modules`` in place (same objects, same state_dict keys)."""
+        self.resolve_layout(planned_steps)
+        modules = list(modules)
+        if self.channels_last:
+            for module in modules:
+                module.to(memory_format=torch.channels_last)
+        if not self.compile:
+            return
+        problem = compiler_problem(self.device)
+        if problem is not None:
+            self._compile_fallback(problem)
+            return
+        for module in modules:
+            try:
+                compiled = torch.compile(module._call_impl, dynamic=dynamic)
+            except Exception as exc:
+                self._compile_fallback(f"{type(exc).__name__}: {exc}")
+                for other in modules:
+                    other._compiled_call_impl = None
+                return
+            module._compiled_call_impl = self._guarded(module, compiled)
+
+    def _guarded(self, module: nn.Module, compiled):
+        """Call the compiled forward; on a compiler failure, warn once and run eagerly from then on."""
+
+        def call(*args, **kwargs):
+            if module._compiled_call_impl is None or self._compile_failed:
+                return module._call_impl(*args, **kwargs)
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as exc:
+                if not _is_compiler_error(exc):
+                    raise
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self._compile_fallback(f"{type(exc).__name__}: {first}")
+                module._compiled_call_impl = None
+                return module._call_impl(*args, **kwargs)
+
+        return call
+
+    def _compile_fallback(self, reason: str) -> None:
+        self.compile = False
+        if not self._compile_failed:
+            warnings.warn(
+                f"{self.label}.compile: torch.compile is not usable here ({reason}); running without compiling "
+                f"(set {self.label}.compile=false to silence this)",
+                stacklevel=3,
+            )
+        self._compile_failed = True
+
+    def put(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A batch tensor on the device; 4-D float tensors in channels_last when the networks are."""
+        tensor = tensor.to(self.device, non_blocking=True)
+        if self.channels_last and tensor.dim() == 4 and tensor.is_floating_point():
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def timed_first_step(self, step, *args, **kwargs):
+        """Run ``step`` once; with compilation on, record and report its wall time (the compile time)."""
+        if not self.compile or self.compile_seconds is not None:
+            return step(*args, **kwargs)
+        start = time.perf_counter()
+        out = step(*args, **kwargs)
+        self.compile_seconds = time.perf_counter() - start
+        if self.compile:  # still on: compiling did not fall back
+            print(
+                f"{self.label}.compile: the first step took {self.compile_seconds:.1f} s (compiling the networks; "
+                "done once per process)",
+                file=sys.stderr,
+            )
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "precision": self.precision,
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+        }
+
+    def summary(self) -> str:
+        d = self.describe()
+        why = ""
+        if self.device.type == "cpu" and self.precision == "fp32":
+            why = " (no native bf16 on this CPU)" if not cpu_has_native_bf16() else ""
+        return (
+            f"runtime: {d['device']}, {d['threads']} threads, {d['precision']}{why}, "
+            f"channels_last {'on' if d['channels_last'] else 'off'}, compile {'on' if d['compile'] else 'off'}"
+        )
+
+    # ------------------------------------------------------------------ RNG
     def rng_state(self) -> dict:
         state = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":

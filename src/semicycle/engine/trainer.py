@@ -8,14 +8,16 @@ resumed run computes bitwise the same weights as an uninterrupted one (same devi
 
 from __future__ import annotations
 
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import RESUME_NEUTRAL_KEYS, Config, expand_path, flatten, from_dict, resume_differences
+from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, expand_path, flatten, from_dict, resume_differences
 from ..data import load_data
 from ..data.domains import TranslationData
 from ..data.pairing import pair_names, training_sets
@@ -57,7 +59,7 @@ class Trainer:
             )
         self.cfg = cfg
         t = cfg.train
-        self.runtime = Runtime.create(t.device, t.threads)
+        self.runtime = Runtime.create(t.device, t.threads, t.precision, t.channels_last, t.compile)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(self.run_dir / "config.yaml")
 
@@ -73,6 +75,12 @@ class Trainer:
         if state is not None:
             self._restore(state)
             self.log.trim_after(self.iteration)
+        planned = (t.max_steps if t.max_steps > 0 else self.total_iterations) - self.iteration
+        self.runtime.prepare_models(self.method.networks.values(), planned_steps=planned)
+        if state is not None:
+            self._check_precision(state.get("runtime", {}))
+        if t.progress:
+            print(self.runtime.summary(), file=sys.stderr)
         self.sample_batch = self._fixed_samples()
 
     def _training_sets(self, resume: bool):
@@ -105,8 +113,10 @@ class Trainer:
                 "drop those overrides or start a new run_dir"
             )
         cfg = from_dict(saved)
+        saved_keys = flatten(saved)
+        legacy = {k: v for k, v in LEGACY_VALUES.items() if k not in saved_keys}
         neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS or k.startswith("eval.")}
-        return from_dict(neutral, base=cfg)
+        return from_dict({**legacy, **neutral}, base=cfg)
 
     @property
     def total_epochs(self) -> int:
@@ -130,11 +140,13 @@ class Trainer:
             "semicycle_version": __version__,
             "config": self.cfg.to_dict(),
             "arch": {name: net.arch for name, net in m.networks.items()},
-            "models": {name: {k: v.detach().float().cpu() for k, v in net.state_dict().items()} for name, net in m.networks.items()},
+            "models": {name: fp32_state(net) for name, net in m.networks.items()},
             "optimizers": {name: opt.state_dict() for name, opt in m.optimizers.items()},
             "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
             "method_state": m.state_dict(),
             "rng": self.runtime.rng_state(),
+            "grad_scalers": self.runtime.scaler_state(),
+            "runtime": self.runtime.describe(),
             "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration},
             "translators": dict(m.translators),
             "palette": self.sets.palette.name if self.sets.palette else "",
@@ -156,8 +168,20 @@ class Trainer:
             sched.load_state_dict(state["schedulers"][name])
         m.load_state_dict(state["method_state"])
         self.runtime.set_rng_state(state["rng"])
+        self.runtime.load_scaler_state(state.get("grad_scalers", {}))
         progress = state["progress"]
         self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
+
+    def _check_precision(self, saved: dict) -> None:
+        """precision=auto may resolve differently on another machine: say so (the run stays valid)."""
+        before, now = saved.get("precision"), self.runtime.precision
+        if before and before != now:
+            warnings.warn(
+                f"{self.run_dir}: this run trained in {before} so far and continues in {now} here "
+                f"(train.precision={self.cfg.train.precision} on {self.runtime.device}); "
+                "the result is valid but not bitwise what an uninterrupted run would give",
+                stacklevel=3,
+            )
 
     # ---------------------------------------------------------------- outputs
     def write_samples(self, name: str) -> Path:
@@ -195,7 +219,7 @@ class Trainer:
                 for step, batch in batches.epoch(self.epoch, self.step):
                     if stop_at is not None and self.iteration >= stop_at:
                         raise _StopRequested
-                    step_losses = self.method.train_step(batch)
+                    step_losses = self.runtime.timed_first_step(self.method.train_step, batch)
                     self.step, self.iteration = step + 1, self.iteration + 1
                     window_images += batch["size"]
                     for key, value in step_losses.items():
@@ -234,6 +258,15 @@ class Trainer:
         record["img_per_s"] = round(images_per_second, 3)
         self.log.write(record)
         return record
+
+
+def fp32_state(net: torch.nn.Module) -> dict:
+    """A network's state_dict on the CPU, floating tensors in float32 and contiguous (NCHW), whatever
+    the training precision or memory format; the keys are the plain module's (also when compiled)."""
+    return {
+        k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
+        for k, v in net.state_dict().items()
+    }
 
 
 class _StopRequested(Exception):

@@ -34,16 +34,20 @@ class Method:
         return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2))
 
     def to_device(self, batch: dict) -> dict:
-        """Move the tensors of a (possibly nested) batch to the training device."""
-        dev = self.runtime.device
+        """Move the tensors of a (possibly nested) batch to the training device (in the networks'
+        memory format)."""
         out = {}
         for key, value in batch.items():
             if isinstance(value, dict):
                 value = self.to_device(value)
             elif isinstance(value, torch.Tensor):
-                value = value.to(dev, non_blocking=True)
+                value = self.runtime.put(value)
             out[key] = value
         return out
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """Backward ``loss`` and step optimizer ``name`` (loss scaling in fp16 is the runtime's job)."""
+        self.runtime.backward_step(loss, self.optimizers[name], name)
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One optimisation step; returns detached scalar losses by name."""

@@ -97,8 +97,7 @@ class CycleGAN(Method):
             g_losses, fake_A, fake_B = self.generator_losses(real_A, real_B)
             if extra is not None:
                 g_losses.update(extra(fake_A, fake_B))
-        sum(g_losses.values()).backward()
-        self.optimizers["G"].step()
+        self.optimize("G", sum(g_losses.values()))
 
         set_requires_grad(discriminators, True)
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -107,8 +106,7 @@ class CycleGAN(Method):
                 "D_A": self.discriminator_loss("D_A", real_A, self.pools["A"].query(fake_A)),
                 "D_B": self.discriminator_loss("D_B", real_B, self.pools["B"].query(fake_B)),
             }
-        sum(d_losses.values()).backward()
-        self.optimizers["D"].step()
+        self.optimize("D", sum(d_losses.values()))
         return {k: v.detach() for k, v in {**g_losses, **d_losses}.items()}
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:

@@ -85,8 +85,7 @@ class Mondal(Method):
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             g_losses, y_l_onehot, s_u, x_from_y = self.generator_losses(labelled["A"], labelled["labels_B"], x_u)
-        sum(g_losses.values()).backward()
-        self.optimizers["G"].step()
+        self.optimize("G", sum(g_losses.values()))
 
         d_losses = {}
         set_requires_grad(discriminators, True)
@@ -97,6 +96,5 @@ class Mondal(Method):
             if t.lambda_image_adv:
                 d_losses["D_I"] = 0.5 * (self.gan(n["D_I"](x_u), True) + self.gan(n["D_I"](x_from_y.detach()), False))
         if d_losses:
-            sum(d_losses.values()).backward()
-            self.optimizers["D"].step()
+            self.optimize("D", sum(d_losses.values()))
         return {k: v.detach() for k, v in {**g_losses, **d_losses}.items()}

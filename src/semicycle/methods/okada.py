@@ -35,8 +35,7 @@ class Okada(CycleGAN):
             l_sv = self.cfg.train.kappa * (
                 losses.supervised_l1(n["G_AB"](pair["A"]), pair["B"]) + losses.supervised_l1(n["G_BA"](pair["B"]), pair["A"])
             )
-        l_sv.backward()
-        self.optimizers["G"].step()
+        self.optimize("G", l_sv)
         return l_sv.detach()
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:

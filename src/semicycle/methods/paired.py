@@ -58,8 +58,7 @@ class Paired(Method):
             self.optimizers["G"].zero_grad(set_to_none=True)
             with self.runtime.autocast():
                 loss = losses.pixel_cross_entropy(self.networks["G_IS"](batch["A"]), batch["labels_B"])
-            loss.backward()
-            self.optimizers["G"].step()
+            self.optimize("G", loss)
             return {"ce": loss.detach()}
         return self.pix2pix_step(batch)
 
@@ -75,13 +74,11 @@ class Paired(Method):
                 "G_gan": adv.g_loss(D(torch.cat([src, fake], 1)), real_pred),
                 "G_l1": self.cfg.train.lambda_l1 * losses.supervised_l1(fake, dst),
             }
-        sum(g_losses.values()).backward()
-        self.optimizers["G"].step()
+        self.optimize("G", sum(g_losses.values()))
 
         set_requires_grad([D], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             d_loss = 0.5 * adv.d_loss(D(torch.cat([src, dst], 1)), D(torch.cat([src, fake.detach()], 1)))
-        d_loss.backward()
-        self.optimizers["D"].step()
+        self.optimize("D", d_loss)
         return {**{k: v.detach() for k, v in g_losses.items()}, "D": d_loss.detach()}

@@ -9,7 +9,8 @@ class ImagePool:
     """Keep up to ``size`` generated images; each query returns, per image, with probability 0.5
     a stored older image (replacing it by the new one) once the pool is full.
 
-    The pool has its own random generator, saved in checkpoints, so resumed runs are exact.
+    The pool has its own random generator, saved in checkpoints, so resumed runs are exact. Images are
+    kept and returned in float32 whatever the training precision (bf16 fakes are widened exactly).
     """
 
     def __init__(self, size: int, seed: int = 0):
@@ -19,9 +20,9 @@ class ImagePool:
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
-            return images
+            return images.float()
         out = []
-        for image in images.detach():
+        for image in images.detach().float():
             image = image.unsqueeze(0)
             if len(self.images) < self.size:
                 self.images.append(image.clone())

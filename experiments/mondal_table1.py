@@ -1,0 +1,118 @@
+"""Mondal et al. 2019, Table 1 at CPU scale: semi-supervised segmentation vs the labelled subset alone.
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/mondal_table1.py [--split val] [--quick] [--dataset cityscapes]
+
+Runs (seed 0; --dataset cityscapes: the 1000 training images of $SEMICYCLE_DATA/cityscapes, 19 classes,
+evaluated on --split, 350 val images; --dataset cmp: the CMP facade base with exact PNG labels,
+249 train / 62 val, 12 classes):
+  full                 "Full": the segmentation network on every labelled training image
+                       (preset mondal2019-partial-<dataset>, pairs.rate=0)
+  partial_{10,20,30,50} "Partial": the same network on 10/20/30/50% of the labels alone
+                       (preset mondal2019-partial-<dataset>, pairs.rate=0.1 ...)
+  mondal_{10,20,30,50}  the method (preset mondal2019-semiseg-<dataset>, pairs.rate=0.1 ...): the same
+                       labelled subset (same seed, so the same images) + every training photo unlabelled
+
+CPU-scale configuration (every run): 64 px, no crop and no flip (the paper uses no augmentation),
+resnet_6blocks, ngf = ndf = 32 (pixel-wise discriminators for mondal), batch 5 (as the paper),
+Adam 2e-4, ITERATIONS iterations per run, 25% of them at constant LR then 75% linear decay (the paper:
+100 + 300 epochs), loss weights 1, 0.05, 1, 1, 1. The paper: 128x256 px, ResNet-9 generator, ngf 64,
+400 epochs, its own Cityscapes split (2953 / 522 images).
+Metric: mean IoU over the split (one confusion matrix; argmax of the segmenter). Paper: Mondal, Agarwal,
+Dolz, Desrosiers, "Revisiting CycleGAN for semi-supervised segmentation", 2019, Table 1 (Cityscapes).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import plots  # noqa: E402
+from common import Experiment, Run, comparison_table  # noqa: E402
+
+NAME = "mondal_table1"
+ITERATIONS = 1600  # ~51 min per mondal run at the measured 1.9 s/iteration (batch 5, load ~3.4; docs/results.md);
+# 8 epochs of the 1000 Cityscapes images, 80 epochs of the 10% labels: every run gets exactly 1600
+RATES = [10, 20, 30, 50]
+QUICK_RATES = [10, 50]
+PAPER = {  # Mondal et al. 2019, Table 1, Cityscapes column (mIoU)
+    "full": 0.5551,
+    "partial": {10: 0.3636, 20: 0.4112, 30: 0.4502, 50: 0.4856},
+    "mondal": {10: 0.3923, 20: 0.4321, 30: 0.4654, 50: 0.4997},
+}
+
+
+def build(args) -> Experiment:
+    dataset = args.dataset
+    name = NAME if dataset == "cityscapes" else f"{NAME}_{dataset}"
+    exp = Experiment(name, f"Mondal et al. 2019, Table 1: semi-supervised segmentation ({dataset}, CPU scale)", args,
+                     ITERATIONS, decay_fraction=0.75, script=NAME, script_args=[] if dataset == "cityscapes" else ["--dataset", dataset])
+    exp.rates = QUICK_RATES if exp.quick else RATES
+    common_overrides = ["train.seed=0", "train.batch_size=5"]
+    exp.add(Run("full", f"mondal2019-partial-{dataset}", common_overrides + ["pairs.rate=0"],
+                label="Full: segmenter on every labelled image", direction="AtoB", augment=False))
+    for rate in exp.rates:
+        exp.add(Run(f"partial_{rate}", f"mondal2019-partial-{dataset}", common_overrides + [f"pairs.rate={rate / 100:g}"],
+                    label=f"Partial: segmenter on {rate}% labels alone", direction="AtoB", augment=False))
+        exp.add(Run(f"mondal_{rate}", f"mondal2019-semiseg-{dataset}", common_overrides + [f"pairs.rate={rate / 100:g}"],
+                    label=f"mondal: {rate}% labels + unlabelled photos", direction="AtoB", augment=False))
+    return exp
+
+
+def tabulate(exp: Experiment) -> str:
+    is_paper_data = exp.args.dataset == "cityscapes"
+    columns = [("mIoU", ("photo_to_label", "mean_iou")), ("pixel acc", ("photo_to_label", "pixel_accuracy")),
+               ("mean acc", ("photo_to_label", "mean_class_accuracy"))]
+
+    def ref(value):
+        return [value if is_paper_data else None, None, None]
+
+    rows = [("Full (100%)", ["full"], ref(PAPER["full"]))]
+    for rate in exp.rates:
+        rows.append((f"Partial {rate}%", [f"partial_{rate}"], ref(PAPER["partial"][rate])))
+        rows.append((f"mondal (semi-supervised) {rate}%", [f"mondal_{rate}"], ref(PAPER["mondal"][rate])))
+    text = comparison_table(exp, columns, rows)
+    source = "Cityscapes, 128x256 px, ResNet-9, 400 epochs" if is_paper_data else "Cityscapes; not the data of these runs"
+    text += (f"\nPaper: Mondal et al. 2019, Table 1 ({source}); the paper reports mIoU only. "
+             "One seed; the labelled subset of each rate is the same for Partial and mondal.\n")
+    if not is_paper_data:
+        text += f"\nPaper values on Cityscapes for reference (mIoU): Full {PAPER['full']}; " + "; ".join(
+            f"{r}%: Partial {PAPER['partial'][r]}, ours {PAPER['mondal'][r]}" for r in RATES) + ".\n"
+    return text
+
+
+def figures(exp: Experiment) -> list[dict]:
+    miou, rates = ("photo_to_label", "mean_iou"), exp.rates
+    full = common.get(exp.metrics.get("full"), *miou)
+    series = [
+        {"label": "Partial (ours)", "x": rates, "y": [common.get(exp.metrics.get(f"partial_{r}"), *miou) for r in rates], "color": 0},
+        {"label": "mondal (ours)", "x": rates, "y": [common.get(exp.metrics.get(f"mondal_{r}"), *miou) for r in rates], "color": 1},
+    ]
+    if full is not None:
+        series.append({"label": "Full (ours)", "hline": full, "color": 5})
+    if exp.args.dataset == "cityscapes":
+        series += [
+            {"label": "Partial (paper)", "x": RATES, "y": [PAPER["partial"][r] for r in RATES], "color": 0, "dashed": True},
+            {"label": "mondal (paper)", "x": RATES, "y": [PAPER["mondal"][r] for r in RATES], "color": 1, "dashed": True},
+            {"label": "Full (paper)", "hline": PAPER["full"], "color": 5, "dashed": True},
+        ]
+    panel = plots.line_panel(series, f"mIoU on {exp.split} ({exp.args.dataset})", "labelled images (%)", "mIoU",
+                             RATES, size=(560, 380))
+    plots.save(panel, exp.out_dir / "miou_vs_labels.png")
+    notes = [{"file": "miou_vs_labels.png", "caption": "mIoU against the fraction of labelled images (solid: ours, dashed: paper)"}]
+    columns = [("Partial 10%", "partial_10"), ("mondal 10%", "mondal_10"), ("Partial 50%", "partial_50"),
+               ("mondal 50%", "mondal_50"), ("Full", "full")]  # 10% and 50% are in the quick version too
+    return notes + common.samples_figure(exp, columns, "AtoB", f"segmentations of the first 4 {exp.split} images", input_title="photo")
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
+    p.add_argument("--dataset", default="cityscapes", choices=["cityscapes", "cmp"])
+    args = common.parse(p, argv)
+    return build(args).execute(tabulate, figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Okada et al. 2019, Fig. 5 at CPU scale: FCN-score against the supervised rate (0, 2, 5, 10, 20, 100%).
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/okada_rate_sweep.py [--split val] [--quick] [--dataset facades]
+
+One seed (0). Rate 0% is CycleGAN (preset zhu2017-cyclegan-<dataset>); the others are preset
+okada2019-ssl-<dataset> with pairs.rate = 0.02, 0.05, 0.10, 0.20, 1.0 (kappa = lambda = 10).
+On facades the 0% and 10% runs and the label -> photo scorer are those of experiments/okada_table1.py
+(same configuration, same folders under runs/experiments/okada_table1/): whichever script comes first
+trains them, the other reuses them.
+
+CPU-scale configuration: the one of okada_table1.py (64 px from load 72 + random crop + flip,
+resnet_6blocks, ngf = ndf = 32, batch 1, ITERATIONS iterations per run, half constant LR, half decay).
+Metrics: photo -> label by nearest palette colour; label -> photo FCN-score with the facades scorer
+(Cityscapes: ESPNet). The paper's Fig. 5 is on Cityscapes and gives its values only in the figure,
+so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import okada_table1  # noqa: E402
+import plots  # noqa: E402
+from common import Experiment, Run, rel  # noqa: E402
+
+NAME = "okada_rate_sweep"
+ITERATIONS = okada_table1.ITERATIONS
+RATES = [0, 2, 5, 10, 20, 100]  # percent
+METRICS = okada_table1.METRICS
+
+
+def run_name(rate: int) -> str:
+    return "cyclegan_seed0" if rate == 0 else ("okada_seed0" if rate == 10 else f"okada_rate{rate}_seed0")
+
+
+def build(args) -> Experiment:
+    title = f"Okada et al. 2019, Fig. 5: FCN-score against the supervised rate ({args.dataset}, CPU scale)"
+    shared = args.dataset == "facades"
+    name = NAME if shared else f"{NAME}_{args.dataset}"  # its own runs/results folders (and no docs block)
+    exp = Experiment(name, title, args, ITERATIONS, script=NAME, script_args=[] if shared else ["--dataset", args.dataset])
+    eval_overrides = []
+    if shared:
+        scorer = exp.add(okada_table1.scorer_run(exp))
+        eval_overrides = [f"eval.scorer={rel(scorer.run_dir)}"]
+    for rate in RATES:
+        if rate == 0:
+            preset, overrides, label = f"zhu2017-cyclegan-{args.dataset}", ["train.seed=0"], "0%: CycleGAN"
+        else:
+            preset, label = f"okada2019-ssl-{args.dataset}", f"{rate}% pairs (okada, kappa = lambda = 10)"
+            overrides = ["train.seed=0", f"pairs.rate={rate / 100:g}"]
+        run_dir = (exp.runs_root / okada_table1.NAME / run_name(rate)) if shared and rate in (0, 10) else None
+        exp.add(Run(run_name(rate), preset, overrides, label=label, eval_overrides=eval_overrides, run_dir=run_dir,
+                    needs=["scorer"] if shared else []))
+    return exp
+
+
+def tabulate(exp: Experiment) -> str:
+    header = ["supervised rate"] + [f"photo->label {k}" for k, _ in METRICS] + [f"label->photo {k}" for k, _ in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for rate in RATES:
+        metrics = exp.metrics.get(run_name(rate))
+        cells = [f"{rate}%"]
+        for prefix in (("photo_to_label",), ("label_to_photo", "generated")):
+            for _, path in METRICS:
+                value = common.get(metrics, *prefix, *path)
+                cells.append("not yet run" if metrics is None else common.fmt(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    upper = exp.metrics.get(run_name(0)) or exp.metrics.get(run_name(10))
+    cells = ["real photos (scorer's upper bound)"] + ["—"] * 3
+    cells += [common.fmt(common.get(upper, "label_to_photo", "real photos (upper bound)", *p)) if upper else "not yet run" for _, p in METRICS]
+    lines.append("| " + " | ".join(cells) + " |")
+    text = "One seed (0). Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
+    return text + "\n".join(lines) + "\n"
+
+
+def figures(exp: Experiment) -> list[dict]:
+    panels = []
+    for key, path in METRICS:
+        series = []
+        for index, (prefix, label) in enumerate(((("photo_to_label",), "photo -> label"), (("label_to_photo", "generated"), "label -> photo"))):
+            ys = [common.get(exp.metrics.get(run_name(r)), *prefix, *path) for r in RATES]
+            series.append({"label": label, "x": RATES, "y": ys, "color": index})
+        panels.append(plots.line_panel(series, key, "supervised rate (%)", key, RATES, [f"{r}%" for r in RATES], categorical=True))
+    notes = []
+    if any(exp.metrics.get(run_name(r)) for r in RATES):  # no paper values to draw: no figure before the first run
+        plots.save(plots.hstack(panels), exp.out_dir / "rate_sweep.png")
+        notes.append({"file": "rate_sweep.png", "caption": f"FCN-score against the supervised rate ({exp.split}, one seed; x axis not to scale)"})
+    columns = [(f"{r}%", run_name(r)) for r in RATES]
+    return notes + common.samples_figure(exp, columns, "AtoB", f"photo -> label for each supervised rate (first 4 {exp.split} images)",
+                                         input_title="photo")
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
+    p.add_argument("--dataset", default="facades", choices=["facades", "cityscapes"])
+    args = common.parse(p, argv)
+    return build(args).execute(tabulate, figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Shukla et al. 2019, Tables 1-2 at CPU scale: Cityscapes photo -> label with 200 images and a few pairs.
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/shukla_tables.py [--split val] [--quick] [--tables 1 2]
+
+Preparation (kept under the runs folder, lists copied to the results folder):
+  1. the 200 training images: k-medoids (MobileNetV2 features; the paper: ResNet-50) over the 1000
+     Cityscapes training images we have (the paper: 2975) -> a dataset folder whose train/ holds only
+     those 200 (symlinks) and whose other splits link to the real ones;
+  2. the pairs among those 200: k-medoids with k = N, and random draws (select-pairs --method random,
+     seeds 1, 2, 3), N = 1, 5, 10, 20.
+Runs (training seed 0 everywhere, so pair selection is the only difference between draws):
+  Table 2 (200 unpaired + N pairs, method shukla: RaSGAN, cycle 10, identity 10, reconstruction 150, balanced)
+    cyclegan                    200 unpaired, CycleGAN (LSGAN) - the paper's "200 | -" row
+    shukla_pairs0               200 unpaired, shukla losses, no pairs - "200 (ours)"
+    shukla_kmedoids_{N}         + N k-medoids pairs
+    shukla_random_{N}_draw{D}   + N random pairs, draws D = 1, 2, 3
+    shukla_kmedoids_20_unbalanced  + 20 k-medoids pairs, each pair once per epoch (train.balance=false)
+  Table 1 (paired only: pix2pix with the same ResNet generator and instance norm, conditional PatchGAN, L1 x 100)
+    pix2pix_kmedoids_{N}, pix2pix_random_{N}_draw{D}, pix2pix_all (all 200 pairs - the "- | 200" row)
+
+CPU-scale configuration (every run): 64 px (load 72 -> random crop 64 + flip), resnet_6blocks,
+ngf = ndf = 32, batch 1, Adam 2e-4, ITERATIONS iterations per run (half constant LR, half decay; the
+paper scales epochs with the number of samples). The paper: 256 px, evaluated at 2048x1024 on 500 val
+images; we evaluate at 64 px on the 350 val images we have. Metric: photo -> label colours decoded
+to the 19 Cityscapes classes by nearest colour (pixel acc / class acc / mean IoU over the split).
+Paper: Shukla, Van Gool, Timofte, "Extremely Weak Supervised Image-to-Image Translation for Semantic
+Segmentation", 2019, Tables 1 and 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import plots  # noqa: E402
+from common import Experiment, Run, comparison_table, rel  # noqa: E402
+
+NAME = "shukla_tables"
+ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; docs/results.md)
+UNPAIRED, PAIRS, DRAWS = 200, [1, 5, 10, 20], [1, 2, 3]
+QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS, QUICK_DRAWS = 16, 8, [1, 2], [1]
+METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("photo_to_label", "mean_class_accuracy")),
+           ("mean IoU", ("photo_to_label", "mean_iou"))]
+PAPER_T1 = {  # Table 1, paired only (average of 10 runs): {N: (random, k-medoids)}
+    1: ([0.401, 0.130, 0.076], [0.567, 0.160, 0.114]),
+    5: ([0.633, 0.190, 0.139], [0.636, 0.189, 0.143]),
+    10: ([0.701, 0.219, 0.162], [0.720, 0.229, 0.174]),
+    20: ([0.720, 0.237, 0.189], [0.746, 0.242, 0.196]),
+}
+PAPER_T2 = {  # Table 2: 200 unpaired + N k-medoids pairs
+    "all_paired": [0.830, 0.366, 0.299], "cyclegan": [0.570, 0.210, 0.152], 0: [0.588, 0.205, 0.154],
+    1: [0.697, 0.222, 0.170], 5: [0.731, 0.255, 0.201], 10: [0.745, 0.269, 0.215], 20: [0.768, 0.291, 0.237],
+    "unbalanced_20": [0.759, 0.276, 0.222],
+}
+
+
+def prepare_subset(exp: Experiment, dataset: str, unpaired: int, quick_unpaired: int, quick_source: int) -> Path:
+    """The k-medoids choice of the training images, as a dataset folder of symlinks; returns its root."""
+    source = common.data_root(dataset)
+    if exp.quick:  # choose among the first few training images only (features of 16 images: seconds)
+        from semicycle.data.io import list_images
+
+        first = [p.name for p in list_images(source / "train")[:quick_source]]
+        source = common.subset_root(source, first, exp.runs_dir / "data" / f"{dataset}_first{quick_source}")
+        unpaired = quick_unpaired
+    listing = exp.runs_dir / "selection" / f"unpaired{unpaired}.txt"
+    names = common.select(exp, source / "train", unpaired, "kmedoids", 0, listing, f"the {unpaired} training images")
+    root = exp.runs_dir / "data" / f"{dataset}_kmedoids{unpaired}"
+    exp.prepared.append({"what": "dataset folder", "file": None, "command":
+                         f"# {rel(root)}/train/: symlinks to the {unpaired} files of {rel(listing)}; its other entries link to "
+                         f"{common.shown(source)}/*"})
+    return common.subset_root(source, names, root)
+
+
+def pair_list(exp: Experiment, root: Path, count: int, method: str, draw: int = 0) -> str:
+    stem = f"pairs_kmedoids_{count}" if method == "kmedoids" else f"pairs_random_{count}_draw{draw}"
+    out = exp.runs_dir / "selection" / f"{stem}.txt"
+    common.select(exp, root / "train", count, method, draw, out, f"{count} pairs ({method}{'' if method == 'kmedoids' else f', draw {draw}'})")
+    return rel(out)
+
+
+def build(args) -> Experiment:
+    exp = Experiment(NAME, "Shukla et al. 2019, Tables 1-2: 200 Cityscapes images, a few chosen pairs (CPU scale)", args,
+                     ITERATIONS, script_args=[] if args.tables == [1, 2] else ["--tables", *map(str, args.tables)])
+    pairs, draws = (QUICK_PAIRS, QUICK_DRAWS) if exp.quick else (PAIRS, DRAWS)
+    size = QUICK_UNPAIRED if exp.quick else UNPAIRED
+    exp.pairs, exp.draws = pairs, draws
+    root = prepare_subset(exp, "cityscapes", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
+    data = [f"data.root={rel(root)}", "data.max_images=0", "train.seed=0"]
+    shukla, pix2pix = "shukla2019-weak-cityscapes", "isola2017-pix2pix-cityscapes"
+    pix2pix_arch = ["model.norm=instance"]  # the preset's U-Net/batch norm -> the shared ResNet/instance norm
+    lists = {(n, "kmedoids", 0): pair_list(exp, root, n, "kmedoids") for n in pairs}
+    lists.update({(n, "random", d): pair_list(exp, root, n, "random", d) for n in pairs for d in draws})
+    # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
+    # rows, Table 1's k-medoids rows with the first random draw, then the other random draws.
+    def semi(n, method, d=0, balance=True):
+        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
+        name = f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}"
+        extra = [] if balance else ["train.balance=false"]
+        return Run(name + ("" if balance else "_unbalanced"), shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + extra,
+                   label=f"{size} unpaired + {n} {selection} {pl(n)}, {'balanced' if balance else 'unbalanced'}", direction="AtoB")
+
+    def paired_only(n, method, d=0):
+        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
+        name = f"pix2pix_kmedoids_{n}" if method == "kmedoids" else f"pix2pix_random_{n}_draw{d}"
+        return Run(name, pix2pix, data + pix2pix_arch + [f"pairs.list={lists[n, method, d]}"],
+                   label=f"paired only: {n} {selection} {pl(n)}", direction="AtoB")
+
+    t1, t2 = 1 in args.tables, 2 in args.tables
+    if t2:
+        exp.add(Run("cyclegan", "zhu2017-cyclegan-cityscapes", data, label=f"{size} unpaired, CycleGAN", direction="AtoB"))
+        exp.add(Run("shukla_pairs0", shukla, data + ["pairs.count=0"], label=f"{size} unpaired, shukla losses, no pairs", direction="AtoB"))
+        for n in pairs:
+            exp.add(semi(n, "kmedoids"))
+        exp.add(semi(pairs[-1], "kmedoids", balance=False))
+    if t1:
+        for n in pairs:
+            exp.add(paired_only(n, "kmedoids"))
+            exp.add(paired_only(n, "random", draws[0]))
+        exp.add(Run("pix2pix_all", pix2pix, data + pix2pix_arch, label=f"paired only: all {size} pairs", direction="AtoB"))
+    for d in draws:
+        for n in pairs:
+            if t2:
+                exp.add(semi(n, "random", d))
+            if t1 and d != draws[0]:
+                exp.add(paired_only(n, "random", d))
+    return exp
+
+
+def pl(n: int) -> str:
+    return "pair" if n == 1 else "pairs"
+
+
+def draws_text(draws) -> str:
+    return f"{len(draws)} draw" + ("s" if len(draws) > 1 else "")
+
+
+def tabulate(exp: Experiment) -> str:
+    pairs, draws, text = exp.pairs, exp.draws, ""
+    size = QUICK_UNPAIRED if exp.quick else UNPAIRED
+    names = {r.name for r in exp.runs}
+    if "pix2pix_all" in names:
+        rows = []
+        for n in pairs:
+            rows.append((f"{n}, random ({draws_text(draws)})", [f"pix2pix_random_{n}_draw{d}" for d in draws], PAPER_T1[n][0] if n in PAPER_T1 else None))
+            rows.append((f"{n}, k-medoids", [f"pix2pix_kmedoids_{n}"], PAPER_T1[n][1] if n in PAPER_T1 else None))
+        rows.append((f"all {size} (the paper's \"- / 200\" row of Table 2)", ["pix2pix_all"], PAPER_T2["all_paired"]))
+        text += "### Table 1: paired only (pix2pix on the chosen pairs; ours: mean ± sd over draws)\n\n"
+        text += comparison_table(exp, METRICS, rows, first_header="pairs, selection")
+        text += "\nPaper: Shukla et al. 2019, Table 1 (average of 10 runs) and Table 2.\n\n"
+    if "cyclegan" in names:
+        rows = [(f"{size} unpaired, CycleGAN", ["cyclegan"], PAPER_T2["cyclegan"]),
+                (f"{size} unpaired, shukla losses, 0 pairs", ["shukla_pairs0"], PAPER_T2[0])]
+        for n in pairs:
+            rows.append((f"+ {n} k-medoids {pl(n)}", [f"shukla_kmedoids_{n}"], PAPER_T2.get(n)))
+            rows.append((f"+ {n} random {pl(n)} ({draws_text(draws)})", [f"shukla_random_{n}_draw{d}" for d in draws], None))
+        n = pairs[-1]
+        rows.append((f"+ {n} k-medoids {pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced"], PAPER_T2["unbalanced_20"] if n == 20 else None))
+        text += f"### Table 2: {size} unpaired + N pairs (shukla: RaSGAN, balanced unless marked)\n\n"
+        text += comparison_table(exp, METRICS, rows, first_header="training data")
+        text += ("\nPaper: Shukla et al. 2019, Table 2 (200 unpaired of 2975 Cityscapes images, 256 px, evaluated at 2048x1024). "
+                 "The paper's single-random-pair row (sec. 4.1.6) lost its numbers in our text copy: \"—\".\n")
+    return text
+
+
+def figures(exp: Experiment) -> list[dict]:
+    pairs, draws = exp.pairs, exp.draws
+    names = {r.name for r in exp.runs}
+    panels = []
+    for key, path in (METRICS[0], METRICS[2]):
+        series = []
+        if "cyclegan" in names:
+            semi_k = [common.values_of(exp, ["shukla_pairs0"], *path)] + [common.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in pairs]
+            semi_r = [common.values_of(exp, ["shukla_pairs0"], *path)] + [common.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
+            series += [{"label": "unpaired + k-medoids pairs", "x": [0] + pairs, "y": semi_k, "color": 1},
+                       {"label": "unpaired + random pairs", "x": [0] + pairs, "y": semi_r, "color": 3}]
+            if not exp.quick:
+                index = METRICS.index((key, path))
+                series.append({"label": "paper: + k-medoids pairs", "x": [0] + pairs, "y": [PAPER_T2[n][index] for n in [0] + pairs],
+                               "color": 1, "dashed": True})
+        if "pix2pix_all" in names:
+            series += [{"label": "paired only, k-medoids", "x": pairs, "y": [common.values_of(exp, [f"pix2pix_kmedoids_{n}"], *path) for n in pairs], "color": 0},
+                       {"label": "paired only, random", "x": pairs, "y": [common.values_of(exp, [f"pix2pix_random_{n}_draw{d}" for d in draws], *path) for n in pairs], "color": 2}]
+            if not exp.quick:
+                index = METRICS.index((key, path))
+                series.append({"label": "paper: paired only, k-medoids", "x": pairs, "y": [PAPER_T1[n][1][index] for n in pairs], "color": 0, "dashed": True})
+        x_values = [0] + pairs
+        panels.append(plots.line_panel(series, f"photo -> label {key}", "paired samples", key, x_values, [str(x) for x in x_values],
+                                       categorical=True, size=(520, 380)))
+    plots.save(plots.hstack(panels), exp.out_dir / "pairs_vs_accuracy.png")
+    notes = [{"file": "pairs_vs_accuracy.png", "caption": f"photo -> label scores against the number of pairs ({exp.split}; random: mean of the draws; dashed: paper)"}]
+    n = pairs[-1]
+    columns = [(title, name) for title, name in (("CycleGAN", "cyclegan"), ("shukla, 0 pairs", "shukla_pairs0"), ("+1 k-med.", "shukla_kmedoids_1"),
+                                                (f"+{n} k-med.", f"shukla_kmedoids_{n}"), (f"pix2pix {n} k-med.", f"pix2pix_kmedoids_{n}"))
+               if name in names]
+    return notes + common.samples_figure(exp, columns, "AtoB", f"photo -> label, first 4 {exp.split} images", input_title="photo")
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
+    p.add_argument("--tables", type=int, nargs="+", default=[1, 2], choices=[1, 2], help="which tables to run (default both)")
+    args = common.parse(p, argv)
+    args.tables = sorted(set(args.tables))
+    return build(args).execute(tabulate, figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

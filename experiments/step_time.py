@@ -1,0 +1,110 @@
+"""Measure the per-iteration training time of the experiments' CPU-scale configuration.
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/step_time.py [--steps 40] [--threads N] [--only NAME] [--set KEY=VALUE] [--size 64] [--out FILE.json]
+
+For each kind of run the experiments train (CycleGAN, okada, shukla, pix2pix, the segmenter and
+mondal), train ``--steps`` iterations on the real data into a temporary folder and report seconds per
+iteration: the median over the iterations (the first ``--window`` hold the warm-up and are dropped) and
+the mean of the fastest window of ``--window`` consecutive iterations (closest to an idle machine). The machine's load
+average is printed with the numbers, because a shared machine changes them a lot. The experiment
+scripts' ``ITERATIONS`` (an iteration budget per run) were chosen from these numbers (docs/results.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, cpu_scale_overrides  # noqa: E402
+
+KINDS = {
+    # name: (preset, extra overrides)
+    "cyclegan (facades, batch 1)": ("zhu2017-cyclegan-facades", []),
+    # the first ceil(P / b) iterations of an okada epoch add a supervised generator step; an epoch at
+    # rate r costs about (1 - r) * cyclegan + r * this per iteration
+    "okada iteration with a pair step (facades)": ("okada2019-ssl-facades", []),
+    "shukla (cityscapes, batch 1)": ("shukla2019-weak-cityscapes", ["pairs.count=20"]),
+    "pix2pix resnet (cityscapes, batch 1)": (
+        "isola2017-pix2pix-cityscapes",
+        ["model.norm=instance", "data.max_images=200"],
+    ),
+    "segmenter (cityscapes, batch 5)": ("mondal2019-partial-cityscapes", ["train.batch_size=5"]),
+    "mondal (cityscapes, batch 5)": ("mondal2019-semiseg-cityscapes", ["train.batch_size=5"]),
+}
+
+
+def measure(preset: str, extra: list[str], steps: int, size: int, window: int, threads: int = 0, settings=()) -> dict:
+    """Train ``steps`` iterations; the time of an iteration is from the start of one training step to the
+    start of the next (batch assembly, logging and the step itself), the first ``window`` dropped."""
+    from semicycle import config as cfgmod
+    from semicycle.engine.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = cfgmod.load_preset(preset)
+        overrides = cpu_scale_overrides(size) + extra + list(settings) + [
+            f"train.max_steps={steps + 1}", "train.log_every=1000", "train.sample_every=0",
+            "train.checkpoint_every=0", "train.keep_every_epochs=0", "train.progress=false", f"train.threads={threads}",
+        ]
+        cfg = cfgmod.apply_overrides(cfg, overrides)
+        cfg.run_dir = str(Path(tmp) / "run")
+        start = time.perf_counter()
+        trainer = Trainer(cfg)
+        starts, step = [], trainer.method.train_step
+
+        def timed(batch):
+            starts.append(time.perf_counter())
+            return step(batch)
+
+        trainer.method.train_step = timed
+        trainer.fit()
+        total = time.perf_counter() - start
+    per_iteration = [b - a for a, b in zip(starts, starts[1:])][window:]
+    windows = sorted(statistics.mean(per_iteration[i : i + window]) for i in range(0, len(per_iteration) - window + 1, window))
+    return {
+        "preset": preset, "overrides": overrides, "batch_size": cfg.train.batch_size,
+        "seconds_per_iteration": round(statistics.median(per_iteration), 4),  # median over iterations
+        "fastest_window": round(windows[0], 4), "iterations_timed": len(per_iteration),
+        "wall_seconds_including_setup": round(total, 1),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--window", type=int, default=5, help="warm-up iterations dropped, and iterations per window")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--only", help="measure only the kinds whose name contains this")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default, one per core)")
+    parser.add_argument("--out", help="also write the numbers to this JSON file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config override for every kind (e.g. a fast-path switch, as the experiments' --set)")
+    args = parser.parse_args(argv)
+    os.chdir(REPO)
+    import torch
+
+    results = {"load_average_before": os.getloadavg(), "torch_threads": torch.get_num_threads(),
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "kinds": {}}
+    for name, (preset, extra) in KINDS.items():
+        if args.only and args.only not in name:
+            continue
+        result = measure(preset, extra, args.steps, args.size, args.window, args.threads, args.set)
+        result["load_average_after"] = os.getloadavg()
+        results["kinds"][name] = result
+        print(f"{name:38s} {result['seconds_per_iteration']:.3f} s/iteration (median; fastest window of {args.window} "
+              f"{result['fastest_window']:.3f})   "
+              f"(load average {results['load_average_before'][0]:.2f} before, {result['load_average_after'][0]:.2f} after)", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

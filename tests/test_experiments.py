@@ -1,0 +1,200 @@
+"""The experiment scripts of experiments/ (issue 7), in their --quick versions, on the real data.
+
+Each script is run once into temporary folders (tables, figures, sample grids, per-run records), then
+again to check that finished runs are skipped, that an interrupted run is resumed, that the table says
+PARTIAL while runs are missing, and that finished models can be scored on another split.
+The scripts are imported and their main() called in this process (no second torch start-up).
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+
+
+def script(name):
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="module")
+def docs_before():
+    return (REPO / "docs" / "results.md").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, data_root, docs_before):
+    base = tmp_path_factory.mktemp("experiments")
+    return {"runs": base / "runs", "out": base / "out"}
+
+
+def run_script(name, folders, *extra, capsys=None):
+    module = script(name)
+    argv = ["--quick", "--runs-dir", str(folders["runs"]), "--out", str(folders["out"] / name), *extra]
+    code = module.main(argv)
+    if capsys is None:
+        return code, ""
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def table_rows(results_md: Path) -> list[str]:
+    """First cells of the result tables (not of the per-run list that follows them)."""
+    tables = results_md.read_text().split("\n## Runs")[0]
+    return [line.split("|")[1].strip() for line in tables.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def assert_png(path: Path):
+    assert path.is_file(), path
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 100 and image.height > 100
+
+
+def sessions(folders, experiment, run):
+    return json.loads((folders["runs"] / experiment / run / "walltime.json").read_text())["sessions"]
+
+
+# ------------------------------------------------------------------------------------------------
+def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
+    out = folders["out"] / "okada_table1"
+    # first only one run: the table must say PARTIAL and list the missing rows as "not yet run"
+    code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", capsys=capsys)
+    assert code == 0, output
+    text = (out / "results.md").read_text()
+    assert "PARTIAL (1 of 4 runs)" in text and "not yet run" in text
+
+    # an interrupted run (stopped after 4 of 16 iterations) is resumed by the next invocation
+    code, output = run_script("okada_table1", folders, "--only", "okada_seed0", "--set", "train.max_steps=4", capsys=capsys)
+    assert code == 0 and "stopped at iteration 4" in output
+    assert not (folders["runs"] / "okada_table1" / "okada_seed0" / "metrics_val.json").exists()
+
+    code, output = run_script("okada_table1", folders, capsys=capsys)
+    assert code == 0, output
+    assert "resuming okada_seed0" in output
+    first, second = sessions(folders, "okada_table1", "okada_seed0")
+    assert (first["to_iteration"], second["from_iteration"], second["to_iteration"]) == (4, 4, 16)
+    wall = json.loads((folders["runs"] / "okada_table1" / "okada_seed0" / "walltime.json").read_text())
+    assert wall["finished"] and wall["train_seconds"] == pytest.approx(first["seconds"] + second["seconds"], abs=0.2)
+
+    text = (out / "results.md").read_text()
+    assert "PARTIAL" not in text and "not yet run" not in text
+    rows = table_rows(out / "results.md")
+    for row in ("CycleGAN", "CycleGAN + L_sv, 10% pairs (okada)", "real photos (scorer's upper bound)"):
+        assert row in rows
+    assert "| 0.3888 |" in text and "| 0.5003 |" in text  # the paper's Table 1 beside ours
+    assert "semicycle train --preset okada2019-ssl-facades" in text and "semicycle evaluate" in text
+    assert_png(out / "samples_AtoB.png")
+    assert_png(out / "samples_BtoA.png")
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["evaluated"] == summary["runs_total"] == 4
+    scores = summary["runs"]["okada_seed1"]["metrics"]
+    assert 0 <= scores["photo_to_label"]["pixel_accuracy"] <= 1
+    assert "generated" in scores["label_to_photo"]  # the facades scorer was trained and used
+
+    # a second invocation trains and evaluates nothing
+    code, output = run_script("okada_table1", folders, capsys=capsys)
+    assert code == 0 and "training" not in output and "evaluating" not in output
+    assert len(sessions(folders, "okada_table1", "okada_seed0")) == 2
+
+
+def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
+    code, output = run_script("okada_rate_sweep", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "okada_rate_sweep"
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    for name in ("scorer", "cyclegan_seed0", "okada_seed0"):  # 0%, 10% and the scorer are okada_table1's runs
+        assert Path(runs[name]["run_dir"]).parent.name == "okada_table1"
+    assert len(sessions(folders, "okada_table1", "cyclegan_seed0")) == 1  # trained once for both experiments
+    rows = table_rows(out / "results.md")
+    assert [r for r in rows if r.endswith("%")] == ["0%", "2%", "5%", "10%", "20%", "100%"]
+    assert "not yet run" not in (out / "results.md").read_text()
+    assert_png(out / "rate_sweep.png")
+    assert_png(out / "samples_AtoB.png")
+
+
+def test_mondal_table1(folders, capsys):
+    code, output = run_script("mondal_table1", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "mondal_table1"
+    rows = table_rows(out / "results.md")
+    expected = ["Full (100%)"] + [f"{kind} {r}%" for r in (10, 50) for kind in ("Partial", "mondal (semi-supervised)")]  # quick: 2 rates
+    assert [r for r in rows if r in expected] == expected
+    text = (out / "results.md").read_text()
+    assert "| 0.5551 |" in text and "| 0.3636 |" in text and "| 0.4997 |" in text
+    assert_png(out / "miou_vs_labels.png")
+    assert_png(out / "samples_AtoB.png")
+    runs = folders["runs"] / "mondal_table1"
+    # Partial and mondal use the same labelled images at each rate
+    assert (runs / "partial_10" / "pairs.txt").read_text() == (runs / "mondal_10" / "pairs.txt").read_text()
+    config = (runs / "mondal_10" / "config.yaml").read_text()
+    assert "flip: false" in config and "crop_size: 32" in config and "load_size: 32" in config
+
+
+def test_shukla_tables(folders, capsys):
+    code, output = run_script("shukla_tables", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "shukla_tables"
+    rows = table_rows(out / "results.md")
+    for row in ("1, random (1 draw)", "1, k-medoids", "2, k-medoids", "all 8 (the paper's \"- / 200\" row of Table 2)",
+                "8 unpaired, CycleGAN", "8 unpaired, shukla losses, 0 pairs", "+ 1 k-medoids pair", "+ 2 random pairs (1 draw)",
+                "+ 2 k-medoids pairs, unbalanced"):
+        assert row in rows, row
+    assert "not yet run" not in (out / "results.md").read_text()
+    assert_png(out / "pairs_vs_accuracy.png")
+    assert_png(out / "samples_AtoB.png")
+    # the chosen images are part of the result, and the runs train on exactly those
+    chosen = (out / "selection" / "unpaired8.txt").read_text().split()
+    assert len(chosen) == 8
+    subset = folders["runs"] / "shukla_tables" / "data" / "cityscapes_kmedoids8"
+    assert sorted(p.name for p in (subset / "train").iterdir()) == sorted(chosen)
+    pairs = (out / "selection" / "pairs_kmedoids_2.txt").read_text().split()
+    assert set(pairs) <= set(chosen)
+    runs = folders["runs"] / "shukla_tables"
+    assert set((runs / "shukla_kmedoids_2" / "pairs.txt").read_text().split()) == set(pairs)
+    assert "balance: false" in (runs / "shukla_kmedoids_2_unbalanced" / "config.yaml").read_text()
+
+
+def test_shukla_maps_and_scoring_another_split(folders, capsys):
+    code, output = run_script("shukla_maps", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "shukla_maps"
+    rows = table_rows(out / "results.md")
+    assert [r for r in rows if "pairs" in r or "paired" in r] == [
+        "8 paired only (pix2pix)", "8 unpaired, 0 pairs", "8 unpaired + 1 k-medoids pair", "8 unpaired + 2 k-medoids pairs"]
+    text = (out / "results.md").read_text()
+    assert "0.356 ± 0.016" in text and "0.377 ± 0.018" in text  # the paper's Table 4 rows for 0 pairs and all paired
+    assert_png(out / "maps_accuracy.png")
+    assert_png(out / "samples_AtoB.png")
+
+    # the same models scored on another split of the same layout, without training anything
+    other = folders["out"] / "shukla_maps_train"
+    code, output = run_script("shukla_maps", folders, "--split", "train", "--tabulate-only", "--out", str(other), capsys=capsys)
+    assert code == 0 and "training" not in output
+    run = folders["runs"] / "shukla_maps" / "shukla_pairs0"
+    assert json.loads((run / "metrics_train.json").read_text())["split"] == "train"
+    assert json.loads((run / "metrics_val.json").read_text())["split"] == "val"
+    assert "evaluated on `train`" in (other / "results.md").read_text()
+
+
+def test_quick_runs_never_touch_the_docs(folders, docs_before):
+    assert (REPO / "docs" / "results.md").read_bytes() == docs_before
+    for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps"):
+        assert "quick smoke version" in (folders["out"] / name / "results.md").read_text()
+
+
+def test_changed_configuration_is_refused(folders, capsys):
+    """A run folder holding another configuration is never silently reused."""
+    code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", "--set", "train.lambda_cycle=5", capsys=capsys)
+    assert code == 1
+    summary = json.loads((folders["out"] / "okada_table1" / "results.json").read_text())
+    assert "another configuration" in summary["runs"]["cyclegan_seed0"]["error"]
+    assert "lambda_cycle" in summary["runs"]["cyclegan_seed0"]["error"]
+    # restore the complete table for anyone reading the folder afterwards
+    assert run_script("okada_table1", folders)[0] == 0

@@ -1,0 +1,314 @@
+"""The fast path (issue 5): precision, channels_last and compile are chosen in the Runtime and keep
+losses, image pools and checkpoints in float32; bf16 resume is exact; bad choices are clear errors.
+
+Speed is measured by benchmarks/speed.py, never here. On CPUs without native bf16 the bf16 tests
+run emulated bf16 (slower, same numerics), so they use tiny networks.
+"""
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from semicycle import losses
+from semicycle.api import load
+from semicycle.config import Config, apply_overrides
+from semicycle.engine import device as devmod
+from semicycle.engine.device import Runtime, resolve_precision
+from semicycle.engine.trainer import Trainer, train
+from semicycle.errors import ConfigError
+from semicycle.methods.pool import ImagePool
+from semicycle.models import create_discriminator, create_generator
+
+from test_training import assert_states_equal, synthetic_root, tiny_config  # noqa: F401 (fixture)
+
+no_bf16_warning = pytest.mark.filterwarnings("ignore:.*no native bf16")
+
+
+def tiny(run_dir, root, *extra) -> Config:
+    """test_training's tiny CycleGAN, narrower (emulated bf16 is slow): 4 steps per epoch, 2 epochs."""
+    return tiny_config(run_dir, root, "data.max_images=8", "model.ngf=4", "model.ndf=4", *extra)
+
+
+# ---------------------------------------------------------------- precision choices
+def test_precision_auto_follows_the_hardware(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("fp32", cpu) == "fp32"
+
+
+def test_bad_precision_choices_are_clear_errors(monkeypatch):
+    with pytest.raises(ConfigError, match=r"train\.precision='fp8' is not one of: auto, fp32, bf16, fp16"):
+        apply_overrides(Config(), ["train.precision=fp8"])
+    with pytest.raises(ConfigError, match=r"train\.compile='maybe' is not one of: auto, true, false"):
+        apply_overrides(Config(), ["train.compile=maybe"])
+    with pytest.raises(ConfigError, match=r"train\.precision=fp16 needs a CUDA GPU.*bf16"):
+        Runtime.create("cpu", precision="fp16")
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"train\.precision=bf16: this CPU has no native bf16"):
+        assert Runtime.create("cpu", precision="bf16").precision == "bf16"
+
+
+def test_more_threads_than_cores_is_a_warning(monkeypatch):
+    monkeypatch.setattr(devmod, "available_cores", lambda: 2)
+    threads = torch.get_num_threads()
+    try:
+        with pytest.warns(UserWarning, match=r"train\.threads=3 exceeds the 2 cores"):
+            Runtime.create("cpu", threads=3)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_yaml_booleans_work_for_the_switches(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  compile: false\n  channels_last: true\n  precision: fp32\n")
+    from semicycle.config import load_yaml
+
+    cfg = load_yaml(path)
+    assert (cfg.train.compile, cfg.train.channels_last, cfg.train.precision) == ("false", "true", "fp32")
+
+
+def test_auto_compiles_only_long_bf16_runs(monkeypatch):
+    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    rt = Runtime(device=torch.device("cpu"), precision="bf16", compile_setting="auto", channels_last_setting="auto")
+    rt.resolve_layout(planned_steps=12)
+    assert (rt.compile, rt.channels_last) == (False, False)
+    rt.resolve_layout(planned_steps=devmod.COMPILE_MIN_STEPS)
+    assert (rt.compile, rt.channels_last) == (True, True)
+    fp32 = Runtime(device=torch.device("cpu"), precision="fp32", compile_setting="auto", channels_last_setting="auto")
+    fp32.resolve_layout(planned_steps=10**6)
+    assert (fp32.compile, fp32.channels_last) == (False, False)
+
+
+# ---------------------------------------------------------------- float32 where it matters
+def test_losses_are_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    pred = torch.randn(2, 1, 6, 6).bfloat16()
+    image = torch.randn(2, 3, 8, 8).bfloat16()
+    logits = torch.randn(2, 5, 8, 8).bfloat16()
+    labels = torch.randint(0, 5, (2, 8, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        values = [
+            losses.GANLoss("lsgan")(pred, True),
+            losses.GANLoss("vanilla")(pred, False),
+            losses.Adversarial("rasgan").d_loss(pred, pred.flip(0)),
+            losses.Adversarial("ralsgan").g_loss(pred, pred.flip(0)),
+            losses.cycle_loss(image, image.float() + 0.1),
+            losses.supervised_l1(image, torch.zeros(2, 3, 8, 8)),
+            losses.l2_loss(image, torch.zeros(2, 3, 8, 8)),
+            losses.pixel_cross_entropy(logits, labels),
+            losses.soft_cross_entropy(logits, torch.softmax(logits.float(), 1)),
+        ]
+    assert all(v.dtype == torch.float32 and v.dim() == 0 and torch.isfinite(v) for v in values)
+    # the LSGAN target and the L1 mean are computed in float32 from the widened bf16 values
+    assert torch.equal(values[0], ((pred.float() - 1) ** 2).mean())
+    assert torch.equal(values[4], (image.float() - (image.float() + 0.1)).abs().mean())
+
+
+def test_image_pool_keeps_float32():
+    pool = ImagePool(3, seed=0)
+    fakes = torch.randn(3, 3, 4, 4).bfloat16()
+    out = pool.query(fakes)  # filling the pool: returns the fakes themselves, widened exactly
+    assert out.dtype == torch.float32 and torch.equal(out, fakes.float())
+    assert pool.query(fakes.flip(0)).dtype == torch.float32  # full: stored or new images
+    assert all(img.dtype == torch.float32 for img in pool.images)
+    assert pool.state_dict()["images"].dtype == torch.float32
+    assert ImagePool(0).query(fakes).dtype == torch.float32
+
+
+@no_bf16_warning
+def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_float32(tmp_path, synthetic_root):
+    trainer = Trainer(tiny(tmp_path / "run", synthetic_root, "train.precision=bf16", "train.max_steps=1"))
+    method = trainer.method
+    assert trainer.runtime.precision == "bf16"
+    batch = method.to_device(method.batches.batch(0, 0))
+    with trainer.runtime.autocast():
+        g_losses, fake_A, fake_B = method.generator_losses(batch["A"], batch["B"])
+    assert fake_A.dtype == fake_B.dtype == torch.bfloat16  # the networks did run in bf16
+    assert all(v.dtype == torch.float32 for v in g_losses.values())
+    out = method.train_step(method.batches.batch(0, 0))
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in out.values())
+    assert all(p.dtype == torch.float32 for net in method.networks.values() for p in net.parameters())
+    assert all(img.dtype == torch.float32 for pool in method.pools.values() for img in pool.images)
+
+
+@no_bf16_warning
+def test_bf16_run_writes_float32_checkpoints(tmp_path, synthetic_root):
+    run = tmp_path / "run"
+    train(tiny(run, synthetic_root, "train.precision=bf16", "train.max_steps=3"))
+    state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
+    assert state["runtime"]["precision"] == "bf16"
+    tensors = [t for net in state["models"].values() for t in net.values()]
+    tensors += [t for pool in state["method_state"]["pools"].values() for t in [pool["images"]]]
+    assert tensors and all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+    for opt in state["optimizers"].values():
+        for slot in opt["state"].values():
+            assert slot["exp_avg"].dtype == slot["exp_avg_sq"].dtype == torch.float32
+
+
+@no_bf16_warning
+def test_bf16_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root):
+    straight = tmp_path / "straight"
+    train(tiny(straight, synthetic_root, "train.precision=bf16"))
+    stopped = tmp_path / "stopped"  # 4 steps per epoch: stop mid-epoch, resume to the end
+    train(tiny(stopped, synthetic_root, "train.precision=bf16", "train.max_steps=3"))
+    train(tiny(stopped, synthetic_root, "train.precision=bf16"), resume=True)
+    a = torch.load(straight / "ckpt" / "latest.pt", weights_only=True)
+    b = torch.load(stopped / "ckpt" / "latest.pt", weights_only=True)
+    assert a["progress"] == b["progress"] == {"epoch": 2, "step": 0, "iteration": 8}
+    for key in ("models", "optimizers", "schedulers", "method_state", "rng", "progress"):
+        assert_states_equal(a[key], b[key], key)
+
+
+def test_resume_refuses_a_precision_change_but_not_a_layout_change(tmp_path, synthetic_root):
+    run = tmp_path / "run"
+    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=1"))
+    with pytest.raises(Exception, match=r"train\.precision: 'fp32' -> 'bf16'"):
+        Trainer(tiny(run, synthetic_root, "train.precision=bf16"), resume=True)
+    trainer = Trainer(tiny(run, synthetic_root, "train.precision=fp32", "train.channels_last=true"), resume=True)
+    assert trainer.runtime.channels_last and trainer.cfg.train.channels_last == "true"
+
+
+# ---------------------------------------------------------------- channels_last
+def test_channels_last_gives_the_nchw_outputs():
+    torch.manual_seed(0)
+    for net in (create_generator("resnet_6blocks", ngf=8), create_generator("unet_128", ngf=8),
+                create_discriminator("patchgan", ndf=8)):
+        x = torch.randn(2, 3, 128, 128)
+        net.eval()  # the U-Net has dropout
+        fast = copy.deepcopy(net)
+        rt = Runtime(device=torch.device("cpu"), channels_last_setting="true")
+        rt.prepare_models([fast])
+        assert next(p for p in fast.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            ref, out = net(x), fast(rt.put(x))
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
+
+
+def test_channels_last_training_matches_nchw(tmp_path, synthetic_root):
+    steps = {}
+    for flag in ("false", "true"):
+        trainer = Trainer(tiny(tmp_path / flag, synthetic_root, "train.precision=fp32", f"train.channels_last={flag}"))
+        assert trainer.runtime.channels_last == (flag == "true")
+        batch = trainer.method.batches.batch(0, 0)
+        losses_ = trainer.method.train_step(batch)
+        steps[flag] = (losses_, trainer.checkpoint_state())
+    (ref_losses, ref), (cl_losses, cl) = steps["false"], steps["true"]
+    for key, value in ref_losses.items():
+        torch.testing.assert_close(cl_losses[key], value, rtol=1e-4, atol=1e-6)
+    moved_differently, total = 0, 0
+    for name, weights in ref["models"].items():
+        assert weights.keys() == cl["models"][name].keys()
+        for key, value in weights.items():
+            other = cl["models"][name][key]
+            assert other.is_contiguous()  # checkpoints hold plain NCHW tensors
+            # Adam's first step moves each weight by ~lr * sign(grad); a gradient that is pure rounding
+            # noise (a conv bias before instance norm) may take either sign
+            diff = (other - value).abs()
+            assert diff.max() <= 2 * 2e-4 + 1e-6
+            moved_differently += int((diff > 1e-5).sum())
+            total += value.numel()
+    assert moved_differently < 0.01 * total, (moved_differently, total)
+
+
+# ---------------------------------------------------------------- compile
+def test_compile_failure_falls_back_with_a_clear_message(tmp_path, synthetic_root, monkeypatch):
+    def broken_compile(*args, **kwargs):
+        raise RuntimeError("no compiler in this test")
+
+    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match=r"train\.compile: torch\.compile is not usable here .*no compiler in this test.*running without compiling"):
+        train(tiny(run, synthetic_root, "train.precision=fp32", "train.compile=true", "train.max_steps=2"))
+    state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
+    assert state["progress"]["iteration"] == 2 and state["runtime"]["compile"] is False
+
+
+def test_missing_compiler_is_reported_before_training(monkeypatch):
+    monkeypatch.setattr(devmod, "compiler_problem", lambda device: "no working C++ compiler for TorchInductor")
+    net = create_generator("resnet_6blocks", ngf=4)
+    rt = Runtime.create("cpu", precision="fp32", compile=True)
+    with pytest.warns(UserWarning, match="no working C\\+\\+ compiler.*running without compiling"):
+        rt.prepare_models([net])
+    assert net._compiled_call_impl is None and not rt.compile
+    assert net(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_a_compiler_error_at_the_first_call_runs_eagerly(monkeypatch):
+    calls = []
+
+    def fake_compile(fn, **kwargs):
+        def compiled(*args, **kw):
+            calls.append("compiled")
+            raise torch._dynamo.exc.TorchDynamoException("inductor crashed")
+
+        return compiled
+
+    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    torch.manual_seed(0)
+    net = create_discriminator("patchgan", ndf=4)
+    rt = Runtime.create("cpu", precision="fp32", compile="true")
+    rt.prepare_models([net])
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.warns(UserWarning, match="inductor crashed"):
+        out = net(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported once
+        again = net(x)
+    assert calls == ["compiled"] and torch.equal(out, again) and net._compiled_call_impl is None
+    assert list(net.state_dict()) == list(create_discriminator("patchgan", ndf=4).state_dict())
+
+
+# ---------------------------------------------------------------- fp16 loss scaling (the CUDA path, run on CPU)
+def test_fp16_backward_step_scales_the_loss_and_saves_the_scaler_state():
+    rt = Runtime(device=torch.device("cpu"), precision="fp16")  # what the runtime does on CUDA
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.detach().clone()
+    with rt.autocast():
+        loss = model(torch.ones(2, 4)).float().pow(2).mean()
+    rt.backward_step(loss, opt, "G")
+    assert not torch.equal(model.weight, before)
+    state = rt.scaler_state()
+    assert set(state) == {"G"} and state["G"]["scale"] > 1
+    restored = Runtime(device=torch.device("cpu"), precision="fp16")
+    restored.load_scaler_state(state)
+    assert restored.scaler_state()["G"]["scale"] == state["G"]["scale"]
+    assert Runtime(device=torch.device("cpu")).scaler("G") is None  # fp32/bf16: no loss scaling
+
+
+# ---------------------------------------------------------------- inference
+@no_bf16_warning
+def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, synthetic_root):
+    run = tmp_path / "run"
+    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=2"))
+    images = torch.rand(3, 3, 20, 28) * 2 - 1  # any size: padded to the generator's multiple
+    reference = load(run, device="cpu", precision="fp32", channels_last=False).translate_tensor(images)
+    for options in ({"precision": "fp32", "channels_last": True}, {"precision": "bf16", "channels_last": True}):
+        translator = load(run, device="cpu", **options)
+        out = translator.translate_tensor(images)
+        assert out.dtype == torch.float32 and out.shape == reference.shape and out.is_contiguous()
+        tolerance = 1e-5 if options["precision"] == "fp32" else 0.05
+        assert (out - reference).abs().max() < tolerance, options
+    assert not any(p.requires_grad for net in translator.generators.values() for p in net.parameters())
+
+
+def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthetic_root, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=1"))
+    path = run / "ckpt" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    for key in ("precision", "channels_last", "compile"):  # as written by semicycle 0.1
+        del state["config"]["train"][key]
+    del state["runtime"]
+    torch.save(state, path)
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here
+    trainer = Trainer(tiny(run, synthetic_root), resume=True)  # today's defaults: precision=auto
+    assert trainer.runtime.precision == "fp32" and trainer.cfg.train.precision == "fp32"
