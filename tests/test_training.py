@@ -146,3 +146,15 @@ def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
     cycle = [r["cycle_A"] + r["cycle_B"] for r in records]
     assert len(cycle) == 8
     assert sum(cycle[-2:]) / 2 < 0.8 * sum(cycle[:2]) / 2, cycle
+
+
+def test_tiny_epochs_do_not_save_every_epoch(tmp_path, synthetic_root, monkeypatch):
+    cfg = tiny_config(tmp_path / "run", synthetic_root, "train.checkpoint_every=10", "train.keep_every_epochs=0",
+                      "train.epochs=3", "train.decay_epochs=1")  # 4 epochs of 6 steps
+    trainer = Trainer(cfg)
+    saved_at = []
+    real_save = trainer.save
+    monkeypatch.setattr(trainer, "save", lambda keep_epoch=None: saved_at.append(trainer.iteration) or real_save(keep_epoch))
+    trainer.fit()
+    # every 10 iterations and at the end; the epoch ends (6, 12, 18) come < 10 iterations after a save
+    assert saved_at == [10, 20, 24]

@@ -94,7 +94,7 @@ class TrainConfig:
     max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
     log_every: int = 10  # iterations between loss-log lines
     sample_every: int = 200  # iterations between sample grids (0 = only at the end)
-    checkpoint_every: int = 500  # iterations between 'latest' checkpoints (also at each epoch end)
+    checkpoint_every: int = 500  # iterations between 'latest' checkpoints (at an epoch end once due; 0 = every epoch end)
     keep_every_epochs: int = 10  # keep a permanent copy every N epochs (0 = only 'latest')
     progress: bool = True  # show a progress bar
 

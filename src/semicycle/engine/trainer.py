@@ -72,6 +72,7 @@ class Trainer:
         }
         self.log = LossLog(self.run_dir / "losses.jsonl")
         self.epoch, self.step, self.iteration = 0, 0, 0
+        self.saved_iteration = 0
         if state is not None:
             self._restore(state)
             self.log.trim_after(self.iteration)
@@ -153,6 +154,7 @@ class Trainer:
         }
 
     def save(self, keep_epoch: int | None = None) -> Path:
+        self.saved_iteration = self.iteration
         path = checkpoint.save_atomic(self.checkpoint_state(), self.ckpt_dir / checkpoint.LATEST)
         if keep_epoch is not None:
             checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
@@ -171,6 +173,7 @@ class Trainer:
         self.runtime.load_scaler_state(state.get("grad_scalers", {}))
         progress = state["progress"]
         self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
+        self.saved_iteration = self.iteration
 
     def _check_precision(self, saved: dict) -> None:
         """precision=auto may resolve differently on another machine: say so (the run stays valid)."""
@@ -238,8 +241,10 @@ class Trainer:
                     sched.step()
                 self.epoch, self.step = self.epoch + 1, 0
                 keep = t.keep_every_epochs and (self.epoch % t.keep_every_epochs == 0 or self.epoch == self.total_epochs)
-                self.save(keep_epoch=self.epoch if keep else None)
-                self.write_curves()
+                due = not t.checkpoint_every or self.iteration - self.saved_iteration >= t.checkpoint_every
+                if keep or due or self.epoch == self.total_epochs:  # tiny epochs: not a save per epoch
+                    self.save(keep_epoch=self.epoch if keep else None)
+                    self.write_curves()
         except _StopRequested:
             self.save()
         except KeyboardInterrupt:
