@@ -393,6 +393,9 @@ class Experiment:
                 if not self.is_finished(run):  # stopped early (train.max_steps): continue next time
                     return f"{did}, stopped at iteration {self.progress(run)[0]} of {self.plan(run)['iterations']}"
             if run.evaluate:
+                waiting = [n for n in run.needs if not self.is_finished(self.run(n))]
+                if waiting:  # e.g. the scorer is still training in another process: score this run next time
+                    return f"{did}; evaluation waits for {', '.join(waiting)}"
                 self.evaluate(run)
                 did = "evaluated" if did == "done" else f"{did}+evaluated"
             return did

@@ -64,7 +64,20 @@ def sessions(folders, experiment, run):
 # ------------------------------------------------------------------------------------------------
 def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     out = folders["out"] / "okada_table1"
-    # first only one run: the table must say PARTIAL and list the missing rows as "not yet run"
+    # the scorer held by another worker (its lock names another machine): cyclegan_seed0 trains, but is
+    # not scored with an unfinished scorer
+    scorer_lock = folders["runs"] / "okada_table1" / "scorer" / ".experiment.lock"
+    scorer_lock.parent.mkdir(parents=True)
+    scorer_lock.write_text("another-machine:1")
+    code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", capsys=capsys)
+    assert code == 0, output
+    assert "scorer: busy (pid another-machine:1)" in output and "evaluation waits for scorer" in output
+    assert not (folders["runs"] / "okada_table1" / "cyclegan_seed0" / "metrics_val.json").exists()
+    assert "PARTIAL (0 of 4 runs)" in (out / "results.md").read_text()
+    scorer_lock.unlink()
+
+    # the scorer is trained, then the finished cyclegan_seed0 is evaluated: the table must say PARTIAL
+    # and list the missing rows as "not yet run"
     code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", capsys=capsys)
     assert code == 0, output
     text = (out / "results.md").read_text()

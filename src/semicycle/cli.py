@@ -126,7 +126,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html")
     p.add_argument("run", nargs="?", help="run folder, its ckpt/ folder or a .pt file")
     p.add_argument("--images", help="instead of a run: a folder of already-translated images (named like the split's files)")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="with --images: what they are a translation of")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="with RUN: score only this direction (default: every direction the run translates); with --images (required): what they are a translation of")
     p.add_argument("--config", help="with --images: the YAML config describing the dataset")
     p.add_argument("--preset", help="with --images: a preset describing the dataset")
     p.add_argument("--split", help="split to score (default data.val_split, usually 'val')")
