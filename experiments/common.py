@@ -288,8 +288,8 @@ class Experiment:
             return plain
         return None
 
-    def progress(self, run: Run) -> tuple[int, bool] | None:
-        """(iterations done, schedule finished) from the checkpoint, or None before the first one."""
+    def saved_progress(self, run: Run) -> dict | None:
+        """The latest checkpoint's progress record (iteration, epoch, train_seconds), or None before the first."""
         from semicycle.engine import checkpoint
 
         latest = run.run_dir / "ckpt" / checkpoint.LATEST
@@ -297,7 +297,25 @@ class Experiment:
             return None
         state = checkpoint.load(latest)
         train = state["config"]["train"]
-        return state["progress"]["iteration"], state["progress"]["epoch"] >= train["epochs"] + train["decay_epochs"]
+        return {**state["progress"], "finished": state["progress"]["epoch"] >= train["epochs"] + train["decay_epochs"]}
+
+    def progress(self, run: Run) -> tuple[int, bool] | None:
+        """(iterations done, schedule finished) from the checkpoint, or None before the first one."""
+        saved = self.saved_progress(run)
+        return None if saved is None else (saved["iteration"], saved["finished"])
+
+    @staticmethod
+    def unrecorded_session(wall: dict, saved: dict | None) -> dict | None:
+        """A session killed without warning (SIGKILL, power loss) wrote no record: rebuild it from the
+        checkpoint, whose ``train_seconds`` counts the training loop of every session up to its save."""
+        recorded_to = wall["sessions"][-1]["to_iteration"] if wall.get("sessions") else 0
+        if saved is None or saved["iteration"] <= recorded_to:
+            return None
+        seconds = None
+        if "train_seconds" in saved:
+            seconds = round(max(0.0, saved["train_seconds"] - sum(s["seconds"] or 0.0 for s in wall.get("sessions", []))), 1)
+        return {"started": None, "unrecorded": True, "from_iteration": recorded_to, "to_iteration": saved["iteration"],
+                "seconds": seconds, "note": "killed without a record; seconds from the checkpoint's train_seconds"}
 
     def check_config(self, run: Run) -> None:
         """A run folder that holds another configuration than the script asks for is never reused."""
@@ -329,6 +347,10 @@ class Experiment:
         cfg = self.build_config(run, schedule)
         resume = (run.run_dir / "ckpt" / checkpoint.LATEST).is_file()
         wall = self.walltime(run)
+        lost = self.unrecorded_session(wall, self.saved_progress(run))
+        if lost is not None:
+            wall["sessions"] = wall.get("sessions", []) + [lost]
+            write_json(run.run_dir / "walltime.json", wall)
         wall["train_command"] = self.train_command(run)
         wall["resume_command"] = command_line(["semicycle", "train", "--resume", rel(run.run_dir)])
         before = (self.progress(run) or (0, 0))[0]
@@ -355,7 +377,7 @@ class Experiment:
             session["interrupted"] = interrupted
             wall = {**self.walltime(run), **{k: wall[k] for k in ("train_command", "resume_command")}}
             wall["sessions"] = wall.get("sessions", []) + [session]
-            wall["train_seconds"] = round(sum(s["seconds"] for s in wall["sessions"]), 1)
+            wall["train_seconds"] = round(sum(s["seconds"] or 0.0 for s in wall["sessions"]), 1)
             wall["finished"] = bool(progress and progress[1])
             write_json(run.run_dir / "walltime.json", wall)
         return "resumed" if resume else "trained"

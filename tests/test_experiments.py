@@ -87,12 +87,18 @@ def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     code, output = run_script("okada_table1", folders, "--only", "okada_seed0", "--set", "train.max_steps=4", capsys=capsys)
     assert code == 0 and "stopped at iteration 4" in output
     assert not (folders["runs"] / "okada_table1" / "okada_seed0" / "metrics_val.json").exists()
+    # as if that session had been killed without warning: its record is gone, its checkpoint is not
+    walltime = folders["runs"] / "okada_table1" / "okada_seed0" / "walltime.json"
+    recorded = json.loads(walltime.read_text())
+    killed_seconds = recorded["sessions"].pop()["seconds"]
+    walltime.write_text(json.dumps(recorded))
 
     code, output = run_script("okada_table1", folders, capsys=capsys)
     assert code == 0, output
     assert "resuming okada_seed0" in output
     first, second = sessions(folders, "okada_table1", "okada_seed0")
     assert (first["to_iteration"], second["from_iteration"], second["to_iteration"]) == (4, 4, 16)
+    assert first["unrecorded"] and 0 < first["seconds"] <= killed_seconds  # rebuilt from the checkpoint's train_seconds
     wall = json.loads((folders["runs"] / "okada_table1" / "okada_seed0" / "walltime.json").read_text())
     assert wall["finished"] and wall["train_seconds"] == pytest.approx(first["seconds"] + second["seconds"], abs=0.2)
 

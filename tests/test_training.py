@@ -48,14 +48,22 @@ def assert_states_equal(a, b, path="state"):
         assert a == b, path
 
 
+def counters(progress: dict) -> dict:
+    """A checkpoint's progress without its wall time (which no two runs share)."""
+    return {k: v for k, v in progress.items() if k != "train_seconds"}
+
+
 def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root, monkeypatch):
     straight = tmp_path / "straight"
     train(tiny_config(straight, synthetic_root))
 
     stopped = tmp_path / "stopped"  # stops mid-epoch (6 steps per epoch) via max_steps, then resumes
     train(tiny_config(stopped, synthetic_root, "train.max_steps=4"))
-    assert weights_and_optimizers(stopped)["progress"] == {"epoch": 0, "step": 4, "iteration": 4}
+    first_session = weights_and_optimizers(stopped)["progress"]
+    assert counters(first_session) == {"epoch": 0, "step": 4, "iteration": 4}
     train(tiny_config(stopped, synthetic_root), resume=True)
+    # the training time of both sessions is carried by the checkpoint
+    assert weights_and_optimizers(stopped)["progress"]["train_seconds"] > first_session["train_seconds"] > 0
 
     interrupted = tmp_path / "interrupted"  # Ctrl-C in the second epoch: checkpoint, then resume
     trainer = Trainer(tiny_config(interrupted, synthetic_root))
@@ -73,11 +81,12 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_ro
     train(tiny_config(interrupted, synthetic_root), resume=True)
 
     reference = weights_and_optimizers(straight)
-    assert reference["progress"] == {"epoch": 2, "step": 0, "iteration": 12}
+    assert counters(reference["progress"]) == {"epoch": 2, "step": 0, "iteration": 12}
     for run in (stopped, interrupted):
         state = weights_and_optimizers(run)
-        for key in ("models", "optimizers", "schedulers", "method_state", "rng", "progress"):
+        for key in ("models", "optimizers", "schedulers", "method_state", "rng"):
             assert_states_equal(reference[key], state[key], key)
+        assert counters(state["progress"]) == counters(reference["progress"])
     # the loss log of a resumed run has no duplicated iterations
     iters = [json.loads(line)["iter"] for line in (stopped / "losses.jsonl").read_text().splitlines()]
     assert iters == sorted(set(iters)) == [2, 4, 6, 8, 10, 12]

@@ -73,6 +73,7 @@ class Trainer:
         self.log = LossLog(self.run_dir / "losses.jsonl")
         self.epoch, self.step, self.iteration = 0, 0, 0
         self.saved_iteration = 0
+        self.seconds_before, self.fit_started = 0.0, None  # training-loop wall time of earlier sessions
         if state is not None:
             self._restore(state)
             self.log.trim_after(self.iteration)
@@ -148,7 +149,8 @@ class Trainer:
             "rng": self.runtime.rng_state(),
             "grad_scalers": self.runtime.scaler_state(),
             "runtime": self.runtime.describe(),
-            "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration},
+            "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
+                         "train_seconds": round(self.train_seconds(), 1)},
             "translators": dict(m.translators),
             "palette": self.sets.palette.name if self.sets.palette else "",
         }
@@ -174,6 +176,13 @@ class Trainer:
         progress = state["progress"]
         self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
         self.saved_iteration = self.iteration
+        self.seconds_before = float(progress.get("train_seconds", 0.0))
+
+    def train_seconds(self) -> float:
+        """Wall time spent in the training loop over every session so far (saved with each checkpoint,
+        so a run killed without warning still knows what it cost up to its last checkpoint)."""
+        running = time.perf_counter() - self.fit_started if self.fit_started is not None else 0.0
+        return self.seconds_before + running
 
     def _check_precision(self, saved: dict) -> None:
         """precision=auto may resolve differently on another machine: say so (the run stays valid)."""
@@ -217,6 +226,7 @@ class Trainer:
         bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not t.progress, desc=t.method, dynamic_ncols=True)
         window: dict[str, list[torch.Tensor]] = {}
         window_start, window_images = time.perf_counter(), 0
+        self.fit_started = window_start
         try:
             while self.epoch < self.total_epochs:
                 for step, batch in batches.epoch(self.epoch, self.step):
