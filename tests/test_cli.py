@@ -8,13 +8,9 @@ from PIL import Image
 import semicycle
 from semicycle.cli import main
 from semicycle.data.synthetic import write_aligned_dataset
+from tiny_runs import tiny_overrides
 
-TINY = [
-    "data.load_size=36", "data.crop_size=32", "data.max_images=8",
-    "model.generator=resnet_6blocks", "model.ngf=8", "model.ndf=8",
-    "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2",
-    "train.progress=false", "train.sample_every=2", "train.log_every=1",
-]
+TINY = tiny_overrides("data.max_images=8", "train.sample_every=2", "train.log_every=1")
 
 
 @pytest.fixture(scope="module")

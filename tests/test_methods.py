@@ -17,13 +17,9 @@ from semicycle.engine.device import Runtime
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError, DataError
 from semicycle.methods import create_method
+from tiny_runs import tiny_overrides
 
-TINY = [
-    "data.load_size=36", "data.crop_size=32", "data.max_images=12",
-    "model.generator=resnet_6blocks", "model.ngf=8", "model.ndf=8",
-    "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2", "train.pool_size=3",
-    "train.progress=false", "train.sample_every=0", "train.log_every=1", "train.checkpoint_every=0",
-]
+TINY = tiny_overrides("data.max_images=12", "train.pool_size=3", "train.sample_every=0", "train.log_every=1", "train.checkpoint_every=0")
 
 
 @pytest.fixture(scope="module")

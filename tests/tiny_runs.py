@@ -1,0 +1,11 @@
+"""The smallest training configuration the tests share: 32 px crops of 36, ResNet-6, ngf = ndf = 8, one epoch."""
+
+TINY = [
+    "data.load_size=36", "data.crop_size=32", "model.generator=resnet_6blocks", "model.ngf=8", "model.ndf=8",
+    "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2", "train.progress=false",
+]
+
+
+def tiny_overrides(*changes: str) -> list[str]:
+    """``TINY`` followed by a test file's own settings (later overrides win)."""
+    return [*TINY, *changes]
