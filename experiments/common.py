@@ -460,6 +460,8 @@ class Experiment:
                 self.status[run.name] = "failed"
                 traceback.print_exc()
             print(f"[{self.name}] {run.name}: {self.status[run.name]}", flush=True)
+            if "evaluated" in self.status[run.name] and run is not self.runs[-1]:
+                self.write_results(tabulate, figures)  # a new number: the partial tables stay current
         self.write_results(tabulate, figures)
         return 1 if self.errors else 0
 
