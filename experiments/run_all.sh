@@ -4,6 +4,9 @@
 #   experiments/run_all.sh [WORKERS]      start (or continue: finished runs are skipped, stopped ones resume)
 #   experiments/run_all.sh --stop         stop every worker; the run in progress saves a checkpoint
 #
+# Environment: PYTHON (default .venv/bin/python), WORKER_DIR (pid files and logs, default runs),
+# WORKER_STAGGER (seconds between worker starts, default 20).
+#
 # Each worker runs the scripts in the order below with `--split val`; the lock file of each run folder
 # (experiments/common.py) makes a worker skip a run that another one is training, so the workers share
 # the runs. Each worker gets nproc / WORKERS torch threads: on the 2-core development machine two
@@ -13,12 +16,13 @@
 # `python experiments/<script>.py --tabulate-only` once every worker has stopped.
 set -u
 cd "$(dirname "$0")/.."
-mkdir -p runs
+WORKER_DIR=${WORKER_DIR:-runs}
+mkdir -p "$WORKER_DIR"
 SCRIPTS="okada_table1 okada_rate_sweep shukla_maps mondal_table1 shukla_tables"
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 
 if [ "${1:-}" = "--stop" ]; then
-  for pidfile in runs/worker*.pid; do
+  for pidfile in "$WORKER_DIR"/worker*.pid; do
     [ -f "$pidfile" ] || continue
     kill -TERM "$(cat "$pidfile")" 2>/dev/null && echo "stopping worker $(cat "$pidfile") ($pidfile)"
   done
@@ -30,7 +34,7 @@ threads=$(( $(nproc) / workers )); [ "$threads" -ge 1 ] || threads=1
 
 worker() {  # $1: worker number
   local child=""
-  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; rm -f "runs/worker$1.pid"; exit 143' TERM INT
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; rm -f "$WORKER_DIR/worker$1.pid"; exit 143' TERM INT
   for script in $SCRIPTS; do
     echo "=== $(date -u +%FT%TZ) worker $1: $script"
     OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE PYTHONUNBUFFERED=1 \
@@ -39,16 +43,17 @@ worker() {  # $1: worker number
     wait "$child"
     child=""
   done
-  rm -f "runs/worker$1.pid"
+  rm -f "$WORKER_DIR/worker$1.pid"
 }
 
 for n in $(seq 1 "$workers"); do
-  if [ -f "runs/worker$n.pid" ] && kill -0 "$(cat "runs/worker$n.pid")" 2>/dev/null; then
-    echo "worker $n is already running (pid $(cat "runs/worker$n.pid"))"
+  pidfile="$WORKER_DIR/worker$n.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "worker $n is already running (pid $(cat "$pidfile"))"
     continue
   fi
-  worker "$n" > "runs/worker$n.log" 2>&1 &
-  echo $! > "runs/worker$n.pid"
-  echo "worker $n: pid $!, $threads thread(s), log runs/worker$n.log"
-  sleep 20  # lets the first worker take the first run before the next one looks
+  worker "$n" > "$WORKER_DIR/worker$n.log" 2>&1 &
+  echo $! > "$pidfile"
+  echo "worker $n: pid $!, $threads thread(s), log $WORKER_DIR/worker$n.log"
+  sleep "${WORKER_STAGGER:-20}"  # lets the first worker take the first run before the next one looks
 done

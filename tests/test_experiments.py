@@ -217,3 +217,38 @@ def test_changed_configuration_is_refused(folders, capsys):
     assert "lambda_cycle" in summary["runs"]["cyclegan_seed0"]["error"]
     # restore the complete table for anyone reading the folder afterwards
     assert run_script("okada_table1", folders)[0] == 0
+
+
+def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path):
+    """experiments/run_all.sh with a stand-in python: script order, threads per worker, --stop."""
+    import os
+    import subprocess
+    import time
+
+    fake = tmp_path / "fake_python"
+    fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $1 threads=$OMP_NUM_THREADS"\n'
+                    'if [ "$1" = experiments/mondal_table1.py ]; then sleep 60 & wait $!; fi\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
+    script = str(EXPERIMENTS / "run_all.sh")
+    started = subprocess.run([script, "2"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "worker 1: pid" in started and "worker 2: pid" in started
+    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
+    deadline = time.time() + 30
+    while time.time() < deadline and not all("start experiments/mondal_table1.py" in log.read_text() for log in logs):
+        time.sleep(0.2)
+    again = subprocess.run([script, "2"], env=env, capture_output=True, text=True, check=True).stdout
+    assert again.count("is already running") == 2  # never two workers under one number
+    subprocess.run([script, "--stop"], env=env, capture_output=True, text=True, check=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and list(tmp_path.glob("worker*.pid")):
+        time.sleep(0.2)
+    assert not list(tmp_path.glob("worker*.pid"))
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)  # what nproc counts
+    for log in logs:
+        text = log.read_text()
+        order = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
+        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "shukla_maps", "mondal_table1")]
+        assert f"threads={threads}" in text
+        assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
+        assert "shukla_tables" not in text  # and the worker did not go on to the next script
