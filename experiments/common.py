@@ -347,13 +347,14 @@ class Experiment:
         cfg = self.build_config(run, schedule)
         resume = (run.run_dir / "ckpt" / checkpoint.LATEST).is_file()
         wall = self.walltime(run)
-        lost = self.unrecorded_session(wall, self.saved_progress(run))
+        saved = self.saved_progress(run)  # one checkpoint load for the record of the last session and the start
+        lost = self.unrecorded_session(wall, saved)
         if lost is not None:
             wall["sessions"] = wall.get("sessions", []) + [lost]
             write_json(run.run_dir / "walltime.json", wall)
         wall["train_command"] = self.train_command(run)
         wall["resume_command"] = command_line(["semicycle", "train", "--resume", rel(run.run_dir)])
-        before = (self.progress(run) or (0, 0))[0]
+        before = saved["iteration"] if saved else 0
         session = {"started": now(), "host": socket.gethostname(), "resumed": resume, "from_iteration": before,
                    "torch_threads": None, "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
         import torch
