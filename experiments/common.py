@@ -502,7 +502,7 @@ class Experiment:
         text = "".join(body)
         self.copy_prepared()
         (out / "results.md").write_text(text)
-        write_json(out / "results.json", self.summary())
+        write_json(out / "results.json", self.summary(previous=read_json(out / "results.json", {})))
         if not self.quick and not self.args.no_docs:
             update_docs_section(self.name, self.docs_section(tabulate, figure_notes))
         print(f"[{self.name}] results: {rel(out / 'results.md')} ({'%d of %d' % self.completed()} runs evaluated)", flush=True)
@@ -580,7 +580,8 @@ class Experiment:
         parts.append(f"Per-run status, wall times and exact commands: [{rel(self.out_dir / 'results.md')}]({rel_out}/results.md).\n")
         return "".join(parts)
 
-    def summary(self) -> dict:
+    def summary(self, previous: dict | None = None) -> dict:
+        """results.json; its "written" time changes only with its content (a worker passing by rewrites nothing)."""
         runs = {}
         for run in self.runs:
             wall = self.walltime(run)
@@ -592,8 +593,10 @@ class Experiment:
                 "error": self.errors.get(run.name),
             }
         done, total = self.completed()
-        return {"experiment": self.name, "split": self.split, "quick": self.quick, "size": self.size,
-                "iterations": self.iterations, "evaluated": done, "runs_total": total, "runs": runs, "written": now()}
+        summary = json.loads(json.dumps({"experiment": self.name, "split": self.split, "quick": self.quick, "size": self.size,
+                                         "iterations": self.iterations, "evaluated": done, "runs_total": total, "runs": runs}))
+        unchanged = previous is not None and "written" in previous and summary == {k: v for k, v in previous.items() if k != "written"}
+        return {**summary, "written": previous["written"] if unchanged else now()}
 
 
 def headline(metrics: dict | None) -> dict | None:

@@ -9,6 +9,7 @@ The scripts are imported and their main() called in this process (no second torc
 import importlib
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,10 +118,13 @@ def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     assert 0 <= scores["photo_to_label"]["pixel_accuracy"] <= 1
     assert "generated" in scores["label_to_photo"]  # the facades scorer was trained and used
 
-    # a second invocation trains and evaluates nothing
+    # a second invocation trains and evaluates nothing, and leaves results.json as it was
+    before = (out / "results.json").read_text()
+    time.sleep(1.1)  # "written" has a resolution of one second: a rewrite would show
     code, output = run_script("okada_table1", folders, capsys=capsys)
     assert code == 0 and "training" not in output and "evaluating" not in output
     assert len(sessions(folders, "okada_table1", "okada_seed0")) == 2
+    assert (out / "results.json").read_text() == before
 
 
 def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
