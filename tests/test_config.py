@@ -65,6 +65,19 @@ def test_resume_differences_ignore_neutral_keys():
     assert C.resume_differences(saved, requested) == ["train.epochs: 100 -> 9"]
 
 
+def test_runs_older_than_a_key_resume_with_its_legacy_value():
+    saved = C.Config().to_dict()
+    del saved["data"]["subset"], saved["train"]["precision"]  # a run saved before these keys existed
+    assert C.resume_differences(saved, C.Config().to_dict()) == []  # today's defaults: the run's own values
+    legacy = C.apply_overrides(C.Config(), ["train.precision=fp32"]).to_dict()
+    assert C.resume_differences(saved, legacy) == []
+    changed = C.apply_overrides(C.Config(), ["data.subset=s.txt", "train.precision=bf16"]).to_dict()
+    assert C.resume_differences(saved, changed) == ["data.subset: '' (the run predates this key) -> 's.txt'",
+                                                    "train.precision: 'fp32' (the run predates this key) -> 'bf16'"]
+    assert C.resume_differences(C.Config().to_dict(), C.apply_overrides(C.Config(), ["data.subset=s.txt"]).to_dict()) == [
+        "data.subset: '' -> 's.txt'"]
+
+
 def test_presets_are_listed_and_load():
     presets = C.list_presets()
     assert "demo" in presets and presets["demo"]

@@ -49,6 +49,54 @@ def test_cmp_split_is_disjoint_and_exact(data_root):
     assert torch.equal(train.B, get_palette("cmp").to_color(train.labels_B.long()))
 
 
+def test_subset_keeps_the_listed_training_images_only(data_root, tmp_path):
+    listing = tmp_path / "subset.txt"
+    listing.write_text("# chosen by k-medoids\n17.jpg\n3\n\n250.jpg  # a comment\n")  # a stem works too
+    cfg = DataConfig(dataset="aligned", root=str(data_root / "facades"), palette="facades", load_size=32, crop_size=32,
+                     subset=str(listing))
+    train = load_data(cfg, "train", progress=False)
+    assert [p.rsplit("/", 1)[-1] for p in train.paths_A] == ["3.jpg", "17.jpg", "250.jpg"]  # the folder's order
+    assert train.A.shape == (3, 3, 32, 32) and train.labels_B.shape == (3, 32, 32)
+    val = load_data(cfg, "val", progress=False)  # the subset is of the training split only
+    assert len(val.A) == len(list((data_root / "facades" / "val").glob("*.jpg")))
+    first_two = load_data(DataConfig(**{**vars(cfg), "max_images": 2}), "train", progress=False)
+    assert [p.rsplit("/", 1)[-1] for p in first_two.paths_A] == ["3.jpg", "17.jpg"]  # max_images after the subset
+
+    cmp = DataConfig(dataset="cmp", root=str(data_root / "cmp_facade_base"), load_size=32, crop_size=32, subset=str(listing))
+    listing.write_text("cmp_b0001.jpg\ncmp_b0002\n")
+    assert [p.rsplit("/", 1)[-1] for p in load_data(cmp, "train", progress=False).paths_B] == ["cmp_b0001.png", "cmp_b0002.png"]
+
+    horses, zebras = (sorted((data_root / "horse2zebra" / f"train{side}").iterdir())[:2] for side in "AB")
+    listing.write_text(f"{horses[0].name}\n{horses[1].name}\n{zebras[1].name}\n")
+    unpaired = DataConfig(dataset="unaligned", root=str(data_root / "horse2zebra"), load_size=32, crop_size=32, subset=str(listing))
+    data = load_data(unpaired, "train", progress=False)
+    assert data.paths_A == [str(horses[0]), str(horses[1])] and data.paths_B == [str(zebras[1])]
+
+
+def test_subset_errors_name_the_list_and_the_fix(data_root, tmp_path):
+    listing = tmp_path / "subset.txt"
+    cfg = DataConfig(dataset="aligned", root=str(data_root / "facades"), load_size=32, crop_size=32, subset=str(listing))
+    with pytest.raises(DataError, match=r"subset\.txt: file not found; write one with 'semicycle select-pairs' or fix data\.subset"):
+        load_data(cfg, "train", progress=False)
+    listing.write_text("# nothing yet\n")
+    with pytest.raises(DataError, match=r"subset\.txt: lists no files; fix data\.subset"):
+        load_data(cfg, "train", progress=False)
+    listing.write_text("17.jpg\n17.png\n")
+    with pytest.raises(DataError, match=r"subset\.txt: lists a file twice"):
+        load_data(cfg, "train", progress=False)
+    listing.write_text("17.jpg\nno_such_photo.jpg\n")
+    with pytest.raises(DataError, match=r"subset\.txt: 1 name\(s\) not in .*facades/train \(first: no_such_photo\.jpg\)"):
+        load_data(cfg, "train", progress=False)
+    listing.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(DataError, match=r"subset\.txt: cannot read the name list .*UTF-8 text file"):
+        load_data(cfg, "train", progress=False)
+    horse = sorted((data_root / "horse2zebra" / "trainA").iterdir())[0]
+    listing.write_text(horse.name + "\n")
+    unpaired = DataConfig(dataset="unaligned", root=str(data_root / "horse2zebra"), load_size=32, crop_size=32, subset=str(listing))
+    with pytest.raises(DataError, match=r"subset\.txt: names no image of .*horse2zebra/trainB; list images of both domains"):
+        load_data(unpaired, "train", progress=False)
+
+
 def test_load_data_dispatches_synthetic(tmp_path):
     cfg = DataConfig(dataset="synthetic", load_size=36, crop_size=32)
     data = load_data(cfg, "train", run_dir=tmp_path, progress=False)

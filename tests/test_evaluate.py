@@ -108,3 +108,14 @@ def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root)
 def test_evaluate_rejects_training_overrides(runs, capsys):
     assert main(["evaluate", str(runs / "cyclegan"), "train.epochs=3"]) == 2
     assert "only eval.* settings" in capsys.readouterr().err
+
+
+def test_a_subset_run_trains_on_its_subset_and_is_scored_on_whole_splits(synthetic_root, tmp_path):
+    listing = tmp_path / "subset.txt"
+    listing.write_text("2.png\n5.png\n7.png\n")
+    run = tmp_path / "subset_run"
+    assert main(["train", "--out", str(run), f"data.root={synthetic_root}", f"data.subset={listing}", "pairs.count=1",
+                 "train.method=okada", *TINY]) == 0
+    assert (run / "pairs.txt").read_text().strip() in {"2.png", "5.png", "7.png"}  # pairs are chosen among the subset
+    assert main(["evaluate", str(run), "--split", "train"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["images"] == 8  # every training image, not the subset

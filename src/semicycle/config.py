@@ -31,6 +31,7 @@ class DataConfig:
     load_size: int = 286  # images are resized to load_size x load_size once, in memory
     crop_size: int = 256  # then randomly cropped to crop_size (load 286 -> crop 256 as the paper)
     flip: bool = True  # horizontal flip, identical for both halves of a pair
+    subset: str = ""  # train on the images named in this file only (one per line; e.g. from select-pairs)
     max_images: int = 0  # use only the first N images of each domain (0 = all)
     memory_limit_mb: int = 8192  # refuse to preload more than this
 
@@ -153,7 +154,8 @@ RESUME_NEUTRAL_KEYS = frozenset(
 # Keys added after runs may have started, with the value such runs had in effect: resuming a run whose
 # saved config lacks one keeps that value rather than today's default (e.g. precision=auto, which may
 # pick bf16 on this machine).
-LEGACY_VALUES = {"train.precision": "fp32", "train.channels_last": "false", "train.compile": "false"}
+# A request for such a run may say today's default or that value; anything else is a difference.
+LEGACY_VALUES = {"train.precision": "fp32", "train.channels_last": False, "train.compile": False, "data.subset": ""}
 
 
 def _section_types(cls) -> dict[str, typing.Any]:
@@ -308,12 +310,14 @@ def flatten(values: dict, prefix: str = "") -> dict:
 
 def resume_differences(saved: dict, requested: dict) -> list[str]:
     """Keys whose values differ between a saved run config and a requested one (neutral keys excluded)."""
-    old, new = flatten(saved), flatten(requested)
+    old, new, defaults = flatten(saved), flatten(requested), flatten(Config().to_dict())
     diffs = []
     for key in sorted(set(old) | set(new)):
         if key in RESUME_NEUTRAL_KEYS or key.startswith("eval."):
             continue
         if key in LEGACY_VALUES and key not in old:  # the run predates the key (see LEGACY_VALUES)
+            if new.get(key, LEGACY_VALUES[key]) not in (LEGACY_VALUES[key], defaults.get(key)):
+                diffs.append(f"{key}: {LEGACY_VALUES[key]!r} (the run predates this key) -> {new.get(key)!r}")
             continue
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")

@@ -6,14 +6,18 @@ from pathlib import Path
 
 from ..config import DataConfig, expand_path
 from .domains import TranslationData
+from .io import NameList
 from .palettes import get_palette
 
 
 def load_data(cfg: DataConfig, split: str, run_dir: str | Path = ".", progress: bool = True) -> TranslationData:
-    """Load one split (``cfg.train_split`` or ``cfg.val_split``) as configured."""
+    """Load one split (``cfg.train_split`` or ``cfg.val_split``) as configured.
+
+    ``cfg.subset`` (a file of names) keeps only the listed training images (before ``max_images``)."""
     palette = get_palette(cfg.palette) if cfg.palette else None
     root = Path(expand_path(cfg.root)) if cfg.root else None
-    common = dict(max_images=cfg.max_images, memory_limit_mb=cfg.memory_limit_mb, progress=progress)
+    only = NameList.read(expand_path(cfg.subset), "data.subset") if cfg.subset and split == cfg.train_split else None
+    common = dict(only=only, max_images=cfg.max_images, memory_limit_mb=cfg.memory_limit_mb, progress=progress)
     if cfg.dataset == "synthetic":
         from .aligned import load_aligned
         from .synthetic import write_aligned_dataset

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .domains import TranslationData, check_memory, load_all, stack_images, stack_labels
-from .io import list_images, load_rgb, split_side_by_side
+from .io import NameList, list_images, load_rgb, split_side_by_side
 from .palettes import Palette, decode_label_image
 from .transforms import resize_nearest, resize_photo
 
@@ -17,12 +17,15 @@ def load_aligned(
     load_size: int,
     a_side: str = "left",
     palette: Palette | None = None,
+    only: NameList | None = None,
     max_images: int = 0,
     memory_limit_mb: int = 8192,
     progress: bool = True,
 ) -> TranslationData:
-    """Load every A|B image of ``folder`` (e.g. facades/train) into memory at ``load_size``."""
+    """Load every A|B image of ``folder`` (e.g. facades/train), or those named in ``only``, at ``load_size``."""
     paths = list_images(folder, hint="expected pix2pix-style A|B images (e.g. data.root=../shared/data/facades)")
+    if only:
+        paths = only.keep(paths, str(folder))
     if max_images:
         paths = paths[:max_images]
     check_memory(len(paths), load_size, memory_limit_mb, str(folder))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from .domains import TranslationData, check_memory, load_all, stack_images, stack_labels
-from .io import list_images, load_index_png, load_rgb
+from .io import NameList, list_images, load_index_png, load_rgb
 from .palettes import Palette, get_palette
 from .transforms import resize_nearest, resize_photo
 
@@ -32,16 +32,21 @@ def load_cmp(
     root: str | Path,
     split: str,
     load_size: int,
+    only: NameList | None = None,
     max_images: int = 0,
     memory_limit_mb: int = 8192,
     progress: bool = True,
 ) -> TranslationData:
-    """Photos (A) and exact label maps (B, 12 classes, CMP index 1..12 -> 0..11) at ``load_size``."""
+    """Photos (A) and exact label maps (B, 12 classes, CMP index 1..12 -> 0..11) at ``load_size``.
+
+    ``only`` keeps the photos it names (cmp_bNNNN.jpg, or the stem)."""
     base = Path(root) / "base"
     if not base.is_dir() and Path(root).name == "base":
         base = Path(root)
     photos = [p for p in list_images(base, hint="expected the CMP 'base' folder (cmp_bNNNN.jpg + .png)") if p.suffix.lower() == ".jpg"]
     photos = cmp_split(photos, split)
+    if only:
+        photos = only.keep(photos, f"the {split} photos of {base}")
     if max_images:
         photos = photos[:max_images]
     if not photos:

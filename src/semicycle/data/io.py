@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,46 @@ def list_images(folder: str | os.PathLike, hint: str = "") -> list[Path]:
     if not images:
         raise DataError(f"{folder}: no images (.jpg, .png, ...) found; {advice}")
     return sorted(images, key=lambda path: _natural_key(path.name))
+
+
+def read_names(path: str | os.PathLike, fix: str) -> list[str]:
+    """File names in a list file: one per line; '#' starts a comment, blank lines are skipped."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the name list ({exc}); pass a UTF-8 text file with one file name per line") from None
+    names = [line.split("#")[0].strip() for line in text.splitlines()]
+    return [name for name in names if name]
+
+
+@dataclass(frozen=True)
+class NameList:
+    """The files a list names (``data.subset``, ``pairs.list``): non-empty, each name once."""
+
+    names: tuple[str, ...]
+    source: str
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, option: str) -> "NameList":
+        names = read_names(path, f"write one with 'semicycle select-pairs' or fix {option}")
+        if not names:
+            raise DataError(f"{path}: lists no files; fix {option}")
+        if len({Path(n).stem for n in names}) != len(names):
+            raise DataError(f"{path}: lists a file twice; each may appear once")
+        return cls(tuple(names), str(path))
+
+    def keep(self, paths: list[Path], where: str) -> list[Path]:
+        """The ``paths`` named here (by file name, or by stem when the extension differs), in their order."""
+        wanted = {Path(n).name for n in self.names} | {Path(n).stem for n in self.names}
+        kept = [p for p in paths if p.name in wanted or p.stem in wanted]
+        found = {p.name for p in kept} | {p.stem for p in kept}
+        missing = [n for n in self.names if Path(n).name not in found and Path(n).stem not in found]
+        if missing:
+            raise DataError(f"{self.source}: {len(missing)} name(s) not in {where} (first: {missing[0]}); list file names of that folder")
+        return kept
 
 
 def _decode_error(path, exc: Exception) -> DataError:

@@ -17,6 +17,7 @@ from ..config import PairsConfig, expand_path
 from ..errors import ConfigError, DataError
 from .batches import Stream
 from .domains import TranslationData
+from .io import NameList
 from .transforms import sample_seed
 
 PAIRS_SEED_STREAM = 7
@@ -34,27 +35,9 @@ def pair_count(pairs: PairsConfig, total: int) -> int:
 
 def read_pair_list(path: str | Path, data: TranslationData) -> list[int]:
     """Rows named in ``path`` (one file name per line; '#' comments and blank lines ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: pair list not found; write one with 'semicycle select-pairs' or fix pairs.list")
-    names = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
-    names = [n for n in names if n]
-    by_name = {Path(p).name: i for i, p in enumerate(data.paths_A)}
-    by_stem = {Path(p).stem: i for i, p in enumerate(data.paths_A)}
-    rows, missing = [], []
-    for name in names:
-        row = by_name.get(Path(name).name, by_stem.get(Path(name).stem))
-        (missing if row is None else rows).append(name if row is None else row)
-    if missing:
-        raise DataError(
-            f"{path}: {len(missing)} name(s) not in the training set (first: {missing[0]}); "
-            "list file names of the training split (e.g. 17.jpg)"
-        )
-    if len(set(rows)) != len(rows):
-        raise DataError(f"{path}: lists a file twice; each pair may appear once")
-    if not rows:
-        raise DataError(f"{path}: lists no files")
-    return sorted(rows)
+    paths = [Path(p) for p in data.paths_A]
+    listed = set(NameList.read(path, "pairs.list").keep(paths, "the training set"))
+    return [row for row, p in enumerate(paths) if p in listed]
 
 
 def choose_pairs(data: TranslationData, pairs: PairsConfig, seed: int) -> list[int]:

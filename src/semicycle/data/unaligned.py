@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .domains import TranslationData, check_memory, load_all, stack_images, stack_labels
-from .io import list_images, load_rgb
+from .io import NameList, list_images, load_rgb
 from .palettes import Palette, decode_label_image
 from .transforms import resize_nearest, resize_photo
 
@@ -16,10 +17,16 @@ from .transforms import resize_nearest, resize_photo
 def load_folder(
     folder: str | Path, load_size: int, palette: Palette | None = None, max_images: int = 0, progress: bool = True, hint: str = ""
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
-    """All images of one folder at ``load_size``: (images uint8, class maps or None, paths).
+    """All images of one folder at ``load_size``: see :func:`load_images`."""
+    return load_images(list_images(folder, hint=hint), load_size, palette, max_images, progress)
+
+
+def load_images(
+    paths: list[Path], load_size: int, palette: Palette | None = None, max_images: int = 0, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """Images at ``load_size``: (images uint8, class maps or None, paths).
 
     With a palette the images are label maps: resized nearest, decoded to classes."""
-    paths = list_images(folder, hint=hint)
     if max_images:
         paths = paths[:max_images]
 
@@ -32,7 +39,7 @@ def load_folder(
         index = decode_label_image(array, palette, path=str(path)).numpy().astype(np.uint8)
         return (resize_nearest(array, load_size), resize_nearest(index, load_size)), note
 
-    desc = f"loading {Path(folder).name}"
+    desc = f"loading {Path(paths[0]).parent.name}" if paths else "loading"
     if palette is None:
         return stack_images(load_all(paths, load_photo, desc=desc, progress=progress)), None, [str(p) for p in paths]
     items = load_all(paths, load_label, desc=desc, progress=progress)
@@ -44,15 +51,25 @@ def load_unaligned(
     split: str,
     load_size: int,
     palette: Palette | None = None,
+    only: NameList | None = None,
     max_images: int = 0,
     memory_limit_mb: int = 8192,
     progress: bool = True,
 ) -> TranslationData:
-    """Load ``<root>/<split>A`` (domain A) and ``<root>/<split>B`` (domain B) at ``load_size``."""
+    """Load ``<root>/<split>A`` (domain A) and ``<root>/<split>B`` (domain B) at ``load_size``.
+
+    With ``only``, each folder keeps the images named there; every name must be in one of the two."""
     root = Path(root)
     hint = f"expected folders {split}A/ and {split}B/ in {root} (the CycleGAN layout)"
-    count = max(len(list_images(root / f"{split}{side}", hint=hint)) for side in "AB")
+    paths = {side: list_images(root / f"{split}{side}", hint=hint) for side in "AB"}
+    if only:
+        both = only.keep(paths["A"] + paths["B"], f"{root / split}A or {root / split}B")
+        paths = {side: [p for p in both if p.parent.name == f"{split}{side}"] for side in "AB"}
+        empty = [side for side in "AB" if not paths[side]]
+        if empty:
+            raise DataError(f"{only.source}: names no image of {root / split}{empty[0]}; list images of both domains")
+    count = max(len(p) for p in paths.values())
     check_memory(min(count, max_images or count), load_size, memory_limit_mb, str(root))
-    images_A, _, paths_A = load_folder(root / f"{split}A", load_size, None, max_images, progress, hint)
-    images_B, labels_B, paths_B = load_folder(root / f"{split}B", load_size, palette, max_images, progress, hint)
+    images_A, _, paths_A = load_images(paths["A"], load_size, None, max_images, progress)
+    images_B, labels_B, paths_B = load_images(paths["B"], load_size, palette, max_images, progress)
     return TranslationData(A=images_A, B=images_B, paths_A=paths_A, paths_B=paths_B, labels_B=labels_B, palette=palette, paired=False)

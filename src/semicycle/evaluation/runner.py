@@ -129,7 +129,7 @@ def evaluate(
         raise DataError("evaluating a folder of images needs the dataset: pass --config or --preset (and data.root)")
     cfg = from_dict(overrides or {}, base=cfg)
     size = cfg.eval.size or cfg.data.crop_size
-    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, max_images=cfg.eval.max_images)
+    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, subset="", max_images=cfg.eval.max_images)
     split = split or cfg.data.val_split
     data = load_data(data_cfg, split, cfg.run_dir, progress=False)
     if not data.paired:

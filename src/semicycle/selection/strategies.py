@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.io import list_images, load_rgb, save_image
+from ..data.io import list_images, load_rgb, read_names, save_image
 from ..data.transforms import to_float
 from ..engine.plots import image_grid
 from ..errors import ConfigError, DataError
@@ -77,15 +77,7 @@ class Selection:
 # --------------------------------------------------------------------------------------------- helpers
 def read_name_list(path: str | os.PathLike) -> list[str]:
     """File names from a pairs list: one per line; '#' starts a comment, blank lines are skipped (as pairs.list)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; pass the pairs list written by an earlier select-pairs") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the name list ({exc}); pass a UTF-8 text file with one file name per line") from None
-    names = [line.split("#")[0].strip() for line in text.splitlines()]
-    return [Path(name).name for name in names if name]
+    return [Path(name).name for name in read_names(path, "pass the pairs list written by an earlier select-pairs")]
 
 
 def _exclusions(exclude) -> list[str]:
