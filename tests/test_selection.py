@@ -17,7 +17,7 @@ import semicycle
 from semicycle.data.io import list_images, load_rgb
 from semicycle.data.transforms import to_float
 from semicycle.engine import checkpoint
-from semicycle.errors import ConfigError
+from semicycle.errors import ConfigError, DataError
 from semicycle.models import build_from_arch
 from semicycle.selection import (
     MissingWeightsError,
@@ -234,6 +234,17 @@ def test_random_is_seeded(facades):
     assert a.names == select_pairs(facades, 5, method="random", seed=3).names
     assert a.names != select_pairs(facades, 5, method="random", seed=4).names
     assert len(set(a.names)) == 5 and a.clusters is None
+
+
+def test_among_restricts_the_candidates_to_a_subset_list(facades, tmp_path):
+    subset = sorted(p.name for p in facades.iterdir())[::3]
+    listing = tmp_path / "subset.txt"
+    listing.write_text("\n".join(subset) + "\n")
+    chosen = select_pairs(facades, 4, method="random", seed=0, among=listing)
+    assert set(chosen.names) <= set(subset) and len(chosen.names) == 4 and sorted(chosen.candidates) == sorted(subset)
+    listing.write_text("no_such.jpg\n")
+    with pytest.raises(DataError, match=r"subset\.txt: 1 name\(s\) not in .* \(first: no_such\.jpg\)"):
+        select_pairs(facades, 2, method="random", among=listing)
 
 
 def test_kmedoids_pixels_is_deterministic_and_distinct(facades, cache):

@@ -31,6 +31,7 @@ def add_select_pairs_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="RUN_DIR", help="trained semicycle run (for --method cycle-error)")
     p.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="cycle-error: first translation")
     p.add_argument("--exclude", metavar="PAIRS_TXT", help="leave out the images listed in this file (already paired)")
+    p.add_argument("--among", metavar="LIST_TXT", help="choose only among the images listed in this file (e.g. a data.subset list)")
     p.add_argument("--cache-dir", help="feature cache (default ~/.cache/semicycle/features)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto")
@@ -44,7 +45,7 @@ def cmd_select_pairs(args) -> int:
 
     selection = select_pairs(
         args.data, args.budget, method=args.method, seed=args.seed, out=args.out, extractor=args.extractor,
-        weights=args.weights, model=args.model, exclude=args.exclude, cache_dir=args.cache_dir,
+        weights=args.weights, model=args.model, exclude=args.exclude, among=args.among, cache_dir=args.cache_dir,
         progress=not args.no_progress, side=args.side, direction=args.direction, device=args.device,
         batch_size=args.batch_size,
     )

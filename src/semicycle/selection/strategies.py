@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.io import list_images, load_rgb, read_names, save_image
+from ..data.io import NameList, list_images, load_rgb, read_names, save_image
 from ..data.transforms import to_float
 from ..engine.plots import image_grid
 from ..errors import ConfigError, DataError
@@ -156,6 +156,7 @@ def select_pairs(
     weights: str | os.PathLike | None = None,
     model=None,
     exclude: str | os.PathLike | Iterable[str] | None = None,
+    among: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     side: str = "auto",
@@ -167,7 +168,8 @@ def select_pairs(
 
     ``extractor``/``weights``: features for ``kmedoids`` (``mobilenet_v2`` from the weights package, or
     ``resnet50`` with ``weights=PATH``). ``model``: a run folder / checkpoint / :class:`semicycle.api.Translator`
-    for ``cycle-error``. ``exclude``: a pairs list file (or names) to leave out. ``side``: which part of a
+    for ``cycle-error``. ``exclude``: a pairs list file (or names) to leave out; ``among``: a list file
+    (e.g. a ``data.subset``) outside which nothing is chosen. ``side``: which part of a
     side-by-side A|B file is looked at (``auto`` = left half of A|B files, else the whole image).
     ``cache_dir``: feature cache (None = ``~/.cache/semicycle/features``, False = no cache).
     With ``out`` (the pairs .txt path), also writes the contact sheet (.png) and the details (.json) beside it.
@@ -185,6 +187,8 @@ def select_pairs(
 
     data_dir = Path(data_dir)
     paths = list_images(data_dir, hint="--data takes a folder of images, e.g. ../shared/data/facades/train")
+    if among:
+        paths = NameList.read(among, "--among").keep(paths, str(data_dir))
     excluded = set(_exclusions(exclude))
     notes: list[str] = []
     unknown = sorted(excluded - {p.name for p in paths})
