@@ -307,7 +307,8 @@ def test_cli_writes_the_pairs_list_contact_sheet_and_json(facades, cache, tmp_pa
     args = parser.parse_args(["select-pairs", "--data", str(facades), "--budget", "5", "--out", str(out),
                               "--cache-dir", str(cache), "--no-progress"])
     assert args.func(args) == 0
-    assert "selected 5 of 60" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "selected 5 of 60" in printed and f"pairs.list={out}" in printed and f"data.subset={out}" in printed
 
     names = out.read_text().splitlines()
     assert len(names) == 5 and all((facades / name).is_file() for name in names)

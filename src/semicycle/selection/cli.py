@@ -54,6 +54,7 @@ def cmd_select_pairs(args) -> int:
     shown = ", ".join(selection.names[:20]) + (" ..." if len(selection.names) > 20 else "")
     print(f"selected {len(selection.names)} of {len(selection.candidates)} images ({selection.method}): {shown}")
     outputs = selection.outputs
-    print(f"pairs list:    {outputs['pairs']}   (train with pairs.list={outputs['pairs']})")
+    print(f"pairs list:    {outputs['pairs']}   (train with pairs.list={outputs['pairs']}, "
+          f"or on these images only with data.subset={outputs['pairs']})")
     print(f"contact sheet: {outputs['sheet']}\ndetails:       {outputs['json']}")
     return 0
