@@ -48,6 +48,7 @@ def build(args) -> Experiment:
     size = QUICK_UNPAIRED if exp.quick else UNPAIRED
     exp.pairs, exp.size_unpaired = pairs, size
     root = shukla_tables.prepare_subset(exp, "maps", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
+    exp.data_root = root
     data = [f"data.root={rel(root)}", "data.max_images=0", "train.seed=0"]
     shukla = "shukla2019-weak-maps"
     exp.add(Run("shukla_pairs0", shukla, data + ["pairs.count=0"], label=f"{size} unpaired, shukla losses, no pairs", direction="AtoB"))
@@ -69,7 +70,21 @@ def tabulate(exp: Experiment) -> str:
     text += comparison_table(exp, METRICS, rows, first_header="training data")
     text += ("\nPaper: Shukla et al. 2019, Table 4 (100 images of 1096, 256 px, 1098 test images; mean ± sd, per-image "
              "mean). The paper's 1 and 10 pair rows (0.405, 0.415) are not run here.\n")
-    return text
+    return text + blank_map_line(exp)
+
+
+def blank_map_line(exp: Experiment) -> str:
+    """The metric's floor on the same images: a blank map in the best single colour for the training maps."""
+    from semicycle.config import DataConfig
+    from semicycle.data import load_data
+    from semicycle.evaluation import blank_map_scores, best_blank_color
+
+    data = DataConfig(dataset="aligned", root=str(exp.data_root), load_size=exp.size, crop_size=exp.size)
+    color = best_blank_color(load_data(data, "train", progress=False).B)
+    scores = blank_map_scores(color, load_data(data, exp.split, progress=False).B)
+    return (f"\nThe floor: a blank map in the colour that is right on most pixels of the {exp.size_unpaired} training maps, RGB {color} (no model), "
+            f"scores {scores['mean_image_accuracy@20']:.3f} (mean over images) / {scores['pixel_accuracy@20']:.3f} (pooled) "
+            f"on the same {scores['images']} {exp.split} images at {exp.size} px.\n")
 
 
 def figures(exp: Experiment) -> list[dict]:

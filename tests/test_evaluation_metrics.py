@@ -10,7 +10,9 @@ from PIL import Image
 
 from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.palettes import get_palette
-from semicycle.evaluation import ConfusionMatrix, FcnScore, MapsAccuracy, label_targets, maps_pixel_accuracy
+from semicycle.evaluation import (
+    ConfusionMatrix, FcnScore, MapsAccuracy, best_blank_color, blank_map_scores, label_targets, maps_pixel_accuracy,
+)
 
 
 def t(values):
@@ -228,3 +230,22 @@ def test_maps_accuracy_on_real_maps(data_root):
     # unrelated tiles still agree on much of the plain background: the metric's floor is high
     shuffled = maps_pixel_accuracy(maps.roll(1, dims=0), maps)
     assert 0.2 < shuffled["pixel_accuracy@20"] < 0.8
+    # and a blank map in the commonest colour of other tiles (train) scores about as well
+    train = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in _label_halves(data_root / "maps" / "train", 6)])
+    color = best_blank_color(train)
+    assert min(color) > 200  # the light grey background of the map style
+    blank = blank_map_scores(color, maps)
+    assert 0.2 < blank["mean_image_accuracy@20"] < 0.95 and blank["images"] == 6
+
+
+def test_blank_map_baseline_counts_the_background_pixels():
+    target = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    target[:, 0] = 240  # a reddish background
+    target[0, :, :2, :] = 0  # half of the first map is black
+    target[1, 1, 0, 0] = 30  # one pixel of the second is off by 30 in green: wrong at T = 20, right at 40
+    best = best_blank_color(target)
+    assert best[0] > 200 and blank_map_scores(best, target)["pixel_accuracy@20"] == pytest.approx(24 / 32)  # covers the off pixel too
+    scores = blank_map_scores((240, 0, 0), target, thresholds=(20, 40))
+    assert scores["mean_image_accuracy@20"] == pytest.approx((0.5 + 15 / 16) / 2)
+    assert scores["mean_image_accuracy@40"] == pytest.approx((0.5 + 1.0) / 2)
+    assert scores["pixel_accuracy@20"] == pytest.approx((8 + 15) / 32)

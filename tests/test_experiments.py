@@ -8,6 +8,7 @@ The scripts are imported and their main() called in this process (no second torc
 
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -193,6 +194,9 @@ def test_shukla_maps_and_scoring_another_split(folders, capsys):
         "8 paired only (pix2pix)", "8 unpaired, 0 pairs", "8 unpaired + 1 k-medoids pair", "8 unpaired + 2 k-medoids pairs"]
     text = (out / "results.md").read_text()
     assert "0.356 ± 0.016" in text and "0.377 ± 0.018" in text  # the paper's Table 4 rows for 0 pairs and all paired
+    floor = re.search(r"The floor: a blank map in the colour that is right on most pixels of the 8 training maps, RGB \((\d+), (\d+), (\d+)\) "
+                      r"\(no model\), scores (0\.\d+) \(mean over images\) / (0\.\d+) \(pooled\) on the same (\d+) val images at 32 px", text)
+    assert floor and min(map(int, floor.groups()[:3])) > 200 and 0.2 < float(floor[4]) < 1, text
     assert_png(out / "maps_accuracy.png")
     assert_png(out / "samples_AtoB.png")
 

@@ -13,6 +13,10 @@ test samples") admits both:
 
 They are equal when every image has the same size (as in pix2pix maps, 600x600 halves), and
 differ only when sizes vary.
+
+The metric's floor is high, because map tiles are mostly plain background: :func:`blank_map_scores`
+gives the score of a "map" filled with one colour (the colour that is right on most pixels of the
+training maps, from :func:`best_blank_color`), the number a generator that draws nothing reaches.
 """
 
 from __future__ import annotations
@@ -95,3 +99,27 @@ def maps_pixel_accuracy(pred: torch.Tensor, target: torch.Tensor, thresholds=DEF
     threshold T when ``max_c |pred - target| < T``; the paper's number is ``@20``.
     """
     return MapsAccuracy(thresholds).update(pred, target).result()
+
+
+def best_blank_color(maps: torch.Tensor, threshold: int = PAPER_THRESHOLD, step: int = 4) -> tuple[int, int, int]:
+    """The colour whose blank map is right on the most pixels of uint8 (N, 3, H, W) ``maps``.
+
+    A pixel is right when ``max_c |colour - pixel| < threshold``: a box around the colour in RGB, so the
+    count is a box sum over the colour histogram (``step``-level bins; the answer is a bin centre).
+    """
+    bins = 256 // step
+    flat = _as_uint8_batch(maps, "maps").permute(1, 0, 2, 3).reshape(3, -1).to(torch.int64) // step
+    hist = torch.bincount((flat[0] * bins + flat[1]) * bins + flat[2], minlength=bins**3).view(1, 1, bins, bins, bins)
+    half = max(1, round(threshold / step))
+    width = 2 * half - 1
+    covered = torch.nn.functional.avg_pool3d(hist.double(), width, stride=1, padding=half - 1, count_include_pad=True) * width**3
+    tie_break = hist / (hist.sum() + 1.0)  # < 1 pixel: among equal counts, a bin that holds pixels itself
+    code = int((covered.round() + tie_break).flatten().argmax())
+    return tuple(int(b) * step + step // 2 for b in (code // bins**2, code // bins % bins, code % bins))
+
+
+def blank_map_scores(color: tuple[int, int, int], target: torch.Tensor, thresholds=DEFAULT_THRESHOLDS) -> dict:
+    """Maps accuracy of a blank map in ``color`` against every ``target`` map (the metric's floor)."""
+    target = _as_uint8_batch(target, "target")
+    blank = torch.tensor(color, dtype=torch.uint8, device=target.device).view(1, 3, 1, 1).expand_as(target)
+    return maps_pixel_accuracy(blank, target, thresholds)
