@@ -63,8 +63,8 @@ def load_unaligned(
     hint = f"expected folders {split}A/ and {split}B/ in {root} (the CycleGAN layout)"
     paths = {side: list_images(root / f"{split}{side}", hint=hint) for side in "AB"}
     if only:
-        both = only.keep(paths["A"] + paths["B"], f"{root / split}A or {root / split}B")
-        paths = {side: [p for p in both if p.parent.name == f"{split}{side}"] for side in "AB"}
+        listed = set(only.keep(paths["A"] + paths["B"], f"{root / split}A or {root / split}B"))
+        paths = {side: [p for p in found if p in listed] for side, found in paths.items()}
         empty = [side for side in "AB" if not paths[side]]
         if empty:
             raise DataError(f"{only.source}: names no image of {root / split}{empty[0]}; list images of both domains")

@@ -17,7 +17,7 @@ from .fid import (
     inception_weights_path,
     kid_from_features,
 )
-from .maps import MapsAccuracy, blank_map_scores, maps_pixel_accuracy, best_blank_color
+from .maps import MapsAccuracy, best_blank_color, blank_map_scores, maps_pixel_accuracy
 from .report import compare_runs, compare_table, load_metrics, write_html_report
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "FidKid",
     "InceptionFeatures",
     "MapsAccuracy",
+    "best_blank_color",
     "blank_map_scores",
     "compare_runs",
     "compare_table",
@@ -41,6 +42,5 @@ __all__ = [
     "load_espnet",
     "load_metrics",
     "maps_pixel_accuracy",
-    "best_blank_color",
     "write_html_report",
 ]

@@ -114,7 +114,14 @@ def _avg_pool() -> nn.Module:
     return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
-class InceptionA(nn.Module):
+class _Branches(nn.Module):
+    """An Inception block: its branches (submodules, in definition order) side by side, concatenated."""
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self.children()], 1)
+
+
+class InceptionA(_Branches):
     def __init__(self, c_in: int, pool_features: int) -> None:
         super().__init__()
         self.conv = ConvBN(c_in, 64, 1)
@@ -123,11 +130,8 @@ class InceptionA(nn.Module):
                               ("conv_2", ConvBN(96, 96, 3, padding=1)))
         self.tower_2 = _chain(("pool", _avg_pool()), ("conv", ConvBN(c_in, pool_features, 1)))
 
-    def forward(self, x):
-        return torch.cat([self.conv(x), self.tower(x), self.tower_1(x), self.tower_2(x)], 1)
 
-
-class InceptionB(nn.Module):
+class InceptionB(_Branches):
     def __init__(self, c_in: int) -> None:
         super().__init__()
         self.conv = ConvBN(c_in, 384, 3, stride=2)
@@ -135,11 +139,8 @@ class InceptionB(nn.Module):
                             ("conv_2", ConvBN(96, 96, 3, stride=2)))
         self.pool = nn.MaxPool2d(3, stride=2)
 
-    def forward(self, x):
-        return torch.cat([self.conv(x), self.tower(x), self.pool(x)], 1)
 
-
-class InceptionC(nn.Module):
+class InceptionC(_Branches):
     def __init__(self, c_in: int, c7: int) -> None:
         super().__init__()
         row, column = dict(kernel=(1, 7), padding=(0, 3)), dict(kernel=(7, 1), padding=(3, 0))
@@ -151,20 +152,14 @@ class InceptionC(nn.Module):
                               ("conv_4", ConvBN(c7, 192, **row)))
         self.tower_2 = _chain(("pool", _avg_pool()), ("conv", ConvBN(c_in, 192, 1)))
 
-    def forward(self, x):
-        return torch.cat([self.conv(x), self.tower(x), self.tower_1(x), self.tower_2(x)], 1)
 
-
-class InceptionD(nn.Module):
+class InceptionD(_Branches):
     def __init__(self, c_in: int) -> None:
         super().__init__()
         self.tower = _chain(("conv", ConvBN(c_in, 192, 1)), ("conv_1", ConvBN(192, 320, 3, stride=2)))
         self.tower_1 = _chain(("conv", ConvBN(c_in, 192, 1)), ("conv_1", ConvBN(192, 192, (1, 7), padding=(0, 3))),
                               ("conv_2", ConvBN(192, 192, (7, 1), padding=(3, 0))), ("conv_3", ConvBN(192, 192, 3, stride=2)))
         self.pool = nn.MaxPool2d(3, stride=2)
-
-    def forward(self, x):
-        return torch.cat([self.tower(x), self.tower_1(x), self.pool(x)], 1)
 
 
 class InceptionE(nn.Module):
@@ -208,8 +203,6 @@ class FIDInceptionV3(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) images, got {tuple(x.shape)}")
         return self.layers(x).reshape(-1, 2048)
 
 
