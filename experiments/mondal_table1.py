@@ -11,6 +11,9 @@ evaluated on --split, 350 val images; --dataset cmp: the CMP facade base with ex
                        (preset mondal2019-partial-<dataset>, pairs.rate=0.1 ...)
   mondal_{10,20,30,50}  the method (preset mondal2019-semiseg-<dataset>, pairs.rate=0.1 ...): the same
                        labelled subset (same seed, so the same images) + every training photo unlabelled
+  mondal_10_no_label_adv    ablation: mondal 10% with lambda4 = 0 (no D_S). The segmenter then gets the
+                       gradients the authors' released code gives it (their D_S sees an argmax: no gradient)
+  mondal_10_no_image_cycle  ablation: mondal 10% with lambda3 = 0 (no image cycle through the segmenter)
 
 CPU-scale configuration (every run): 64 px, no crop and no flip (the paper uses no augmentation),
 resnet_6blocks, ngf = ndf = 32 (pixel-wise discriminators for mondal), batch 5 (as the paper),
@@ -43,6 +46,11 @@ PAPER = {  # Mondal et al. 2019, Table 1, Cityscapes column (mIoU)
     "mondal": {10: 0.3923, 20: 0.4321, 30: 0.4654, 50: 0.4997},
 }
 
+ABLATIONS = {  # run-name suffix: (the loss weight set to 0, sample-grid title, what the table row says)
+    "no_label_adv": ("lambda_label_adv", "no D_S", "ablation: lambda4 = 0, no label discriminator (as the released code's gradients)"),
+    "no_image_cycle": ("lambda_image_cycle", "no image cycle", "ablation: lambda3 = 0, no image cycle"),
+}
+
 
 def build(args) -> Experiment:
     dataset = args.dataset
@@ -58,6 +66,11 @@ def build(args) -> Experiment:
                     label=f"Partial: segmenter on {rate}% labels alone", direction="AtoB", augment=False))
         exp.add(Run(f"mondal_{rate}", f"mondal2019-semiseg-{dataset}", common_overrides + [f"pairs.rate={rate / 100:g}"],
                     label=f"mondal: {rate}% labels + unlabelled photos", direction="AtoB", augment=False))
+        if rate == exp.rates[0] and not exp.quick:  # the ablations come early: they explain the mondal rows
+            for name, (weight, _, what) in ABLATIONS.items():
+                exp.add(Run(f"mondal_{rate}_{name}", f"mondal2019-semiseg-{dataset}",
+                            common_overrides + [f"pairs.rate={rate / 100:g}", f"train.{weight}=0"],
+                            label=f"mondal {rate}%, {what}", direction="AtoB", augment=False))
     return exp
 
 
@@ -69,10 +82,13 @@ def tabulate(exp: Experiment) -> str:
     def ref(value):
         return [value if is_paper_data else None, None, None]
 
+    names = {run.name for run in exp.runs}
     rows = [("Full (100%)", ["full"], ref(PAPER["full"]))]
     for rate in exp.rates:
         rows.append((f"Partial {rate}%", [f"partial_{rate}"], ref(PAPER["partial"][rate])))
         rows.append((f"mondal (semi-supervised) {rate}%", [f"mondal_{rate}"], ref(PAPER["mondal"][rate])))
+        rows += [(f"mondal {rate}%, {what}", [f"mondal_{rate}_{name}"], None)
+                 for name, (_, _, what) in ABLATIONS.items() if f"mondal_{rate}_{name}" in names]
     text = comparison_table(exp, columns, rows)
     source = "Cityscapes, 128x256 px, ResNet-9, 400 epochs" if is_paper_data else "Cityscapes; not the data of these runs"
     text += (f"\nPaper: Mondal et al. 2019, Table 1 ({source}); the paper reports mIoU only. "
@@ -104,6 +120,9 @@ def figures(exp: Experiment) -> list[dict]:
     notes = [{"file": "miou_vs_labels.png", "caption": "mIoU against the fraction of labelled images (solid: ours, dashed: paper)"}]
     columns = [("Partial 10%", "partial_10"), ("mondal 10%", "mondal_10"), ("Partial 50%", "partial_50"),
                ("mondal 50%", "mondal_50"), ("Full", "full")]  # 10% and 50% are in the quick version too
+    names = {run.name for run in exp.runs}
+    columns[2:2] = [(f"mondal 10%, {title}", f"mondal_10_{name}") for name, (_, title, _) in ABLATIONS.items()
+                    if f"mondal_10_{name}" in names]
     return notes + common.samples_figure(exp, columns, "AtoB", f"segmentations of the first 4 {exp.split} images", input_title="photo")
 
 

@@ -161,6 +161,24 @@ def test_mondal_table1(folders, capsys):
     assert "flip: false" in config and "crop_size: 32" in config and "load_size: 32" in config
 
 
+def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
+    """The full (non-quick) plan: each ablation is mondal 10% with one loss weight set to 0, nothing else changed."""
+    module = script("mondal_table1")
+    args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
+    args.dataset = "cityscapes"
+    exp = module.build(args)
+    assert [r.name for r in exp.runs][:5] == ["full", "partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle"]
+    base = exp.run("mondal_10")
+    for suffix, weight in (("no_label_adv", "lambda_label_adv"), ("no_image_cycle", "lambda_image_cycle")):
+        ablation = exp.run(f"mondal_10_{suffix}")
+        assert ablation.preset == base.preset
+        assert ablation.overrides == base.overrides + [f"train.{weight}=0"]
+        assert getattr(exp.build_config(ablation, exp.schedule(ablation)).train, weight) == 0
+    quick_args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
+    quick_args.dataset = "cityscapes"
+    assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]
+
+
 def test_shukla_tables(folders, capsys):
     code, output = run_script("shukla_tables", folders, capsys=capsys)
     assert code == 0, output
