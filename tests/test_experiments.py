@@ -160,6 +160,18 @@ def test_mondal_table1(folders, capsys):
     config = (runs / "mondal_10" / "config.yaml").read_text()
     assert "flip: false" in config and "crop_size: 32" in config and "load_size: 32" in config
 
+    # the diagnosis script probes the finished runs: accuracy for both, photo reconstructions for mondal only
+    diagnose = script("mondal_diagnose")
+    assert diagnose.main(["--runs-dir", str(runs), "--images", "3", "partial_10", "mondal_10"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert [line.split("|")[1:3] for line in lines] == [
+        [f" `{run}` ", f" {group} "] for run in ("partial_10", "mondal_10") for group in ("train, labelled (1)", "train, unlabelled (3)", "val (3)")]  # quick: 8 images, 10% labelled
+    cells = [[c.strip() for c in line.split("|")[3:8]] for line in lines]
+    assert all(0 <= float(row[0]) <= 1 and 0 < float(row[1]) <= 1 for row in cells)
+    assert all(row[2:] == ["—"] * 3 for row in cells[:3]) and all(float(v) > 0 for row in cells[3:] for v in row[2:])
+    with pytest.raises(SystemExit, match="no trained run mondal_30"):
+        diagnose.main(["--runs-dir", str(runs), "mondal_30"])
+
 
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     """The full (non-quick) plan: each ablation is mondal 10% with one loss weight set to 0, nothing else changed."""
