@@ -14,6 +14,7 @@ evaluated on --split, 350 val images; --dataset cmp: the CMP facade base with ex
   mondal_10_no_label_adv    ablation: mondal 10% with lambda4 = 0 (no D_S). The segmenter then gets the
                        gradients the authors' released code gives it (their D_S sees an argmax: no gradient)
   mondal_10_no_image_cycle  ablation: mondal 10% with lambda3 = 0 (no image cycle through the segmenter)
+  mondal_10_d_1x1      ablation: mondal 10% with 1x1-kernel pixel-wise discriminators (the released code's)
 
 CPU-scale configuration (every run): 64 px, no crop and no flip (the paper uses no augmentation),
 resnet_6blocks, ngf = ndf = 32 (pixel-wise discriminators for mondal), batch 5 (as the paper),
@@ -46,9 +47,10 @@ PAPER = {  # Mondal et al. 2019, Table 1, Cityscapes column (mIoU)
     "mondal": {10: 0.3923, 20: 0.4321, 30: 0.4654, 50: 0.4997},
 }
 
-ABLATIONS = {  # run-name suffix: (the loss weight set to 0, sample-grid title, what the table row says)
-    "no_label_adv": ("lambda_label_adv", "no D_S", "ablation: lambda4 = 0, no label discriminator (as the released code's gradients)"),
-    "no_image_cycle": ("lambda_image_cycle", "no image cycle", "ablation: lambda3 = 0, no image cycle"),
+ABLATIONS = {  # run-name suffix: (the one override, sample-grid title, what the table row says)
+    "no_label_adv": ("train.lambda_label_adv=0", "no D_S", "ablation: lambda4 = 0, no label discriminator (as the released code's gradients)"),
+    "no_image_cycle": ("train.lambda_image_cycle=0", "no image cycle", "ablation: lambda3 = 0, no image cycle"),
+    "d_1x1": ("model.discriminator=pixelwise_1x1", "1x1 Ds", "ablation: 1x1-kernel pixel-wise discriminators (as the released code)"),
 }
 
 
@@ -67,9 +69,9 @@ def build(args) -> Experiment:
         exp.add(Run(f"mondal_{rate}", f"mondal2019-semiseg-{dataset}", common_overrides + [f"pairs.rate={rate / 100:g}"],
                     label=f"mondal: {rate}% labels + unlabelled photos", direction="AtoB", augment=False))
         if rate == exp.rates[0] and not exp.quick:  # the ablations come early: they explain the mondal rows
-            for name, (weight, _, what) in ABLATIONS.items():
+            for name, (override, _, what) in ABLATIONS.items():
                 exp.add(Run(f"mondal_{rate}_{name}", f"mondal2019-semiseg-{dataset}",
-                            common_overrides + [f"pairs.rate={rate / 100:g}", f"train.{weight}=0"],
+                            common_overrides + [f"pairs.rate={rate / 100:g}", override],
                             label=f"mondal {rate}%, {what}", direction="AtoB", augment=False))
     return exp
 

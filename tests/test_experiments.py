@@ -174,18 +174,22 @@ def test_mondal_table1(folders, capsys):
 
 
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
-    """The full (non-quick) plan: each ablation is mondal 10% with one loss weight set to 0, nothing else changed."""
+    """The full (non-quick) plan: each ablation is mondal 10% with one override (a loss weight 0, 1x1 Ds), nothing else changed."""
     module = script("mondal_table1")
     args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
     args.dataset = "cityscapes"
     exp = module.build(args)
-    assert [r.name for r in exp.runs][:5] == ["full", "partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle"]
+    assert [r.name for r in exp.runs][:6] == ["full", "partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle",
+                                              "mondal_10_d_1x1"]
     base = exp.run("mondal_10")
-    for suffix, weight in (("no_label_adv", "lambda_label_adv"), ("no_image_cycle", "lambda_image_cycle")):
+    base_config = exp.build_config(base, exp.schedule(base))
+    assert base_config.model.discriminator == "pixelwise"
+    for suffix, section, key, value in (("no_label_adv", "train", "lambda_label_adv", 0), ("no_image_cycle", "train", "lambda_image_cycle", 0),
+                                        ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
         ablation = exp.run(f"mondal_10_{suffix}")
         assert ablation.preset == base.preset
-        assert ablation.overrides == base.overrides + [f"train.{weight}=0"]
-        assert getattr(exp.build_config(ablation, exp.schedule(ablation)).train, weight) == 0
+        assert ablation.overrides == base.overrides + [f"{section}.{key}={value}"]
+        assert getattr(getattr(exp.build_config(ablation, exp.schedule(ablation)), section), key) == value
     quick_args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
     quick_args.dataset = "cityscapes"
     assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]

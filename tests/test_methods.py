@@ -168,9 +168,11 @@ def _mondal_batch(method):
     return method.to_device(method.batches.batch(0, 0))
 
 
-def test_mondal_label_adversarial_term_reaches_the_segmenter(synthetic_root, tmp_path):
-    cfg = tiny(synthetic_root, tmp_path, "train.method=mondal", "pairs.count=4", "model.discriminator=pixelwise")
+@pytest.mark.parametrize("discriminator", ["pixelwise", "pixelwise_1x1"])
+def test_mondal_label_adversarial_term_reaches_the_segmenter(synthetic_root, tmp_path, discriminator):
+    cfg = tiny(synthetic_root, tmp_path, "train.method=mondal", "pairs.count=4", f"model.discriminator={discriminator}")
     method = method_for(cfg)
+    assert isinstance(method.networks["D_S"].net[3], torch.nn.BatchNorm2d)  # the pixel-wise Ds' own batch norm
     batch = _mondal_batch(method)
     losses, *_ = method.generator_losses(batch["paired"]["A"], batch["paired"]["labels_B"], batch["unpaired"]["A"])
     losses["label_adv"].backward()

@@ -101,7 +101,7 @@ def test_receptive_field_rejects_upsampling_models():
         receptive_field(ResnetGenerator(ngf=8, n_blocks=1))
 
 
-@pytest.mark.parametrize("name,expected", [("patchgan", 70), ("pixelgan", 1)])
+@pytest.mark.parametrize("name,expected", [("patchgan", 70), ("pixelgan", 1), ("pixelwise", 5), ("pixelwise_1x1", 1)])
 def test_receptive_field_empirical(name, expected):
     model = create_discriminator(name, ndf=8, norm="none")
     x = torch.randn(1, 3, 256, 256, requires_grad=True)

@@ -31,7 +31,7 @@ def discriminator_kwargs(cfg, in_channels: int = 3) -> dict:
     kw = dict(in_channels=in_channels, ndf=m.ndf)
     if m.discriminator == "patchgan":
         kw["n_layers"] = m.d_layers
-    if m.discriminator != "pixelwise":  # Mondal's pixel-wise D has its batch norm built in
+    if not m.discriminator.startswith("pixelwise"):  # Mondal's pixel-wise Ds have their batch norm built in
         kw["norm"] = m.norm
     return kw
 

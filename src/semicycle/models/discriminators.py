@@ -60,15 +60,17 @@ class PixelDiscriminator(nn.Module):
 
 class PixelwiseDiscriminator(nn.Module):
     """Mondal et al. 2019 (sec. 3.3): three conv blocks with LeakyReLU(0.2) and batch norm
-    after the second; the real/fake score map has the input's size (a 3x3, 3x3, 1x1 stack,
-    receptive field 5, so each score sees a pixel and its neighbours)."""
+    after the second; the real/fake score map has the input's size. The paper gives no kernel
+    sizes: ``kernel_size`` 3 makes a 3x3, 3x3, 1x1 stack (receptive field 5, each score sees a
+    pixel and its neighbours); 1 makes the all-1x1 stack of the authors' released code."""
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "batch"):
+    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "batch", kernel_size: int = 3):
         super().__init__()
+        pad = kernel_size // 2
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, ndf, 3, padding=1),
+            nn.Conv2d(in_channels, ndf, kernel_size, padding=pad),
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, 3, padding=1, bias=conv_bias(norm)),
+            nn.Conv2d(ndf, ndf * 2, kernel_size, padding=pad, bias=conv_bias(norm)),
             norm_layer(norm, ndf * 2),
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, 1),
