@@ -50,12 +50,11 @@ def groups(run_dir: Path, split: str, count: int) -> dict[str, tuple[torch.Tenso
 
 
 @torch.inference_mode()
-def probe(run_dir: Path, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
-    from semicycle import api
+def probe(translator, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    """One row of the table: ``translator`` is a loaded run (semicycle.load)."""
     from semicycle.data.transforms import to_float
     from semicycle.models.heads import label_input
 
-    translator = api.load(run_dir, device="cpu")
     segmenter, to_photo = translator.generators["AtoB"], translator.generators.get("BtoA")
     x, y = to_float(photos), labels.long()
     probabilities = torch.softmax(segmenter(x).float(), dim=1)
@@ -78,6 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val")
     p.add_argument("--images", type=int, default=100, help="photos per group (default %(default)s)")
     args = p.parse_args(argv)
+    from semicycle import api
+
     root = Path(args.runs_dir).resolve()
     os.chdir(common.REPO)  # the runs' $SEMICYCLE_DATA default (../shared/data) is relative to the repository
     names = args.runs or [n for n in DEFAULT_RUNS if common.read_json(root / n / "walltime.json", {}).get("finished")]
@@ -88,8 +89,9 @@ def main(argv=None) -> int:
     columns = ["pixel acc", "mean max prob", "L1 from softmax", "L1 from argmax", "L1 from true labels"]
     print("| run | photos | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 2))
     for name in names:
+        translator = api.load(root / name, device="cpu")
         for group, (photos, labels) in data.items():
-            row = probe(root / name, photos, labels)
+            row = probe(translator, photos, labels)
             print(f"| `{name}` | {group} ({len(photos)}) | " + " | ".join(common.fmt(row[c]) for c in columns) + " |",
                   flush=True)
     return 0
