@@ -2,7 +2,7 @@
 
     OMP_WAIT_POLICY=PASSIVE python experiments/mondal_diagnose.py [RUN ...] [--images 100] [--split val]
 
-For each run (default: those of partial_10, mondal_10 and the two 10% ablations that finished) and
+For each run (default: those of partial_10, mondal_10 and the 10% ablations that finished) and
 three groups of photos, the first --images of each: the labelled training photos (the run's pairs.txt),
 the other (unlabelled) training photos and the --split photos, it prints
   - pixel accuracy of the segmenter's argmax against the true labels;
@@ -26,8 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from mondal_table1 import ABLATIONS  # noqa: E402
 
-DEFAULT_RUNS = ["partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle"]
+DEFAULT_RUNS = ["partial_10", "mondal_10"] + [f"mondal_10_{name}" for name in ABLATIONS]
 
 
 def groups(run_dir: Path, split: str, count: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -35,6 +36,8 @@ def groups(run_dir: Path, split: str, count: int) -> dict[str, tuple[torch.Tenso
     from semicycle import config as cfgmod
     from semicycle.data import load_data
 
+    if not (run_dir / "pairs.txt").is_file():
+        raise SystemExit(f"{run_dir} has no pairs.txt (it was trained on every label); name a run with a labelled subset first")
     cfg = cfgmod.load_yaml(run_dir / "config.yaml")
     size = cfg.eval.size or cfg.data.crop_size
     data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False)
@@ -59,7 +62,7 @@ def probe(translator, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, f
     x, y = to_float(photos), labels.long()
     probabilities = torch.softmax(segmenter(x).float(), dim=1)
     predicted = probabilities.argmax(1)
-    valid = y != 255
+    valid = y != translator.palette.ignore_index
     row = {"pixel acc": (predicted == y)[valid].float().mean().item(), "mean max prob": probabilities.amax(1).mean().item(),
            "L1 from softmax": None, "L1 from argmax": None, "L1 from true labels": None}
     if to_photo is not None:

@@ -171,6 +171,9 @@ def test_mondal_table1(folders, capsys):
     assert all(row[2:] == ["—"] * 3 for row in cells[:3]) and all(float(v) > 0 for row in cells[3:] for v in row[2:])
     with pytest.raises(SystemExit, match="no trained run mondal_30"):
         diagnose.main(["--runs-dir", str(runs), "mondal_30"])
+    with pytest.raises(SystemExit, match="full has no pairs.txt"):
+        diagnose.main(["--runs-dir", str(runs), "full", "mondal_10"])
+    assert diagnose.DEFAULT_RUNS == ["partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle", "mondal_10_d_1x1"]
 
 
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):

@@ -13,7 +13,7 @@ import torch
 
 from .. import losses
 from ..data.batches import UnpairedBatches
-from ..models import create_discriminator, create_generator
+from ..models import create_discriminator, create_generator, registered_defaults
 from .base import Method, set_requires_grad
 from .pool import ImagePool
 
@@ -31,7 +31,7 @@ def discriminator_kwargs(cfg, in_channels: int = 3) -> dict:
     kw = dict(in_channels=in_channels, ndf=m.ndf)
     if m.discriminator == "patchgan":
         kw["n_layers"] = m.d_layers
-    if not m.discriminator.startswith("pixelwise"):  # Mondal's pixel-wise Ds have their batch norm built in
+    if "norm" not in registered_defaults("discriminator", m.discriminator):  # e.g. Mondal's Ds keep batch norm
         kw["norm"] = m.norm
     return kw
 

@@ -11,6 +11,7 @@ from semicycle.models.registry import (
     list_generators,
     register_discriminator,
     register_generator,
+    registered_defaults,
 )
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "receptive_field",
     "register_discriminator",
     "register_generator",
+    "registered_defaults",
     "run_padded",
 ]

@@ -80,6 +80,14 @@ def register_discriminator(name: str, **defaults: Any):
     return _register("discriminator", name, defaults)
 
 
+def registered_defaults(kind: str, name: str) -> dict[str, Any]:
+    """The keyword arguments that the registry entry `name` fixes (e.g. the norm of Mondal's Ds)."""
+    registry = _registry(kind)
+    if name not in registry:
+        raise ConfigError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(registry))}")
+    return dict(registry[name].defaults)
+
+
 def list_generators() -> list[str]:
     return sorted(_REGISTRIES["generator"])
 
@@ -129,5 +137,5 @@ register_generator("unet_128", num_downs=7)(UnetGenerator)
 register_generator("unet_256", num_downs=8)(UnetGenerator)
 register_discriminator("patchgan", n_layers=3)(PatchDiscriminator)
 register_discriminator("pixelgan")(PixelDiscriminator)
-register_discriminator("pixelwise")(PixelwiseDiscriminator)
-register_discriminator("pixelwise_1x1", kernel_size=1)(PixelwiseDiscriminator)
+register_discriminator("pixelwise", norm="batch")(PixelwiseDiscriminator)  # the paper's batch norm, whatever model.norm says
+register_discriminator("pixelwise_1x1", norm="batch", kernel_size=1)(PixelwiseDiscriminator)
