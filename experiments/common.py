@@ -32,6 +32,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see README "Measured"
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shlex
@@ -46,6 +47,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
+
+from semicycle.atomic import atomic_write, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -127,12 +130,8 @@ def read_json(path: Path, default=None):
 
 
 def write_json(path: Path, value) -> None:
-    """Atomic: a killed process never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Atomic: a killed process or a second worker never leaves half a file."""
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -501,7 +500,7 @@ class Experiment:
         body.append(self.runs_section())
         text = "".join(body)
         self.copy_prepared()
-        (out / "results.md").write_text(text)
+        atomic_write_text(out / "results.md", text)
         write_json(out / "results.json", self.summary(previous=read_json(out / "results.json", {})))
         if not self.quick and not self.args.no_docs:
             update_docs_section(self.name, self.docs_section(tabulate, figure_notes))
@@ -688,16 +687,36 @@ def markers(name: str) -> tuple[str, str]:
 
 
 def update_docs_section(name: str, content: str, path: Path = DOCS_RESULTS) -> bool:
+    """Replace the text between the experiment's markers. The read-modify-write holds an exclusive lock
+    (two workers finishing runs at once each keep the other's block) and the write is atomic (a reader
+    or a kill never sees a truncated page)."""
     if not path.is_file():
         return False
     begin, end = markers(name)
-    text = path.read_text()
-    if begin not in text or end not in text:
-        return False
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{content.strip()}\n{end}{tail}")
+    with exclusive_lock(path.with_name(f".{path.name}.lock")):
+        text = path.read_text()
+        if begin not in text or end not in text:
+            return False
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        atomic_write_text(path, f"{head}{begin}\n{content.strip()}\n{end}{tail}")
     return True
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path):
+    """An advisory lock (flock) on ``lock_path`` for the duration of the block; a no-op where the OS has no flock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the atomic write still keeps the page whole
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -798,8 +817,8 @@ def sample_grid(exp: Experiment, columns: list[tuple[str, str]], direction: str,
     rows = [[inputs[i]] + [out[i] for out in outputs] + [targets[i]] for i in range(len(inputs))]
     titles = [input_title] + [title for title, _ in ready] + [target_title]
     scale = max(1, 128 // size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale).save(path)
+    grid = image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale)
+    atomic_write(path, lambda handle: grid.save(handle, format="PNG"))
     return True
 
 

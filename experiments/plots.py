@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from semicycle.atomic import atomic_write
+
 COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (127, 127, 127)]
 TEXT, AXIS, GRID, WHITE = (40, 40, 40), (120, 120, 120), (228, 228, 228), (255, 255, 255)
 
@@ -116,7 +118,5 @@ def hstack(panels: list[Image.Image]) -> Image.Image:
 
 
 def save(image: Image.Image, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    """Save as PNG atomically (two workers may rewrite the same figure)."""
+    return atomic_write(path, lambda handle: image.save(handle, format="PNG"))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import atomic_write_text
 from .errors import ConfigError
 
 
@@ -130,7 +131,7 @@ class Config:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 # Keys that may differ between a run and its resumption: they do not change what is computed.

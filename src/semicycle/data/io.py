@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from semicycle.atomic import atomic_write
 from semicycle.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -201,16 +201,8 @@ def save_image(image, path: str | os.PathLike) -> Path:
     if image_format is None:
         raise DataError(f"{path}: cannot save images as '{path.suffix}'; use a .png or .jpg file name")
     pil_image = Image.fromarray(to_uint8_image(image))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp_path, "xb") as file:
-            pil_image.save(file, format=image_format, **({"quality": 95} if image_format == "JPEG" else {}))
-        os.replace(temp_path, path)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
-    return path
+    options = {"quality": 95} if image_format == "JPEG" else {}
+    return atomic_write(path, lambda handle: pil_image.save(handle, format=image_format, **options))
 
 
 class ConversionLog:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from semicycle.atomic import atomic_write_text
 from semicycle.data.palettes import get_palette
 from semicycle.errors import DataError
 
@@ -148,5 +149,5 @@ def write_aligned_dataset(
             photo, label = make_pair(first_index + i, size=size, seed=seed)
             side_by_side = np.concatenate([photo, PALETTE.color_array[label]], axis=1)
             Image.fromarray(side_by_side).save(folder / f"{i + 1}.png")
-    marker.write_text(json.dumps(settings))
+    atomic_write_text(marker, json.dumps(settings))
     return root

@@ -13,11 +13,11 @@ Layout of the dict (format ``semicycle-checkpoint-1``)::
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..errors import CheckpointError
 
 FORMAT = "semicycle-checkpoint-1"
@@ -26,19 +26,7 @@ LATEST = "latest.pt"
 
 def save_atomic(obj, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: torch.save(obj, handle), fsync=True)
 
 
 def keep_copy(path: Path, copy: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..atomic import atomic_write_text
+
 
 class LossLog:
     """Append-only JSONL log; resuming trims records written after the checkpoint."""
@@ -15,8 +17,8 @@ class LossLog:
     def trim_after(self, iteration: int) -> None:
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["iter"] <= iteration]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line in self._lines() if json.loads(line)["iter"] <= iteration]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
         with self.path.open("a") as handle:
@@ -25,4 +27,14 @@ class LossLog:
     def read(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in self._lines()]
+
+    def _lines(self) -> list[str]:
+        """The records' lines; a last line cut short by a kill during its append is dropped."""
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        if lines:
+            try:
+                json.loads(lines[-1])
+            except json.JSONDecodeError:
+                lines.pop()
+        return lines

@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..atomic import atomic_write_text
 from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, expand_path, flatten, from_dict, resume_differences
 from ..data import load_data
 from ..data.domains import TranslationData
@@ -102,7 +103,7 @@ class Trainer:
         if resume and pairs_file.exists() and pairs_file.read_text() != listing:
             raise CheckpointError(f"{pairs_file}: the pairs chosen now differ from the run's (did pairs.list change?); restore the list or start a new run")
         if listing:
-            pairs_file.write_text(listing)
+            atomic_write_text(pairs_file, listing)
         return sets
 
     @staticmethod

@@ -12,11 +12,11 @@ import io
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 
 from PIL import Image
 
+from semicycle.atomic import atomic_write_text
 from semicycle.config import flatten
 from semicycle.data.io import to_uint8_image
 from semicycle.errors import DataError
@@ -221,15 +221,7 @@ def write_html_report(
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        temp.write_text(document, encoding="utf-8")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, document)
 
 
 def compare_table(metrics_by_run: dict, include_per_class: bool = False) -> str:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..api import Translator, load
+from ..atomic import atomic_write_text
 from ..config import Config, expand_path, from_dict
 from ..data import load_data
 from ..data.io import list_images, load_rgb
@@ -162,8 +163,8 @@ def evaluate(
 
     out = Path(out_dir) if out_dir else (Path(checkpoint) if checkpoint and Path(checkpoint).is_dir() else Path(images or "."))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out / "metrics.md").write_text(compare_table({out.name: metrics}) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "metrics.md", compare_table({out.name: metrics}) + "\n")
     curves = out / "loss_curves.png"
     write_html_report(
         out / "report.html", title=f"semicycle evaluation: {out.name} ({split})", config=cfg.to_dict(), metrics=metrics,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +35,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..atomic import atomic_write
 from ..data.io import load_rgb, split_side_by_side
 from ..engine.device import resolve_device
 from ..package_files import installed_file
@@ -374,13 +374,9 @@ class FeatureCache:
         return value
 
     def put(self, digest: str, value: np.ndarray) -> None:
-        path = self.path(digest)
+        array = np.ascontiguousarray(value, dtype=np.float32)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-            with open(temp, "wb") as handle:
-                np.save(handle, np.ascontiguousarray(value, dtype=np.float32), allow_pickle=False)
-            os.replace(temp, path)
+            atomic_write(self.path(digest), lambda handle: np.save(handle, array, allow_pickle=False))
         except OSError:  # a read-only or full cache only costs speed
             pass
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ..atomic import atomic_write_text
 from ..data.io import NameList, list_images, load_rgb, read_names, save_image
 from ..data.transforms import to_float
 from ..engine.plots import image_grid
@@ -92,19 +92,6 @@ def _check_budget(budget) -> int:
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ConfigError(f"budget={budget!r} is not valid; the budget is the number of images to label, an integer >= 1")
     return int(budget)
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------------------------- strategies
@@ -343,8 +330,8 @@ def selection_json(selection: Selection) -> dict:
 def write_selection(selection: Selection, out: str | os.PathLike) -> dict[str, Path]:
     """Write the pairs list (``out``), the contact sheet (``.png``) and the details (``.json``); atomic each."""
     paths = output_paths(out)
-    _atomic_write_text(paths["pairs"], "".join(f"{name}\n" for name in selection.names))
+    atomic_write_text(paths["pairs"], "".join(f"{name}\n" for name in selection.names))
     save_image(contact_sheet(selection), paths["sheet"])
     selection.outputs = {key: str(path) for key, path in paths.items()}
-    _atomic_write_text(paths["json"], json.dumps(selection_json(selection), indent=1) + "\n")
+    atomic_write_text(paths["json"], json.dumps(selection_json(selection), indent=1) + "\n")
     return paths

@@ -1,0 +1,86 @@
+"""Atomic writes (semicycle.atomic) and the experiments' shared docs page under concurrent writers."""
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from semicycle.atomic import atomic_write, atomic_write_text
+from semicycle.engine.runlog import LossLog
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = atomic_write_text(tmp_path / "metrics.json", '{"old": 1}')
+
+    def half_then_fail(handle):
+        handle.write(b'{"new": ')
+        raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        atomic_write(path, half_then_fail)
+    assert path.read_text() == '{"old": 1}'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_concurrent_writers_leave_one_whole_version(tmp_path):
+    path = tmp_path / "sub" / "results.md"
+    versions = [f"version {i}\n" * 20000 for i in range(6)]
+    threads = [threading.Thread(target=atomic_write_text, args=(path, text)) for text in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert path.read_text() in versions
+    assert [p.name for p in path.parent.iterdir()] == ["results.md"]
+
+
+def test_fsync_write_and_binary_content(tmp_path):
+    path = atomic_write(tmp_path / "a.bin", lambda handle: handle.write(bytes(range(256))), fsync=True)
+    assert path.read_bytes() == bytes(range(256))
+
+
+def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_path, monkeypatch):
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    import common
+
+    page = tmp_path / "results.md"
+    page.write_text("# Results\n\nhand-written intro\n\n" + "\n\nbetween\n\n".join("\n".join(common.markers(n)) for n in ("one", "two")) + "\n\nhand-written end\n")
+    slow_write = common.atomic_write_text
+
+    def write_slowly(path, text):  # widens the read-modify-write window that the lock must cover
+        time.sleep(0.02)
+        return slow_write(path, text)
+
+    monkeypatch.setattr(common, "atomic_write_text", write_slowly)
+
+    def updates(name):
+        for i in range(5):
+            assert common.update_docs_section(name, f"{name} table, update {i}", page)
+
+    threads = [threading.Thread(target=updates, args=(name,)) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = page.read_text()
+    assert "one table, update 4" in text and "two table, update 4" in text
+    assert text.startswith("# Results\n\nhand-written intro") and text.endswith("hand-written end\n")
+    assert "update 3" not in text
+
+
+def test_a_loss_log_line_torn_by_a_kill_is_dropped_on_resume(tmp_path):
+    log = LossLog(tmp_path / "losses.jsonl")
+    for iteration in (50, 100, 150):
+        log.write({"iter": iteration, "loss": 1.0 / iteration})
+    with log.path.open("a") as handle:
+        handle.write('{"iter": 200, "lo')  # the process died inside this append
+    assert [r["iter"] for r in log.read()] == [50, 100, 150]
+    log.trim_after(100)  # resuming from the checkpoint at iteration 100
+    log.write({"iter": 150, "loss": 0.5})
+    assert [r["iter"] for r in log.read()] == [50, 100, 150]
+    assert log.path.read_text().endswith('"loss": 0.5}\n')
