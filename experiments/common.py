@@ -48,7 +48,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from semicycle.atomic import atomic_write, atomic_write_text
+import plots
+from semicycle.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -818,7 +819,7 @@ def sample_grid(exp: Experiment, columns: list[tuple[str, str]], direction: str,
     titles = [input_title] + [title for title, _ in ready] + [target_title]
     scale = max(1, 128 // size)
     grid = image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale)
-    atomic_write(path, lambda handle: grid.save(handle, format="PNG"))
+    plots.save(grid, path)
     return True
 
 

@@ -1,8 +1,8 @@
 """Atomic writes (semicycle.atomic) and the experiments' shared docs page under concurrent writers."""
 
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,11 +29,9 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def test_concurrent_writers_leave_one_whole_version(tmp_path):
     path = tmp_path / "sub" / "results.md"
     versions = [f"version {i}\n" * 20000 for i in range(6)]
-    threads = [threading.Thread(target=atomic_write_text, args=(path, text)) for text in versions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(len(versions)) as pool:
+        for future in [pool.submit(atomic_write_text, path, text) for text in versions]:
+            future.result()  # a writer's exception fails the test
     assert path.read_text() in versions
     assert [p.name for p in path.parent.iterdir()] == ["results.md"]
 
@@ -62,11 +60,9 @@ def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_pat
         for i in range(5):
             assert common.update_docs_section(name, f"{name} table, update {i}", page)
 
-    threads = [threading.Thread(target=updates, args=(name,)) for name in ("one", "two")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(updates, name) for name in ("one", "two")]:
+            future.result()
     text = page.read_text()
     assert "one table, update 4" in text and "two table, update 4" in text
     assert text.startswith("# Results\n\nhand-written intro") and text.endswith("hand-written end\n")

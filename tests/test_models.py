@@ -16,6 +16,7 @@ from semicycle.models import (
     list_discriminators,
     list_generators,
     norm_layer,
+    registered_defaults,
     receptive_field,
     run_padded,
 )
@@ -189,6 +190,8 @@ def test_unknown_names_list_valid_choices():
     assert "unet_256" in str(info.value)
     with pytest.raises(ConfigError, match="patchgan.*pixelgan"):
         create_discriminator("stylegan")
+    with pytest.raises(ConfigError, match="unknown discriminator 'stylegan'; choose one of patchgan"):
+        registered_defaults("discriminator", "stylegan")
     with pytest.raises(ConfigError, match="instance, batch, none"):
         norm_layer("group", 8)
     with pytest.raises(ConfigError, match="transpose, resize"):

@@ -80,12 +80,16 @@ def register_discriminator(name: str, **defaults: Any):
     return _register("discriminator", name, defaults)
 
 
-def registered_defaults(kind: str, name: str) -> dict[str, Any]:
-    """The keyword arguments that the registry entry `name` fixes (e.g. the norm of Mondal's Ds)."""
+def _entry(kind: str, name: str) -> _Entry:
     registry = _registry(kind)
     if name not in registry:
         raise ConfigError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(registry))}")
-    return dict(registry[name].defaults)
+    return registry[name]
+
+
+def registered_defaults(kind: str, name: str) -> dict[str, Any]:
+    """The keyword arguments that the registry entry `name` fixes (e.g. the norm of Mondal's Ds)."""
+    return dict(_entry(kind, name).defaults)
 
 
 def list_generators() -> list[str]:
@@ -97,11 +101,9 @@ def list_discriminators() -> list[str]:
 
 
 def _build(kind: str, name: str, kwargs: dict[str, Any]) -> nn.Module:
-    registry = _registry(kind)
-    if name not in registry:
-        raise ConfigError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(registry))}")
-    resolved = registry[name].resolve(name, kwargs)
-    model = registry[name].builder(**resolved)
+    entry = _entry(kind, name)
+    resolved = entry.resolve(name, kwargs)
+    model = entry.builder(**resolved)
     model.arch = {"name": name, "kwargs": resolved}
     return model
 
