@@ -400,14 +400,15 @@ class Experiment:
         return metrics
 
     def ensure(self, run: Run) -> str:
-        """Bring one run to 'evaluated on the split' (or 'trained' for tool runs); returns what happened."""
-        self.check_config(run)
-        if run.evaluate and self.metrics_for(run) is not None:
-            return "done"
+        """Bring one run to 'evaluated on the split' (or 'trained' for tool runs); returns what happened.
+        The run's lock is taken first: its config and progress are read while no other worker writes them."""
         lock = RunLock(run.run_dir)
         if not lock.acquire():
             return f"busy (pid {lock.owner()})"
         try:
+            self.check_config(run)
+            if run.evaluate and self.metrics_for(run) is not None:
+                return "done"
             did = "done"
             if not self.is_finished(run):
                 if self.args.tabulate_only:
@@ -484,9 +485,16 @@ class Experiment:
         return f"**PARTIAL ({done} of {total} runs)** — rows marked \"not yet run\" have no finished, evaluated run yet.\n\n"
 
     def write_results(self, tabulate, figures=None) -> Path:
-        self.collect()
+        """results.md, results.json and the docs block, from one fresh look at the runs. Two workers finishing
+        at once take turns (a lock in the results folder), so the last writer always saw the other's run."""
         out = self.out_dir
         out.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out / ".results.lock"):
+            return self._write_results(tabulate, figures)
+
+    def _write_results(self, tabulate, figures) -> Path:
+        self.collect()
+        out = self.out_dir
         figure_notes = []
         if figures is not None:
             try:

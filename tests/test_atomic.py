@@ -13,6 +13,14 @@ from semicycle.engine.runlog import LossLog
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
+def experiments_common():
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    import common
+
+    return common
+
+
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = atomic_write_text(tmp_path / "metrics.json", '{"old": 1}')
 
@@ -42,10 +50,7 @@ def test_fsync_write_and_binary_content(tmp_path):
 
 
 def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_path, monkeypatch):
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    import common
-
+    common = experiments_common()
     page = tmp_path / "results.md"
     page.write_text("# Results\n\nhand-written intro\n\n" + "\n\nbetween\n\n".join("\n".join(common.markers(n)) for n in ("one", "two")) + "\n\nhand-written end\n")
     slow_write = common.atomic_write_text
@@ -67,6 +72,27 @@ def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_pat
     assert "one table, update 4" in text and "two table, update 4" in text
     assert text.startswith("# Results\n\nhand-written intro") and text.endswith("hand-written end\n")
     assert "update 3" not in text
+
+
+def test_two_workers_writing_one_experiments_results_take_turns(tmp_path, monkeypatch):
+    common = experiments_common()
+    inside, overlaps = [], []
+
+    def look_and_write(self, tabulate, figures):  # collect() + writes: must never run twice at once
+        if inside:
+            overlaps.append(tabulate)
+        inside.append(tabulate)
+        time.sleep(0.05)
+        inside.remove(tabulate)
+        return self.out_dir / "results.md"
+
+    monkeypatch.setattr(common.Experiment, "_write_results", look_and_write)
+    experiment = object.__new__(common.Experiment)
+    experiment.out_dir = tmp_path / "results" / "exp"
+    with ThreadPoolExecutor(3) as pool:
+        for future in [pool.submit(experiment.write_results, worker) for worker in ("w1", "w2", "w3")]:
+            assert future.result() == experiment.out_dir / "results.md"
+    assert overlaps == []
 
 
 def test_a_loss_log_line_torn_by_a_kill_is_dropped_on_resume(tmp_path):
