@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             assert selection.names == [paths[i].name for i in result.medoids]
             rows.append((budget, cluster, rerun))
 
-        print(f"\n| images | budget | features, cold cache (s) | features, warm cache (s) | k-means + medoids (s) | total, cold (s) | select_pairs again, warm (s) |")
+        print("\n| images | budget | features, cold cache (s) | features, warm cache (s) | k-means + medoids (s) | total, cold (s) | select_pairs again, warm (s) |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for budget, cluster, rerun in rows:
             print(f"| {len(paths)} | {budget} | {cold:.1f} | {warm:.2f} | {cluster:.2f} | {cold + cluster:.1f} | {rerun:.2f} |")

@@ -25,7 +25,6 @@ Data: the real facades (and CMP for Mondal) from $SEMICYCLE_DATA, preloaded befo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform

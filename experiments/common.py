@@ -32,14 +32,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see README "Measured"
 
 import argparse
-import contextlib
-import dataclasses
 import json
 import shlex
 import shutil
 import signal
 import socket
-import statistics
 import sys
 import time
 import traceback
@@ -48,12 +45,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-import plots
+from docs_page import DOCS_RESULTS, update_docs_section
+from locks import RunLock, exclusive_lock
 from semicycle.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
-DOCS_RESULTS = REPO / "docs" / "results.md"
 
 # ---------------------------------------------------------------------------------------------------
 # The CPU-scale configuration (measured: see docs/results.md "Configuration" and experiments/step_time.py)
@@ -624,54 +621,6 @@ def headline(metrics: dict | None) -> dict | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-class RunLock:
-    """``RUN/.experiment.lock`` holding the pid: two processes never train the same run at once."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".experiment.lock"
-        self.held = False
-
-    def owner(self) -> str:
-        try:
-            return self.path.read_text().strip()
-        except FileNotFoundError:
-            return "?"
-
-    def _alive(self) -> bool:
-        try:
-            host, pid = self.owner().split(":")
-            if host != socket.gethostname():
-                return True  # cannot check another machine's process: respect its lock
-            os.kill(int(pid), 0)
-            return True
-        except (ValueError, ProcessLookupError):
-            return False
-        except PermissionError:
-            return True
-
-    def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = f"{socket.gethostname()}:{os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if self._alive():
-                    return False
-                self.path.unlink(missing_ok=True)  # stale lock of a dead process
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(me)
-            self.held = True
-            return True
-        return False
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -687,156 +636,6 @@ def install_signal_handlers() -> dict:
             continue
         previous[signum] = signal.signal(signum, _interrupt)
     return previous
-
-
-# ---------------------------------------------------------------------------------------------------
-# docs/results.md: each experiment owns the text between its two markers
-def markers(name: str) -> tuple[str, str]:
-    return f"<!-- BEGIN {name} (written by experiments/{name}.py) -->", f"<!-- END {name} -->"
-
-
-def update_docs_section(name: str, content: str, path: Path = DOCS_RESULTS) -> bool:
-    """Replace the text between the experiment's markers. The read-modify-write holds an exclusive lock
-    (two workers finishing runs at once each keep the other's block) and the write is atomic (a reader
-    or a kill never sees a truncated page)."""
-    if not path.is_file():
-        return False
-    begin, end = markers(name)
-    with exclusive_lock(path.with_name(f".{path.name}.lock")):
-        text = path.read_text()
-        if begin not in text or end not in text:
-            return False
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        atomic_write_text(path, f"{head}{begin}\n{content.strip()}\n{end}{tail}")
-    return True
-
-
-@contextlib.contextmanager
-def exclusive_lock(lock_path: Path):
-    """An advisory lock (flock) on ``lock_path`` for the duration of the block; a no-op where the OS has no flock."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the atomic write still keeps the page whole
-        yield
-        return
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Tables
-def fmt(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
-def cell(values: list[float | None], total: int) -> str:
-    """Mean (± standard deviation over seeds/draws) of the finished runs; says how many are missing."""
-    got = [v for v in values if v is not None]
-    if not got:
-        return "not yet run"
-    text = f"{statistics.mean(got):.3f}"
-    if len(got) > 1:
-        text += f" ± {statistics.stdev(got):.3f}"
-    if len(got) < total:
-        text += f" ({len(got)} of {total})"
-    elif total > 1:
-        text += f" (n={total})"
-    return text
-
-
-def paper(value) -> str:
-    """A paper's number as printed there: at least 3 decimals, 4 when the paper gives 4."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        return value
-    decimals = len(f"{value:.4f}".rstrip("0").split(".")[1])
-    return f"{value:.{max(3, decimals)}f}"
-
-
-def get(metrics: dict | None, *path):
-    """metrics[path[0]][path[1]]... or None."""
-    value = metrics
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
-
-
-def comparison_table(exp: Experiment, columns: list[tuple[str, tuple]], rows: list[tuple[str, list[str], list]],
-                     first_header: str = "method", source: str = "paper") -> str:
-    """Markdown: one row per method, each metric as 'ours' beside 'paper'.
-
-    columns: (header, path into metrics.json); rows: (label, run names averaged, paper values or None).
-    """
-    header = [first_header]
-    for name, _ in columns:
-        header += [f"{name} (ours)", f"{name} ({source})"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for label, names, paper_values in rows:
-        cells = [label]
-        for i, (_, path) in enumerate(columns):
-            values = [get(exp.metrics.get(n), *path) for n in names]
-            cells.append(cell(values, len(names)) if names else "—")
-            cells.append(paper(paper_values[i] if paper_values else None))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def values_of(exp: Experiment, names: list[str], *path) -> float | None:
-    got = [get(exp.metrics.get(n), *path) for n in names]
-    got = [v for v in got if v is not None]
-    return statistics.mean(got) if got else None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Figures
-def sample_grid(exp: Experiment, columns: list[tuple[str, str]], direction: str, path: Path, count: int = 4,
-                input_title: str = "input", target_title: str = "ground truth") -> bool:
-    """Rows = the first ``count`` images of the split; columns = input, each run's output, ground truth.
-
-    ``columns``: (title, run name); runs without a finished checkpoint are left out. False if none has one.
-    """
-    import torch
-
-    from semicycle import api
-    from semicycle import config as cfgmod
-    from semicycle.data import load_data
-    from semicycle.data.transforms import to_float, to_uint8
-    from semicycle.engine.plots import image_grid
-
-    ready = [(title, exp.run(name)) for title, name in columns if exp.is_finished(exp.run(name))]
-    if not ready:
-        return False
-    cfg = cfgmod.load_yaml(ready[0][1].run_dir / "config.yaml")
-    size = cfg.eval.size or cfg.data.crop_size
-    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, max_images=count)
-    data = load_data(data_cfg, exp.split, cfg.run_dir, progress=False)
-    inputs, targets = (data.A, data.B) if direction == "AtoB" else (data.B, data.A)
-    outputs = []
-    for _, run in ready:
-        translator = api.load(run.run_dir, device="cpu")
-        outputs.append(to_uint8(translator.translate_tensor(to_float(inputs), direction)))
-    rows = [[inputs[i]] + [out[i] for out in outputs] + [targets[i]] for i in range(len(inputs))]
-    titles = [input_title] + [title for title, _ in ready] + [target_title]
-    scale = max(1, 128 // size)
-    grid = image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale)
-    plots.save(grid, path)
-    return True
-
-
-def samples_figure(exp: Experiment, columns: list[tuple[str, str]], direction: str, caption: str, **kwargs) -> list[dict]:
-    """``samples_<direction>.png`` in the results folder, as a figure note (none before any run is finished)."""
-    name = f"samples_{direction}.png"
-    if sample_grid(exp, columns, direction, exp.out_dir / name, **kwargs):
-        return [{"file": name, "caption": caption}]
-    return []
 
 
 # ---------------------------------------------------------------------------------------------------

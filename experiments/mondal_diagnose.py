@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import tables  # noqa: E402
 from mondal_table1 import ABLATIONS  # noqa: E402
 
 DEFAULT_RUNS = ["partial_10", "mondal_10"] + [f"mondal_10_{name}" for name in ABLATIONS]
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
         translator = api.load(root / name, device="cpu")
         for group, (photos, labels) in data.items():
             row = probe(translator, photos, labels)
-            print(f"| `{name}` | {group} ({len(photos)}) | " + " | ".join(common.fmt(row[c]) for c in columns) + " |",
+            print(f"| `{name}` | {group} ({len(photos)}) | " + " | ".join(tables.fmt(row[c]) for c in columns) + " |",
                   flush=True)
     return 0
 

@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import plots  # noqa: E402
-from common import Experiment, Run, comparison_table  # noqa: E402
+import samples  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run  # noqa: E402
 
 NAME = "mondal_table1"
 ITERATIONS = 1600  # ~51 min per mondal run at the measured 1.9 s/iteration (batch 5, load ~3.4; docs/results.md);
@@ -91,7 +93,7 @@ def tabulate(exp: Experiment) -> str:
         rows.append((f"mondal (semi-supervised) {rate}%", [f"mondal_{rate}"], ref(PAPER["mondal"][rate])))
         rows += [(f"mondal {rate}%, {what}", [f"mondal_{rate}_{name}"], None)
                  for name, (_, _, what) in ABLATIONS.items() if f"mondal_{rate}_{name}" in names]
-    text = comparison_table(exp, columns, rows)
+    text = tables.comparison_table(exp, columns, rows)
     source = "Cityscapes, 128x256 px, ResNet-9, 400 epochs" if is_paper_data else "Cityscapes; not the data of these runs"
     text += (f"\nPaper: Mondal et al. 2019, Table 1 ({source}); the paper reports mIoU only. "
              "One seed; the labelled subset of each rate is the same for Partial and mondal.\n")
@@ -103,10 +105,10 @@ def tabulate(exp: Experiment) -> str:
 
 def figures(exp: Experiment) -> list[dict]:
     miou, rates = ("photo_to_label", "mean_iou"), exp.rates
-    full = common.get(exp.metrics.get("full"), *miou)
+    full = tables.get(exp.metrics.get("full"), *miou)
     series = [
-        {"label": "Partial (ours)", "x": rates, "y": [common.get(exp.metrics.get(f"partial_{r}"), *miou) for r in rates], "color": 0},
-        {"label": "mondal (ours)", "x": rates, "y": [common.get(exp.metrics.get(f"mondal_{r}"), *miou) for r in rates], "color": 1},
+        {"label": "Partial (ours)", "x": rates, "y": [tables.get(exp.metrics.get(f"partial_{r}"), *miou) for r in rates], "color": 0},
+        {"label": "mondal (ours)", "x": rates, "y": [tables.get(exp.metrics.get(f"mondal_{r}"), *miou) for r in rates], "color": 1},
     ]
     if full is not None:
         series.append({"label": "Full (ours)", "hline": full, "color": 5})
@@ -125,7 +127,7 @@ def figures(exp: Experiment) -> list[dict]:
     names = {run.name for run in exp.runs}
     columns[2:2] = [(f"mondal 10%, {title}", f"mondal_10_{name}") for name, (_, title, _) in ABLATIONS.items()
                     if f"mondal_10_{name}" in names]
-    return notes + common.samples_figure(exp, columns, "AtoB", f"segmentations of the first 4 {exp.split} images", input_title="photo")
+    return notes + samples.samples_figure(exp, columns, "AtoB", f"segmentations of the first 4 {exp.split} images", input_title="photo")
 
 
 def main(argv=None) -> int:

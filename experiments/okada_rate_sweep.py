@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import okada_table1  # noqa: E402
 import plots  # noqa: E402
+import samples  # noqa: E402
+import tables  # noqa: E402
 from common import Experiment, Run, rel  # noqa: E402
 
 NAME = "okada_rate_sweep"
@@ -66,12 +68,12 @@ def tabulate(exp: Experiment) -> str:
         cells = [f"{rate}%"]
         for prefix in (("photo_to_label",), ("label_to_photo", "generated")):
             for _, path in METRICS:
-                value = common.get(metrics, *prefix, *path)
-                cells.append("not yet run" if metrics is None else common.fmt(value))
+                value = tables.get(metrics, *prefix, *path)
+                cells.append("not yet run" if metrics is None else tables.fmt(value))
         lines.append("| " + " | ".join(cells) + " |")
     upper = exp.metrics.get(run_name(0)) or exp.metrics.get(run_name(10))
     cells = ["real photos (scorer's upper bound)"] + ["—"] * 3
-    cells += [common.fmt(common.get(upper, "label_to_photo", "real photos (upper bound)", *p)) if upper else "not yet run" for _, p in METRICS]
+    cells += [tables.fmt(tables.get(upper, "label_to_photo", "real photos (upper bound)", *p)) if upper else "not yet run" for _, p in METRICS]
     lines.append("| " + " | ".join(cells) + " |")
     text = "One seed (0). Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
     return text + "\n".join(lines) + "\n"
@@ -82,7 +84,7 @@ def figures(exp: Experiment) -> list[dict]:
     for key, path in METRICS:
         series = []
         for index, (prefix, label) in enumerate(((("photo_to_label",), "photo -> label"), (("label_to_photo", "generated"), "label -> photo"))):
-            ys = [common.get(exp.metrics.get(run_name(r)), *prefix, *path) for r in RATES]
+            ys = [tables.get(exp.metrics.get(run_name(r)), *prefix, *path) for r in RATES]
             series.append({"label": label, "x": RATES, "y": ys, "color": index})
         panels.append(plots.line_panel(series, key, "supervised rate (%)", key, RATES, [f"{r}%" for r in RATES], categorical=True))
     notes = []
@@ -90,7 +92,7 @@ def figures(exp: Experiment) -> list[dict]:
         plots.save(plots.hstack(panels), exp.out_dir / "rate_sweep.png")
         notes.append({"file": "rate_sweep.png", "caption": f"FCN-score against the supervised rate ({exp.split}, one seed; x axis not to scale)"})
     columns = [(f"{r}%", run_name(r)) for r in RATES]
-    return notes + common.samples_figure(exp, columns, "AtoB", f"photo -> label for each supervised rate (first 4 {exp.split} images)",
+    return notes + samples.samples_figure(exp, columns, "AtoB", f"photo -> label for each supervised rate (first 4 {exp.split} images)",
                                          input_title="photo")
 
 

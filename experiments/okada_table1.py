@@ -26,7 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-from common import Experiment, Run, comparison_table, rel  # noqa: E402
+import samples  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run, rel  # noqa: E402
 
 NAME = "okada_table1"
 ITERATIONS = 6000  # ~48 min per CycleGAN run at the measured 0.48 s/iteration (load ~3.4; docs/results.md)
@@ -68,19 +70,19 @@ def tabulate(exp: Experiment) -> str:
     label_to_photo = [(k, ("label_to_photo", "generated") + path) for k, path in METRICS]
     upper = [(k, ("label_to_photo", "real photos (upper bound)") + path) for k, path in METRICS]
     text = "### Photo -> label (facades palette decoding; ours: mean ± sd over seeds)\n\n"
-    text += comparison_table(exp, photo_to_label, [
+    text += tables.comparison_table(exp, photo_to_label, [
         ("CycleGAN", cyclegan, PAPER["cyclegan"]),
         ("CycleGAN + L_sv, 10% pairs (okada)", okada, PAPER["okada"]),
     ])
     text += ("\nPaper: Okada et al. 2019, Table 1 (\"FCN-Score by CMP Facade Database\", 256 px, full schedule; "
              "the paper does not say which direction it scores).\n\n")
     text += "### Label -> photo (FCN-score with our facades scorer; no paper numbers for this direction)\n\n"
-    text += comparison_table(exp, label_to_photo, [
+    text += tables.comparison_table(exp, label_to_photo, [
         ("CycleGAN", cyclegan, None),
         ("CycleGAN + L_sv, 10% pairs (okada)", okada, None),
     ])
     scored = [name for name in okada + cyclegan if exp.metrics.get(name)]  # the real photos score the same in every run
-    upper_rows = comparison_table(exp, upper, [("real photos (scorer's upper bound)", scored[:1] or okada[:1], None)])
+    upper_rows = tables.comparison_table(exp, upper, [("real photos (scorer's upper bound)", scored[:1] or okada[:1], None)])
     text += upper_rows.split("\n", 2)[2]
     return text
 
@@ -90,7 +92,7 @@ def figures(exp: Experiment) -> list[dict]:
     columns = [(f"CycleGAN s{seed}", f"cyclegan_seed{seed}"), (f"okada s{seed}", f"okada_seed{seed}")]
     notes = []
     for direction, what, input_title in (("AtoB", "photo -> label", "photo"), ("BtoA", "label -> photo", "label")):
-        notes += common.samples_figure(exp, columns, direction, f"{what}: first 4 {exp.split} images (seed {seed})", input_title=input_title)
+        notes += samples.samples_figure(exp, columns, direction, f"{what}: first 4 {exp.split} images (seed {seed})", input_title=input_title)
     return notes
 
 

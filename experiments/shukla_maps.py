@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import plots  # noqa: E402
+import samples  # noqa: E402
 import shukla_tables  # noqa: E402
-from common import Experiment, Run, comparison_table, rel  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run, rel  # noqa: E402
 from shukla_tables import pl  # noqa: E402
 
 NAME = "shukla_maps"
@@ -67,7 +69,7 @@ def tabulate(exp: Experiment) -> str:
             (f"{size} unpaired, 0 pairs", ["shukla_pairs0"], [PAPER[0], None])]
     rows += [(f"{size} unpaired + {n} k-medoids {pl(n)}", [f"shukla_kmedoids_{n}"], [PAPER.get(n), None]) for n in exp.pairs]
     text = "### Aerial -> map pixel accuracy (max RGB difference < 20)\n\n"
-    text += comparison_table(exp, METRICS, rows, first_header="training data")
+    text += tables.comparison_table(exp, METRICS, rows, first_header="training data")
     text += ("\nPaper: Shukla et al. 2019, Table 4 (100 images of 1096, 256 px, 1098 test images; mean ± sd, per-image "
              "mean). The paper's 1 and 10 pair rows (0.405, 0.415) are not run here.\n")
     return text + blank_map_line(exp)
@@ -90,9 +92,9 @@ def blank_map_line(exp: Experiment) -> str:
 def figures(exp: Experiment) -> list[dict]:
     key, path = METRICS[0]
     xs = [0] + exp.pairs
-    ours = [common.values_of(exp, ["shukla_pairs0"], *path)] + [common.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in exp.pairs]
+    ours = [tables.values_of(exp, ["shukla_pairs0"], *path)] + [tables.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in exp.pairs]
     series = [{"label": "ours: unpaired + k-medoids pairs", "x": xs, "y": ours, "color": 1}]
-    full = common.values_of(exp, ["pix2pix_all"], *path)
+    full = tables.values_of(exp, ["pix2pix_all"], *path)
     if full is not None:
         series.append({"label": "ours: paired only (all)", "hline": full, "color": 0})
     if not exp.quick:
@@ -103,7 +105,7 @@ def figures(exp: Experiment) -> list[dict]:
     plots.save(panel, exp.out_dir / "maps_accuracy.png")
     notes = [{"file": "maps_accuracy.png", "caption": "aerial -> map accuracy@20 (mean over images) against the number of pairs (dashed: paper)"}]
     columns = [("0 pairs", "shukla_pairs0")] + [(f"{n} pairs", f"shukla_kmedoids_{n}") for n in exp.pairs] + [("paired only", "pix2pix_all")]
-    return notes + common.samples_figure(exp, columns, "AtoB", f"aerial -> map, first 4 {exp.split} images",
+    return notes + samples.samples_figure(exp, columns, "AtoB", f"aerial -> map, first 4 {exp.split} images",
                                          input_title="aerial", target_title="map")
 
 

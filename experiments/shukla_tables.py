@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import plots  # noqa: E402
-from common import Experiment, Run, comparison_table, rel  # noqa: E402
+import samples  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run, rel  # noqa: E402
 
 NAME = "shukla_tables"
 ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; docs/results.md)
@@ -149,7 +151,7 @@ def tabulate(exp: Experiment) -> str:
             rows.append((f"{n}, k-medoids", [f"pix2pix_kmedoids_{n}"], PAPER_T1[n][1] if n in PAPER_T1 else None))
         rows.append((f"all {size} (the paper's \"- / 200\" row of Table 2)", ["pix2pix_all"], PAPER_T2["all_paired"]))
         text += "### Table 1: paired only (pix2pix on the chosen pairs; ours: mean ± sd over draws)\n\n"
-        text += comparison_table(exp, METRICS, rows, first_header="pairs, selection")
+        text += tables.comparison_table(exp, METRICS, rows, first_header="pairs, selection")
         text += "\nPaper: Shukla et al. 2019, Table 1 (average of 10 runs) and Table 2.\n\n"
     if "cyclegan" in names:
         rows = [(f"{size} unpaired, CycleGAN", ["cyclegan"], PAPER_T2["cyclegan"]),
@@ -160,7 +162,7 @@ def tabulate(exp: Experiment) -> str:
         n = pairs[-1]
         rows.append((f"+ {n} k-medoids {pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced"], PAPER_T2["unbalanced_20"] if n == 20 else None))
         text += f"### Table 2: {size} unpaired + N pairs (shukla: RaSGAN, balanced unless marked)\n\n"
-        text += comparison_table(exp, METRICS, rows, first_header="training data")
+        text += tables.comparison_table(exp, METRICS, rows, first_header="training data")
         text += ("\nPaper: Shukla et al. 2019, Table 2 (200 unpaired of 2975 Cityscapes images, 256 px, evaluated at 2048x1024). "
                  "The paper's single-random-pair row (sec. 4.1.6) lost its numbers in our text copy: \"—\".\n")
     return text
@@ -173,8 +175,8 @@ def figures(exp: Experiment) -> list[dict]:
     for key, path in (METRICS[0], METRICS[2]):
         series = []
         if "cyclegan" in names:
-            semi_k = [common.values_of(exp, ["shukla_pairs0"], *path)] + [common.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in pairs]
-            semi_r = [common.values_of(exp, ["shukla_pairs0"], *path)] + [common.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
+            semi_k = [tables.values_of(exp, ["shukla_pairs0"], *path)] + [tables.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in pairs]
+            semi_r = [tables.values_of(exp, ["shukla_pairs0"], *path)] + [tables.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
             series += [{"label": "unpaired + k-medoids pairs", "x": [0] + pairs, "y": semi_k, "color": 1},
                        {"label": "unpaired + random pairs", "x": [0] + pairs, "y": semi_r, "color": 3}]
             if not exp.quick:
@@ -182,8 +184,8 @@ def figures(exp: Experiment) -> list[dict]:
                 series.append({"label": "paper: + k-medoids pairs", "x": [0] + pairs, "y": [PAPER_T2[n][index] for n in [0] + pairs],
                                "color": 1, "dashed": True})
         if "pix2pix_all" in names:
-            series += [{"label": "paired only, k-medoids", "x": pairs, "y": [common.values_of(exp, [f"pix2pix_kmedoids_{n}"], *path) for n in pairs], "color": 0},
-                       {"label": "paired only, random", "x": pairs, "y": [common.values_of(exp, [f"pix2pix_random_{n}_draw{d}" for d in draws], *path) for n in pairs], "color": 2}]
+            series += [{"label": "paired only, k-medoids", "x": pairs, "y": [tables.values_of(exp, [f"pix2pix_kmedoids_{n}"], *path) for n in pairs], "color": 0},
+                       {"label": "paired only, random", "x": pairs, "y": [tables.values_of(exp, [f"pix2pix_random_{n}_draw{d}" for d in draws], *path) for n in pairs], "color": 2}]
             if not exp.quick:
                 index = METRICS.index((key, path))
                 series.append({"label": "paper: paired only, k-medoids", "x": pairs, "y": [PAPER_T1[n][1][index] for n in pairs], "color": 0, "dashed": True})
@@ -196,7 +198,7 @@ def figures(exp: Experiment) -> list[dict]:
     columns = [(title, name) for title, name in (("CycleGAN", "cyclegan"), ("shukla, 0 pairs", "shukla_pairs0"), ("+1 k-med.", "shukla_kmedoids_1"),
                                                 (f"+{n} k-med.", f"shukla_kmedoids_{n}"), (f"pix2pix {n} k-med.", f"pix2pix_kmedoids_{n}"))
                if name in names]
-    return notes + common.samples_figure(exp, columns, "AtoB", f"photo -> label, first 4 {exp.split} images", input_title="photo")
+    return notes + samples.samples_figure(exp, columns, "AtoB", f"photo -> label, first 4 {exp.split} images", input_title="photo")
 
 
 def main(argv=None) -> int:

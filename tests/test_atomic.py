@@ -1,5 +1,6 @@
 """Atomic writes (semicycle.atomic) and the experiments' shared docs page under concurrent writers."""
 
+import importlib
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,12 +14,11 @@ from semicycle.engine.runlog import LossLog
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def experiments_common():
+def experiment_module(name):
+    """A module of experiments/ (they import each other by bare name)."""
     if str(EXPERIMENTS) not in sys.path:
         sys.path.insert(0, str(EXPERIMENTS))
-    import common
-
-    return common
+    return importlib.import_module(name)
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -50,20 +50,20 @@ def test_fsync_write_and_binary_content(tmp_path):
 
 
 def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_path, monkeypatch):
-    common = experiments_common()
+    docs_page = experiment_module("docs_page")
     page = tmp_path / "results.md"
-    page.write_text("# Results\n\nhand-written intro\n\n" + "\n\nbetween\n\n".join("\n".join(common.markers(n)) for n in ("one", "two")) + "\n\nhand-written end\n")
-    slow_write = common.atomic_write_text
+    page.write_text("# Results\n\nhand-written intro\n\n" + "\n\nbetween\n\n".join("\n".join(docs_page.markers(n)) for n in ("one", "two")) + "\n\nhand-written end\n")
+    slow_write = docs_page.atomic_write_text
 
     def write_slowly(path, text):  # widens the read-modify-write window that the lock must cover
         time.sleep(0.02)
         return slow_write(path, text)
 
-    monkeypatch.setattr(common, "atomic_write_text", write_slowly)
+    monkeypatch.setattr(docs_page, "atomic_write_text", write_slowly)
 
     def updates(name):
         for i in range(5):
-            assert common.update_docs_section(name, f"{name} table, update {i}", page)
+            assert docs_page.update_docs_section(name, f"{name} table, update {i}", page)
 
     with ThreadPoolExecutor(2) as pool:
         for future in [pool.submit(updates, name) for name in ("one", "two")]:
@@ -75,7 +75,7 @@ def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_pat
 
 
 def test_two_workers_writing_one_experiments_results_take_turns(tmp_path, monkeypatch):
-    common = experiments_common()
+    common = experiment_module("common")
     inside, overlaps = [], []
 
     def look_and_write(self, tabulate, figures):  # collect() + writes: must never run twice at once

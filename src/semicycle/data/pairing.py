@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..config import PairsConfig, expand_path
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from .batches import Stream
 from .domains import TranslationData
 from .io import NameList

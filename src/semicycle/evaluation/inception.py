@@ -15,7 +15,6 @@ import collections
 import os
 import pickle
 import zipfile
-from pathlib import Path
 
 import torch
 from torch import nn

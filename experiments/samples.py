@@ -1,0 +1,49 @@
+"""Sample grids for the results pages: the first images of the split through each finished run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import plots
+
+def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path, count: int = 4,
+                input_title: str = "input", target_title: str = "ground truth") -> bool:
+    """Rows = the first ``count`` images of the split; columns = input, each run's output, ground truth.
+
+    ``columns``: (title, run name); runs without a finished checkpoint are left out. False if none has one.
+    """
+    import torch
+
+    from semicycle import api
+    from semicycle import config as cfgmod
+    from semicycle.data import load_data
+    from semicycle.data.transforms import to_float, to_uint8
+    from semicycle.engine.plots import image_grid
+
+    ready = [(title, exp.run(name)) for title, name in columns if exp.is_finished(exp.run(name))]
+    if not ready:
+        return False
+    cfg = cfgmod.load_yaml(ready[0][1].run_dir / "config.yaml")
+    size = cfg.eval.size or cfg.data.crop_size
+    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, max_images=count)
+    data = load_data(data_cfg, exp.split, cfg.run_dir, progress=False)
+    inputs, targets = (data.A, data.B) if direction == "AtoB" else (data.B, data.A)
+    outputs = []
+    for _, run in ready:
+        translator = api.load(run.run_dir, device="cpu")
+        outputs.append(to_uint8(translator.translate_tensor(to_float(inputs), direction)))
+    rows = [[inputs[i]] + [out[i] for out in outputs] + [targets[i]] for i in range(len(inputs))]
+    titles = [input_title] + [title for title, _ in ready] + [target_title]
+    scale = max(1, 128 // size)
+    grid = image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale)
+    plots.save(grid, path)
+    return True
+
+
+def samples_figure(exp, columns: list[tuple[str, str]], direction: str, caption: str, **kwargs) -> list[dict]:
+    """``samples_<direction>.png`` in the results folder, as a figure note (none before any run is finished)."""
+    name = f"samples_{direction}.png"
+    if sample_grid(exp, columns, direction, exp.out_dir / name, **kwargs):
+        return [{"file": name, "caption": caption}]
+    return []
