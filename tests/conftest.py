@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from semicycle.data.synthetic import write_aligned_dataset
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,3 +20,9 @@ def data_root() -> Path:
             f"facades/, cityscapes/, cmp_facade_base/, ... (see shared/data/README.md)"
         )
     return root
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic photo|label dataset (40 train, 8 val, 32 px), one per test module."""
+    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=40, n_val=8, size=32)

@@ -21,7 +21,7 @@ from semicycle.errors import ConfigError
 from semicycle.methods.pool import ImagePool
 from semicycle.models import create_discriminator, create_generator
 
-from test_training import assert_states_equal, synthetic_root, tiny_config  # noqa: F401 (fixture)
+from test_training import assert_states_equal, tiny_config
 
 no_bf16_warning = pytest.mark.filterwarnings("ignore:.*no native bf16")
 

@@ -6,18 +6,12 @@ import pytest
 import torch
 
 from semicycle.config import Config, apply_overrides
-from semicycle.data.synthetic import write_aligned_dataset
 from semicycle.engine import checkpoint
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import CheckpointError
 from tiny_runs import tiny_overrides
 
 TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "train.pool_size=3", "train.sample_every=0", "train.log_every=2", "train.checkpoint_every=0")
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=40, n_val=8, size=32)
 
 
 def tiny_config(run_dir, root, *extra) -> Config:
