@@ -61,7 +61,7 @@ def exclusive_lock(lock_path: Path):
     """An advisory lock (flock) on ``lock_path`` for the duration of the block; a no-op where the OS has no flock."""
     try:
         import fcntl
-    except ImportError:  # Windows: the atomic write still keeps the page whole
+    except ImportError:  # Windows: no mutual exclusion, but every write is atomic, so each file stays whole
         yield
         return
     with open(lock_path, "a") as handle:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import plots
 
+
 def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path, count: int = 4,
                 input_title: str = "input", target_title: str = "ground truth") -> bool:
     """Rows = the first ``count`` images of the split; columns = input, each run's output, ground truth.
