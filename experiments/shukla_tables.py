@@ -15,6 +15,8 @@ Runs (training seed 0 everywhere, so pair selection is the only difference betwe
     shukla_kmedoids_{N}         + N k-medoids pairs
     shukla_random_{N}_draw{D}   + N random pairs, draws D = 1, 2, 3
     shukla_kmedoids_20_unbalanced  + 20 k-medoids pairs, each pair once per epoch (train.balance=false)
+    shukla_pairs0_identity5, shukla_kmedoids_20_identity5   ablation: identity weight 5 (CycleGAN's,
+                                train.lambda_identity=0.5) instead of the paper's 10, with 0 and 20 pairs
   Table 1 (paired only: pix2pix with the same ResNet generator and instance norm, conditional PatchGAN, L1 x 100)
     pix2pix_kmedoids_{N}, pix2pix_random_{N}_draw{D}, pix2pix_all (all 200 pairs - the "- | 200" row)
 
@@ -46,6 +48,8 @@ UNPAIRED, PAIRS, DRAWS = 200, [1, 5, 10, 20], [1, 2, 3]
 QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS, QUICK_DRAWS = 16, 8, [1, 2], [1]
 METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("photo_to_label", "mean_class_accuracy")),
            ("mean IoU", ("photo_to_label", "mean_iou"))]
+# the ablation of the identity weight: run-name suffix, override, what the label says (10 = 1.0 x cycle 10)
+IDENTITY5 = ("_identity5", "train.lambda_identity=0.5", "ablation: identity weight 5 (CycleGAN's) instead of 10")
 PAPER_T1 = {  # Table 1, paired only (average of 10 runs): {N: (random, k-medoids)}
     1: ([0.401, 0.130, 0.076], [0.567, 0.160, 0.114]),
     5: ([0.633, 0.190, 0.139], [0.636, 0.189, 0.143]),
@@ -98,13 +102,14 @@ def build(args) -> Experiment:
     lists.update({(n, "random", d): pair_list(exp, root, n, "random", d) for n in pairs for d in draws})
     # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
     # rows, Table 1's k-medoids rows with the first random draw, Table 1's other draws (pix2pix runs are
-    # short, so Table 1 completes early), then Table 2's random draws.
-    def semi(n, method, d=0, balance=True):
+    # short, so Table 1 completes early), Table 2's random draws, then the identity-weight ablation.
+    def semi(n, method, d=0, balance=True, identity5=False):
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
         name = f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}"
-        extra = [] if balance else ["train.balance=false"]
-        return Run(name + ("" if balance else "_unbalanced"), shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + extra,
-                   label=f"{size} unpaired + {n} {selection} {pl(n)}, {'balanced' if balance else 'unbalanced'}", direction="AtoB")
+        name += ("" if balance else "_unbalanced") + (IDENTITY5[0] if identity5 else "")
+        extra = ([] if balance else ["train.balance=false"]) + ([IDENTITY5[1]] if identity5 else [])
+        label = f"{size} unpaired + {n} {selection} {pl(n)}, {'balanced' if balance else 'unbalanced'}" + (f", {IDENTITY5[2]}" if identity5 else "")
+        return Run(name, shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + extra, label=label, direction="AtoB")
 
     def paired_only(n, method, d=0):
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
@@ -132,6 +137,9 @@ def build(args) -> Experiment:
         for d in draws:
             for n in pairs:
                 exp.add(semi(n, "random", d))
+        exp.add(Run("shukla_pairs0" + IDENTITY5[0], shukla, data + ["pairs.count=0", IDENTITY5[1]],
+                    label=f"{size} unpaired, shukla losses, no pairs, {IDENTITY5[2]}", direction="AtoB"))
+        exp.add(semi(pairs[-1], "kmedoids", identity5=True))
     return exp
 
 
@@ -164,6 +172,8 @@ def tabulate(exp: Experiment) -> str:
             rows.append((f"+ {n} random {pl(n)} ({draws_text(draws)})", [f"shukla_random_{n}_draw{d}" for d in draws], None))
         n = pairs[-1]
         rows.append((f"+ {n} k-medoids {pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced"], PAPER_T2["unbalanced_20"] if n == 20 else None))
+        rows += [("ablation: 0 pairs, identity weight 5", ["shukla_pairs0" + IDENTITY5[0]], None),
+                 (f"ablation: + {n} k-medoids {pl(n)}, identity weight 5", [f"shukla_kmedoids_{n}" + IDENTITY5[0]], None)]
         text += f"### Table 2: {size} unpaired + N pairs (shukla: RaSGAN, balanced unless marked)\n\n"
         text += tables.comparison_table(exp, METRICS, rows, first_header="training data")
         text += ("\nPaper: Shukla et al. 2019, Table 2 (200 unpaired of 2975 Cityscapes images, 256 px, evaluated at 2048x1024). "

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,6 +221,12 @@ def test_shukla_tables(folders, capsys):
     runs = folders["runs"] / "shukla_tables"
     assert set((runs / "shukla_kmedoids_2" / "pairs.txt").read_text().split()) == set(pairs)
     assert "balance: false" in (runs / "shukla_kmedoids_2_unbalanced" / "config.yaml").read_text()
+    # the identity-weight ablation differs from its row in that weight only
+    for name in ("shukla_pairs0", "shukla_kmedoids_2"):
+        row, ablation = (yaml.safe_load((runs / run / "config.yaml").read_text()) for run in (name, name + "_identity5"))
+        assert (row["train"].pop("lambda_identity"), ablation["train"].pop("lambda_identity")) == (1.0, 0.5)
+        assert {k: v for k, v in row.items() if k != "run_dir"} == {k: v for k, v in ablation.items() if k != "run_dir"}
+    assert {"ablation: 0 pairs, identity weight 5", "ablation: + 2 k-medoids pairs, identity weight 5"} <= set(rows)
 
 
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
