@@ -208,7 +208,15 @@ def test_shukla_tables(folders, capsys):
                 "8 unpaired, CycleGAN", "8 unpaired, shukla losses, 0 pairs", "+ 1 k-medoids pair", "+ 2 random pairs (1 draw)",
                 "+ 2 k-medoids pairs, unbalanced"):
         assert row in rows, row
-    assert "not yet run" not in (out / "results.md").read_text()
+    text = (out / "results.md").read_text()
+    assert "not yet run" not in text
+    # Table 1 by class group: every cell is the mean of that group's per-class IoU in the run's metrics
+    kmedoids = json.loads((folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1" / "metrics_val.json").read_text())
+    ious = kmedoids["photo_to_label"]["per_class_iou"]
+    frequent = [v for k, v in ious.items() if k in ("road", "building", "vegetation", "sidewalk", "car", "sky") and v is not None]
+    other = [v for k, v in ious.items() if k not in ("road", "building", "vegetation", "sidewalk", "car", "sky") and v is not None]
+    row = re.search(r"^\| 1 \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
+    assert row and (float(row[1]), float(row[3])) == (round(sum(frequent) / len(frequent), 3), round(sum(other) / len(other), 3)), row
     assert_png(out / "pairs_vs_accuracy.png")
     assert_png(out / "samples_AtoB.png")
     # the chosen images are part of the result, and the runs train on exactly those
