@@ -213,8 +213,9 @@ def test_shukla_tables(folders, capsys):
     # Table 1 by class group: every cell is the mean of that group's per-class IoU in the run's metrics
     kmedoids = json.loads((folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1" / "metrics_val.json").read_text())
     ious = kmedoids["photo_to_label"]["per_class_iou"]
-    frequent = [v for k, v in ious.items() if k in ("road", "building", "vegetation", "sidewalk", "car", "sky") and v is not None]
-    other = [v for k, v in ious.items() if k not in ("road", "building", "vegetation", "sidewalk", "car", "sky") and v is not None]
+    frequent_names = ("road", "building", "vegetation", "sidewalk", "car", "sky")
+    frequent = [v for k, v in ious.items() if k in frequent_names and v is not None]
+    other = [v for k, v in ious.items() if k not in frequent_names and v is not None]
     row = re.search(r"^\| 1 \| (\S+) \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
     assert row and (float(row[1]), float(row[3])) == (round(sum(frequent) / len(frequent), 3), round(sum(other) / len(other), 3)), row
     assert_png(out / "pairs_vs_accuracy.png")
