@@ -49,8 +49,9 @@ UNPAIRED, PAIRS, DRAWS = 200, [1, 5, 10, 20], [1, 2, 3]
 QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS, QUICK_DRAWS = 16, 8, [1, 2], [1]
 METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("photo_to_label", "mean_class_accuracy")),
            ("mean IoU", ("photo_to_label", "mean_iou"))]
-# the ablation of the identity weight: run-name suffix, override, what the label says (10 = 1.0 x cycle 10)
-IDENTITY5 = ("_identity5", "train.lambda_identity=0.5", "ablation: identity weight 5 (CycleGAN's) instead of 10")
+# Variants of a shukla run (default: balanced, identity 10 = 1.0 x cycle 10): run-name suffix, override, label
+UNBALANCED = ("_unbalanced", "train.balance=false", "unbalanced")
+IDENTITY5 = ("_identity5", "train.lambda_identity=0.5", "balanced, ablation: identity weight 5 (CycleGAN's) instead of 10")
 # The six classes that cover 92% of the label pixels of the 350 Cityscapes val images at 64 px (road 38%,
 # building 23%, vegetation 18%, sidewalk 5%, car 5%, sky 3%); the other 13 share the remaining 8%.
 FREQUENT_CLASSES = ("road", "building", "vegetation", "sidewalk", "car", "sky")
@@ -107,13 +108,12 @@ def build(args) -> Experiment:
     # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
     # rows, Table 1's k-medoids rows with the first random draw, Table 1's other draws (pix2pix runs are
     # short, so Table 1 completes early), Table 2's random draws, then the identity-weight ablation.
-    def semi(n, method, d=0, balance=True, identity5=False):
+    def semi(n, method, d=0, variant=("", None, "balanced")):
+        suffix, override, what = variant
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
-        name = f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}"
-        name += ("" if balance else "_unbalanced") + (IDENTITY5[0] if identity5 else "")
-        extra = ([] if balance else ["train.balance=false"]) + ([IDENTITY5[1]] if identity5 else [])
-        label = f"{size} unpaired + {n} {selection} {pl(n)}, {'balanced' if balance else 'unbalanced'}" + (f", {IDENTITY5[2]}" if identity5 else "")
-        return Run(name, shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + extra, label=label, direction="AtoB")
+        name = (f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}") + suffix
+        return Run(name, shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + ([override] if override else []),
+                   label=f"{size} unpaired + {n} {selection} {pl(n)}, {what}", direction="AtoB")
 
     def paired_only(n, method, d=0):
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
@@ -127,7 +127,7 @@ def build(args) -> Experiment:
         exp.add(Run("shukla_pairs0", shukla, data + ["pairs.count=0"], label=f"{size} unpaired, shukla losses, no pairs", direction="AtoB"))
         for n in pairs:
             exp.add(semi(n, "kmedoids"))
-        exp.add(semi(pairs[-1], "kmedoids", balance=False))
+        exp.add(semi(pairs[-1], "kmedoids", variant=UNBALANCED))
     if t1:
         for n in pairs:
             exp.add(paired_only(n, "kmedoids"))
@@ -142,8 +142,8 @@ def build(args) -> Experiment:
             for n in pairs:
                 exp.add(semi(n, "random", d))
         exp.add(Run("shukla_pairs0" + IDENTITY5[0], shukla, data + ["pairs.count=0", IDENTITY5[1]],
-                    label=f"{size} unpaired, shukla losses, no pairs, {IDENTITY5[2]}", direction="AtoB"))
-        exp.add(semi(pairs[-1], "kmedoids", identity5=True))
+                    label=f"{size} unpaired, shukla losses, no pairs, ablation: identity weight 5 (CycleGAN's) instead of 10", direction="AtoB"))
+        exp.add(semi(pairs[-1], "kmedoids", variant=IDENTITY5))
     return exp
 
 
