@@ -107,7 +107,8 @@ def build(args) -> Experiment:
     lists.update({(n, "random", d): pair_list(exp, root, n, "random", d) for n in pairs for d in draws})
     # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
     # rows, Table 1's k-medoids rows with the first random draw, Table 1's other draws (pix2pix runs are
-    # short, so Table 1 completes early), Table 2's random draws, then the identity-weight ablation.
+    # short, so Table 1 completes early), pix2pix at a balanced run's pair steps, Table 2's random draws,
+    # then the identity-weight ablation.
     def semi(n, method, d=0, variant=("", None, "balanced")):
         suffix, override, what = variant
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
@@ -115,11 +116,12 @@ def build(args) -> Experiment:
         return Run(name, shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + ([override] if override else []),
                    label=f"{size} unpaired + {n} {selection} {pl(n)}, {what}", direction="AtoB")
 
-    def paired_only(n, method, d=0):
+    def paired_only(n, method, d=0, iterations=None):
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
         name = f"pix2pix_kmedoids_{n}" if method == "kmedoids" else f"pix2pix_random_{n}_draw{d}"
-        return Run(name, pix2pix, data + pix2pix_arch + [f"pairs.list={lists[n, method, d]}"],
-                   label=f"paired only: {n} {selection} {pl(n)}", direction="AtoB")
+        schedule = f", {iterations} iterations (a balanced run's steps on pairs)" if iterations else ""
+        return Run(name + (f"_iters{iterations}" if iterations else ""), pix2pix, data + pix2pix_arch + [f"pairs.list={lists[n, method, d]}"],
+                   label=f"paired only: {n} {selection} {pl(n)}{schedule}", direction="AtoB", iterations=iterations)
 
     t1, t2 = 1 in args.tables, 2 in args.tables
     if t2:
@@ -137,6 +139,9 @@ def build(args) -> Experiment:
         for d in draws[1:]:
             for n in pairs:
                 exp.add(paired_only(n, "random", d))
+    if t1 and t2:  # paired only for as many steps as a balanced shukla run takes on pairs (half its items)
+        for n in pairs:
+            exp.add(paired_only(n, "kmedoids", iterations=exp.iterations // 2))
     if t2:
         for d in draws:
             for n in pairs:
@@ -183,7 +188,23 @@ def tabulate(exp: Experiment) -> str:
         text += tables.comparison_table(exp, METRICS, rows, first_header="training data")
         text += ("\nPaper: Shukla et al. 2019, Table 2 (200 unpaired of 2975 Cityscapes images, 256 px, evaluated at 2048x1024). "
                  "The paper's single-random-pair row (sec. 4.1.6) lost its numbers in our text copy: \"—\".\n")
+    if "cyclegan" in names and "pix2pix_all" in names:
+        text += pair_steps_table(exp, pairs, size)
     return text
+
+
+def pair_steps_table(exp: Experiment, pairs, size: int) -> str:
+    """Do the unpaired images help at equal steps on the pairs? A balanced shukla run spends half its steps on pairs."""
+    half = exp.iterations // 2
+    path = ("photo_to_label", "mean_iou")
+    lines = [f"\n### Equal steps on the pairs: mean IoU of paired only (pix2pix) vs {size} unpaired + the same k-medoids pairs (ours only)\n",
+             f"| pairs | paired only, {exp.iterations} iterations | paired only, {half} iterations | "
+             f"+ {size} unpaired (shukla, balanced: {exp.iterations} iterations, about {half} on pairs) |",
+             "| --- | --- | --- | --- |"]
+    for n in pairs:
+        names = [f"pix2pix_kmedoids_{n}", f"pix2pix_kmedoids_{n}_iters{half}", f"shukla_kmedoids_{n}"]
+        lines.append(f"| {n} | " + " | ".join(tables.cell([tables.values_of(exp, [name], *path)], 1) for name in names) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def group_iou(exp: Experiment, name: str, frequent: bool) -> float | None:

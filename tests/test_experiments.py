@@ -236,6 +236,18 @@ def test_shukla_tables(folders, capsys):
         assert (row["train"].pop("lambda_identity"), ablation["train"].pop("lambda_identity")) == (1.0, 0.5)
         assert {k: v for k, v in row.items() if k != "run_dir"} == {k: v for k, v in ablation.items() if k != "run_dir"}
     assert {"ablation: 0 pairs, identity weight 5", "ablation: + 2 k-medoids pairs, identity weight 5"} <= set(rows)
+    # paired only at a balanced run's steps on pairs: the same run as Table 1's, half the iterations
+    full, half = (json.loads((runs / name / "plan.json").read_text()) for name in ("pix2pix_kmedoids_2", "pix2pix_kmedoids_2_iters8"))
+    assert (full["iterations_budget"], half["iterations_budget"]) == (16, 8)
+    shukla_plan = json.loads((runs / "shukla_kmedoids_2" / "plan.json").read_text())
+    assert shukla_plan["steps_per_epoch"] == 2 * 8  # balanced: as many pair items as unpaired ones, so half its steps are on pairs
+    row, short = (yaml.safe_load((runs / name / "config.yaml").read_text()) for name in ("pix2pix_kmedoids_2", "pix2pix_kmedoids_2_iters8"))
+    for config in (row, short):
+        config.pop("run_dir"), config["train"].pop("epochs"), config["train"].pop("decay_epochs")
+    assert row == short
+    cells = re.search(r"^\| 2 \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
+    half_metrics = json.loads((runs / "pix2pix_kmedoids_2_iters8" / "metrics_val.json").read_text())
+    assert cells and float(cells[2]) == round(half_metrics["photo_to_label"]["mean_iou"], 3), cells
 
 
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
