@@ -243,7 +243,7 @@ def test_shukla_tables(folders, capsys):
     assert shukla_plan["steps_per_epoch"] == 2 * 8  # balanced: as many pair items as unpaired ones, so half its steps are on pairs
     row, short = (yaml.safe_load((runs / name / "config.yaml").read_text()) for name in ("pix2pix_kmedoids_2", "pix2pix_kmedoids_2_iters8"))
     for config in (row, short):
-        config.pop("run_dir"), config["train"].pop("epochs"), config["train"].pop("decay_epochs")
+        del config["run_dir"], config["train"]["epochs"], config["train"]["decay_epochs"]
     assert row == short
     cells = re.search(r"^\| 2 \| (\S+) \| (\S+) \| (\S+) \|$", text, re.M)
     half_metrics = json.loads((runs / "pix2pix_kmedoids_2_iters8" / "metrics_val.json").read_text())
