@@ -40,6 +40,7 @@ import torch
 from semicycle.api import load
 from semicycle.config import Config, apply_overrides
 from semicycle.data import load_data
+from semicycle.data.palettes import decode_generated_labels
 from semicycle.data.transforms import to_float, to_uint8
 from semicycle.engine import checkpoint
 from semicycle.engine.trainer import train
@@ -99,7 +100,7 @@ def photo_to_label(cfg: Config, precision: str, size: int) -> dict:
     matrix = ConfusionMatrix(data.palette.num_classes, data.palette.ignore_index)
     for i in range(0, len(data.A), 16):
         out = to_uint8(translator.translate_tensor(to_float(data.A[i : i + 16]), "AtoB"))
-        matrix.update(data.palette.to_index(out), data.labels_B[i : i + 16].long())
+        matrix.update(decode_generated_labels(out, data.palette), data.labels_B[i : i + 16].long())
     scores = matrix.as_dict(data.palette.class_names)
     return {k: scores[k] for k in ("pixel_accuracy", "mean_class_accuracy", "mean_iou")} | {"images": len(data.A)}
 

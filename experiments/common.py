@@ -277,13 +277,13 @@ class Experiment:
         return read_json(run.run_dir / "walltime.json", {"sessions": [], "train_seconds": 0.0, "finished": False, "eval_seconds": {}})
 
     def metrics_for(self, run: Run) -> dict | None:
-        own = read_json(run.run_dir / f"metrics_{self.split}.json")
-        if own is not None:
-            return own
-        plain = read_json(run.run_dir / "metrics.json")  # e.g. written by a plain 'semicycle evaluate RUN'
-        if plain is not None and plain.get("split") == self.split:
-            return plain
-        return None
+        """The run's scores on the split, or None while it has none scored by today's protocol (so
+        --tabulate-only re-scores it)."""
+        metrics = read_json(run.run_dir / f"metrics_{self.split}.json")
+        if metrics is None:
+            plain = read_json(run.run_dir / "metrics.json")  # e.g. written by a plain 'semicycle evaluate RUN'
+            metrics = plain if plain is not None and plain.get("split") == self.split else None
+        return None if metrics is None or outdated_protocol(metrics) else metrics
 
     def saved_progress(self, run: Run) -> dict | None:
         """The latest checkpoint's progress record (iteration, epoch, train_seconds), or None before the first."""
@@ -602,6 +602,12 @@ class Experiment:
                                          "iterations": self.iterations, "evaluated": done, "runs_total": total, "runs": runs}))
         unchanged = previous is not None and "written" in previous and summary == {k: v for k, v in previous.items() if k != "written"}
         return {**summary, "written": previous["written"] if unchanged else now()}
+
+
+def outdated_protocol(metrics: dict) -> bool:
+    """Scores of generated label maps from before eval.label_decoding (semicycle 0.1 also decoded to
+    void colours, counted wrong): to be scored again."""
+    return "photo_to_label" in metrics and "label_decoding" not in metrics["photo_to_label"]
 
 
 def headline(metrics: dict | None) -> dict | None:

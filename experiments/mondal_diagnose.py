@@ -61,7 +61,7 @@ def probe(translator, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, f
 
     segmenter, to_photo = translator.generators["AtoB"], translator.generators.get("BtoA")
     x, y = to_float(photos), labels.long()
-    probabilities = torch.softmax(segmenter(x).float(), dim=1)
+    probabilities = torch.softmax(segmenter(x).float(), dim=1)  # K classes (+ void in runs since issue 18)
     predicted = probabilities.argmax(1)
     valid = y != translator.palette.ignore_index
     row = {"pixel acc": (predicted == y)[valid].float().mean().item(), "mean max prob": probabilities.amax(1).mean().item(),
@@ -69,7 +69,7 @@ def probe(translator, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, f
     if to_photo is not None:
         one_hot = torch.nn.functional.one_hot(predicted, probabilities.shape[1]).permute(0, 3, 1, 2).float()
         for key, masks in (("L1 from softmax", probabilities), ("L1 from argmax", one_hot),
-                           ("L1 from true labels", label_input(y, translator.palette))):
+                           ("L1 from true labels", label_input(y, translator.palette, probabilities.shape[1]))):
             row[key] = (to_photo(masks) - x).abs().mean().item()
     return row
 

@@ -45,7 +45,10 @@ def test_python_api_matches_batch_translation(trained_run):
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
     single = np.asarray(translator.translate(image))
     batched = np.asarray(translator.translate_batch([image, image.copy()])[1])
-    assert single.shape == (40, 40, 3) and np.array_equal(single, batched)
+    # the same image alone and in a batch of 2: oneDNN may pick other convolution kernels per batch size
+    # (AVX512 CPUs do), so equal up to one uint8 level, not bitwise
+    assert single.shape == (40, 40, 3) and np.abs(single.astype(int) - batched).max() <= 1
+    assert np.abs(single.astype(int) - np.asarray(translator.translate(image, direction="BtoA"))).mean() > 1  # a different network
     assert all(not net.training for net in translator.generators.values())
 
 
@@ -69,3 +72,31 @@ def test_demo_command_runs_end_to_end(tmp_path):
     assert main(["demo", "--out", str(out), "train.max_steps=2", "train.progress=false", "data.load_size=36", "data.crop_size=32", "model.ngf=8", "model.ndf=8"]) == 0
     state = torch.load(out / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["runs/x", "train.epochs=3", "eval.fid=true"], "with a RUN only eval.* settings can be changed, not train.epochs"),
+        (["runs/x", "--images", "translated"], "either a RUN (checkpoint) or --images DIR (translated images), not both"),
+        ([], "evaluate needs a RUN"),
+        (["runs/x", "runs/y", "eval.fid=true"], "evaluate takes one RUN, got 2: runs/x runs/y"),
+        (["runs/x", "--preset", "demo"], "a RUN brings its own config"),
+        (["--images", "translated", "eval.fid=true"], "evaluating --images needs the dataset: pass --config or --preset"),
+    ],
+)
+def test_evaluate_argument_errors_are_one_line(argv, message, capsys):
+    assert main(["evaluate", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("semicycle: error: ") and message in err and "\n" not in err
+
+
+def test_settings_may_follow_options_but_unknown_options_still_fail(tmp_path, capsys):
+    assert main(["evaluate", "runs/x", "--out", str(tmp_path), "train.epochs=3"]) == 2  # parsed as a setting, then refused
+    assert "not train.epochs" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "runs/x", "eval.fid=true", "--bogus"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["translate", "--checkpoint", "x", "--input", "i", "--output", "o", "extra"])
+    assert "unrecognized arguments: extra" in capsys.readouterr().err

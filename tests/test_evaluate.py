@@ -107,7 +107,30 @@ def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root)
 
 def test_evaluate_rejects_training_overrides(runs, capsys):
     assert main(["evaluate", str(runs / "cyclegan"), "train.epochs=3"]) == 2
-    assert "only eval.* settings" in capsys.readouterr().err
+    assert "only eval.* settings can be changed, not train.epochs" in capsys.readouterr().err
+
+
+def test_images_with_a_preset_and_dataset_settings(synthetic_root, tmp_path):
+    """evaluate --images DIR --preset P data.root=X: the settings describe the data (here: perfect label maps)."""
+    translated = tmp_path / "translated"
+    translated.mkdir()
+    for path in sorted((synthetic_root / "val").glob("*.png")):
+        Image.open(path).crop((32, 0, 64, 32)).save(translated / path.name)  # the ground-truth B half
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--images", str(translated), "--preset", "demo", f"data.root={synthetic_root}",
+                 "data.load_size=32", "data.crop_size=32", "--direction", "AtoB", "--out", str(out), "eval.samples=1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 5 and metrics["size"] == 32  # data.root and data.crop_size were used (demo: 64 px, 50 images)
+    assert metrics["photo_to_label"]["pixel_accuracy"] == 1.0
+    assert (out / "report.html").read_text().count("data:image/png;base64") >= 1
+
+
+def test_run_settings_after_options_and_any_evaluation_size(runs, tmp_path):
+    out = tmp_path / "eval"
+    # 30 px: the ResNet cannot train on it (data.crop_size), but evaluation pads the inputs
+    assert main(["evaluate", str(runs / "cyclegan"), "--out", str(out), "eval.max_images=2", "eval.size=30"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == 2 and metrics["size"] == 30
 
 
 def test_a_subset_run_trains_on_its_subset_and_is_scored_on_whole_splits(synthetic_root, tmp_path):

@@ -20,6 +20,40 @@ def t(values):
 
 
 # ----------------------------------------------------------------------------- hand-computed
+def test_generated_labels_scored_under_both_decodings_hand_computed():
+    """One 2 x 3 generated Cityscapes label image; ground truth road road car / car void sky."""
+    from types import SimpleNamespace
+
+    from semicycle.config import Config
+    from semicycle.evaluation.runner import score_direction
+
+    palette = get_palette("cityscapes")
+    road, car, sky, void = 0, 13, 10, palette.ignore_index
+    truth = t([[[road, road, car], [car, void, sky]]])
+    colors = [[(128, 64, 128), (0, 0, 0), (0, 0, 142)],  # road; black: void colour, nearest class truck (0, 0, 70); car
+              [(0, 0, 120), (128, 64, 128), (70, 130, 180)]]  # nearest void (0, 0, 110) at 10, nearest class car at 22; -; sky
+    outputs = torch.tensor(colors, dtype=torch.uint8).permute(2, 0, 1).unsqueeze(0)
+    data = SimpleNamespace(palette=palette, labels_B=truth)
+    cfg = Config()
+    scores = {}
+    for decoding in ("classes", "classes_and_void"):
+        cfg.eval.label_decoding = decoding
+        scores[decoding] = score_direction(cfg, data, "AtoB", outputs, "cpu")["photo_to_label"]
+    new, old = scores["classes"], scores["classes_and_void"]
+    # classes: predictions road truck car / car - sky: road 1 of 2 (the other called truck), car 2 of 2, sky 1 of 1
+    assert new["label_decoding"] == "classes" and new["void_prediction_fraction"] == 0
+    assert new["pixel_accuracy"] == pytest.approx(4 / 5)
+    assert new["mean_class_accuracy"] == pytest.approx((1 / 2 + 1 + 1) / 3)
+    assert new["mean_iou"] == pytest.approx((1 / 2 + 1 + 1) / 3)  # road 1 / (2 + 1 - 1); truck is absent from the GT
+    assert new["per_class_iou"]["truck"] is None and new["classes_present"] == 3
+    # classes_and_void: road void car / void - sky: the void predictions count as errors
+    assert old["label_decoding"] == "classes_and_void" and old["void_prediction_fraction"] == pytest.approx(2 / 5)
+    assert old["pixel_accuracy"] == pytest.approx(3 / 5)
+    assert old["mean_class_accuracy"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+    assert old["mean_iou"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)  # car 1 / (2 + 1 - 1)
+    assert "nearest class colour" in new["protocol"] and "void" in old["protocol"]
+
+
 def test_hand_computed_three_classes():
     # n (rows GT, cols pred): [[1, 1, 0], [0, 2, 0], [1, 0, 0]]; the 255 pixel is ignored.
     cm = ConfusionMatrix(3).update(t([0, 1, 1, 1, 0, 2]), t([0, 0, 1, 1, 2, 255]))

@@ -250,6 +250,21 @@ def test_shukla_tables(folders, capsys):
     assert cells and float(cells[2]) == round(half_metrics["photo_to_label"]["mean_iou"], 3), cells
 
 
+def test_scores_from_the_old_label_decoding_are_rescored_by_tabulate_only(folders, capsys):
+    path = folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1" / "metrics_val.json"
+    metrics = json.loads(path.read_text())
+    scores = metrics["photo_to_label"]
+    assert scores["label_decoding"] == "classes" and scores["void_prediction_fraction"] == 0
+    del scores["label_decoding"]  # as scored by semicycle 0.1 (nearest class or void colour)
+    scores["mean_iou"] = -1.0
+    path.write_text(json.dumps(metrics))
+    code, output = run_script("shukla_tables", folders, "--tabulate-only", capsys=capsys)
+    assert code == 0 and "training" not in output and "pix2pix_kmedoids_1: evaluated" in output, output
+    rescored = json.loads(path.read_text())["photo_to_label"]
+    assert rescored["label_decoding"] == "classes" and rescored["mean_iou"] >= 0
+    assert "shukla_kmedoids_1: done" in output  # scores of today's protocol are kept
+
+
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output

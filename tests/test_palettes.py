@@ -9,13 +9,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from semicycle.data import load_data
+from semicycle.config import Config, apply_overrides
 from semicycle.data.palettes import (
+    LABEL_DECODINGS,
     Palette,
     cmp_png_to_index,
+    decode_generated_labels,
     decode_label_image,
     get_palette,
     list_palettes,
 )
+from semicycle.models.heads import label_input
 from semicycle.errors import ConfigError, DataError
 
 
@@ -94,17 +99,52 @@ def test_to_color_and_to_index_round_trip_exactly(name):
     assert palette.distance_to_palette(rgb).max() == 0
 
 
-def test_one_hot_shapes_and_ignore():
+def test_one_hot_shapes_and_void_channel():
     palette = get_palette("facades")
     index = torch.tensor([[[0, 11], [255, 3]]])
     encoded = palette.one_hot(index)
-    assert encoded.shape == (1, 12, 2, 2) and encoded.dtype == torch.float32
-    assert encoded[0, :, 1, 0].sum() == 0  # ignore -> all zeros
-    assert encoded[0, 11, 0, 1] == 1 and encoded[0, 3, 1, 1] == 1 and encoded.sum() == 3
-    assert palette.one_hot(index[0], dtype=torch.uint8).shape == (12, 2, 2)
+    assert encoded.shape == (1, 13, 2, 2) and encoded.dtype == torch.float32
+    assert encoded[0, :, 1, 0].tolist() == [0] * 12 + [1]  # ignore -> the void channel, the last
+    assert encoded[0, 11, 0, 1] == 1 and encoded[0, 3, 1, 1] == 1 and encoded.sum() == 4
+    assert palette.one_hot(index[0], dtype=torch.uint8).shape == (13, 2, 2)
+    legacy = palette.one_hot(index, void_channel=False)  # the encoding of networks trained before
+    assert legacy.shape == (1, 12, 2, 2) and legacy[0, :, 1, 0].sum() == 0 and legacy.sum() == 3
+    assert torch.equal(legacy, encoded[:, :12])
     assert palette.to_color(index)[0, :, 1, 0].tolist() == [0, 0, 0]
     with pytest.raises(ValueError, match="outside"):
         palette.to_color(torch.tensor([[12]]))
+
+
+def test_real_cityscapes_masks_are_one_hot_at_every_pixel(data_root, tmp_path):
+    cfg = apply_overrides(Config(), ["data.dataset=aligned", f"data.root={data_root / 'cityscapes'}", "data.palette=cityscapes",
+                                     "data.max_images=6", "data.load_size=64", "data.crop_size=64"])
+    data = load_data(cfg.data, "train", tmp_path, progress=False)
+    labels = data.labels_B.long()
+    void = labels == data.palette.ignore_index
+    assert void.float().mean() > 0.01  # real masks have void pixels (12.6% of the training pixels at 256 px)
+    masks = label_input(labels, data.palette)
+    assert masks.shape == (6, 20, 64, 64)
+    assert torch.equal(masks.sum(dim=1), torch.ones_like(labels, dtype=masks.dtype))
+    assert torch.equal(masks[:, 19].bool(), void) and torch.equal(masks[:, :19].argmax(1)[~void], labels[~void])
+
+
+def test_generated_cityscapes_labels_never_decode_to_void():
+    palette = get_palette("cityscapes")
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=generator)
+    voids = torch.tensor(palette.ignore_colors, dtype=torch.uint8).T.reshape(3, 1, -1)
+    for rgb in (noise, voids):
+        decoded = decode_generated_labels(rgb, palette)
+        assert decoded.min() >= 0 and decoded.max() < palette.num_classes  # never ignore_index
+        assert torch.equal(decoded, palette.to_class_index(rgb))
+    assert (decode_generated_labels(voids, palette, "classes_and_void") == 255).all()  # the old decoding
+    assert decode_generated_labels(voids[:, :, :1], palette).item() == 14  # black -> truck (0, 0, 70), the nearest class
+    # the two decodings agree wherever the nearest colour is a class colour
+    old = decode_generated_labels(noise, palette, "classes_and_void")
+    assert torch.equal(old[old != 255], decode_generated_labels(noise, palette)[old != 255])
+    assert set(LABEL_DECODINGS) == {"classes", "classes_and_void"}
+    with pytest.raises(ConfigError, match="eval.label_decoding='nearest' is not one of: classes, classes_and_void"):
+        decode_generated_labels(noise, palette, "nearest")
 
 
 def test_cityscapes_void_colours_map_to_ignore():

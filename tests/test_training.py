@@ -9,7 +9,7 @@ from semicycle.config import Config, apply_overrides
 from semicycle.engine import checkpoint
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import CheckpointError
-from tiny_runs import tiny_overrides
+from tiny_runs import interrupt_at, tiny_overrides
 
 TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "train.pool_size=3", "train.sample_every=0", "train.log_every=2", "train.checkpoint_every=0")
 
@@ -57,14 +57,7 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_ro
 
     interrupted = tmp_path / "interrupted"  # Ctrl-C in the second epoch: checkpoint, then resume
     trainer = Trainer(tiny_config(interrupted, synthetic_root))
-    real_step = trainer.method.train_step
-
-    def step_then_interrupt(batch):
-        if trainer.iteration == 8:
-            raise KeyboardInterrupt
-        return real_step(batch)
-
-    monkeypatch.setattr(trainer.method, "train_step", step_then_interrupt)
+    interrupt_at(trainer, monkeypatch, 8)
     with pytest.raises(KeyboardInterrupt, match="--resume"):
         trainer.fit()
     assert weights_and_optimizers(interrupted)["progress"]["iteration"] == 8

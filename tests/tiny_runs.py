@@ -10,3 +10,15 @@ TINY = [
 def tiny_overrides(*changes: str) -> list[str]:
     """``TINY`` followed by a test file's own settings (later overrides win)."""
     return [*TINY, *changes]
+
+
+def interrupt_at(trainer, monkeypatch, iteration: int) -> None:
+    """Make ``trainer`` raise KeyboardInterrupt (Ctrl-C) when its step for ``iteration + 1`` starts."""
+    real_step = trainer.method.train_step
+
+    def step_then_interrupt(batch):
+        if trainer.iteration == iteration:
+            raise KeyboardInterrupt
+        return real_step(batch)
+
+    monkeypatch.setattr(trainer.method, "train_step", step_then_interrupt)

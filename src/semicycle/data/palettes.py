@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -63,26 +62,22 @@ class Palette:
         """Class colours as a (K, 3) uint8 array."""
         return np.array(self.colors, dtype=np.uint8).reshape(-1, 3)
 
-    @cached_property
-    def _search_colors(self) -> torch.Tensor:
-        """Class then ignore colours, (M, 3) float32: the candidates of the nearest search."""
-        return torch.tensor(self.colors + self.ignore_colors, dtype=torch.float32)
+    def _candidates(self, with_ignore: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate colours (M, 3) float32 of the nearest search and the index each decodes to (M,)."""
+        colors = self.colors + (self.ignore_colors if with_ignore else ())
+        labels = list(range(self.num_classes)) + [self.ignore_index] * (len(colors) - self.num_classes)
+        return torch.tensor(colors, dtype=torch.float32), torch.tensor(labels, dtype=torch.long)
 
-    @cached_property
-    def _search_labels(self) -> torch.Tensor:
-        """Index that each candidate colour decodes to, (M,) long."""
-        labels = list(range(self.num_classes)) + [self.ignore_index] * len(self.ignore_colors)
-        return torch.tensor(labels, dtype=torch.long)
-
-    def _nearest(self, rgb: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (decoded index, squared distance to the nearest colour) per pixel."""
+    def _nearest(self, rgb: torch.Tensor | np.ndarray, with_ignore: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (decoded index, squared distance to the nearest colour) per pixel; the candidates
+        are the class colours, and the ignore colours too with ``with_ignore``."""
         images = _as_channels_first(rgb)
         batched = images.dim() == 4
         if not batched:
             images = images.unsqueeze(0)
         n, _, h, w = images.shape
         pixels = images.permute(0, 2, 3, 1).reshape(-1, 3)
-        colors = self._search_colors
+        colors, labels = self._candidates(with_ignore)
         color_sq = (colors * colors).sum(dim=1)
         slots = torch.empty(pixels.shape[0], dtype=torch.long)
         dist_sq = torch.empty(pixels.shape[0], dtype=torch.float32)
@@ -93,7 +88,7 @@ class Palette:
             best, slot = partial.min(dim=1)
             slots[start : start + chunk.shape[0]] = slot
             dist_sq[start : start + chunk.shape[0]] = best + (chunk * chunk).sum(dim=1)
-        index = self._search_labels[slots].reshape(n, h, w)
+        index = labels[slots].reshape(n, h, w)
         dist_sq = dist_sq.clamp_(min=0).reshape(n, h, w)
         if not batched:
             return index[0], dist_sq[0]
@@ -103,9 +98,14 @@ class Palette:
         """Nearest-colour class index of each pixel.
 
         ``rgb`` is uint8 (3, H, W) or (N, 3, H, W), or a numpy (H, W, 3) array; returns
-        long (H, W) or (N, H, W), with ignore colours mapped to ``ignore_index``.
+        long (H, W) or (N, H, W), with ignore colours mapped to ``ignore_index``: how label images
+        given as data (ground truth, label inputs) are read.
         """
         return self._nearest(rgb)[0]
+
+    def to_class_index(self, rgb: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Nearest *class* colour of each pixel (never ``ignore_index``); shapes as :meth:`to_index`."""
+        return self._nearest(rgb, with_ignore=False)[0]
 
     def distance_to_palette(self, rgb: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Euclidean RGB distance of each pixel to its nearest class or ignore colour."""
@@ -118,11 +118,18 @@ class Palette:
         rgb = colors[index.where(valid, 0)] * valid.unsqueeze(-1)
         return rgb.movedim(-1, -3).contiguous()
 
-    def one_hot(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """(H, W) or (N, H, W) index map -> (K, H, W) or (N, K, H, W); ignore -> all zeros."""
+    def one_hot(self, index: torch.Tensor, dtype: torch.dtype = torch.float32, void_channel: bool = True) -> torch.Tensor:
+        """(H, W) or (N, H, W) index map -> (K + 1, H, W) or (N, K + 1, H, W) one-hot masks.
+
+        Ignore pixels (Cityscapes void) are the last channel, a class of their own as Mondal et al.
+        2019's background class, so every pixel is a valid one-hot vector. ``void_channel=False``
+        gives the K-channel encoding of networks trained before (semicycle 0.1), ignore -> all zeros.
+        """
         valid = self._check_index(index)
-        encoded = torch.nn.functional.one_hot(index.where(valid, 0), self.num_classes)
-        encoded = encoded * valid.unsqueeze(-1)
+        if void_channel:
+            encoded = torch.nn.functional.one_hot(index.where(valid, self.num_classes), self.num_classes + 1)
+        else:
+            encoded = torch.nn.functional.one_hot(index.where(valid, 0), self.num_classes) * valid.unsqueeze(-1)
         return encoded.movedim(-1, -3).to(dtype)
 
     def _check_index(self, index: torch.Tensor) -> torch.Tensor:
@@ -187,6 +194,25 @@ def decode_label_image(
             f"swapped (data.a_side)?"
         )
     return index
+
+
+# How generated label images are turned into classes for scoring (eval.label_decoding).
+LABEL_DECODINGS = {
+    "classes": "nearest class colour (Shukla et al. 2019 sec. 4.1.2; the CycleGAN FCN-score protocol)",
+    "classes_and_void": "nearest class or void colour, void counted wrong (semicycle 0.1)",
+}
+
+
+def decode_generated_labels(rgb: torch.Tensor | np.ndarray, palette: Palette, decoding: str = "classes") -> torch.Tensor:
+    """Classes of a *generated* label image, to score it against the ground truth.
+
+    ``classes`` (the papers' protocol) assigns every pixel to the nearest of the palette's class
+    colours, so a prediction is never void; ``classes_and_void`` also offers the ignore colours, whose
+    pixels then decode to ``ignore_index`` and count as errors.
+    """
+    if decoding not in LABEL_DECODINGS:
+        raise ConfigError(f"eval.label_decoding={decoding!r} is not one of: {', '.join(LABEL_DECODINGS)}")
+    return palette.to_class_index(rgb) if decoding == "classes" else palette.to_index(rgb)
 
 
 def cmp_png_to_index(values: torch.Tensor | np.ndarray, ignore_index: int = 255) -> torch.Tensor:

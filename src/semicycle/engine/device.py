@@ -62,12 +62,31 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (x86 AVX512-BF16 or AMX tiles).
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: no bf16 instructions.
+_ONEDNN_ISAS_WITHOUT_BF16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+)
 
-    Elsewhere (e.g. AVX2-only CPUs such as AMD Zen 3) PyTorch emulates bf16 convolutions and matrix
-    products, which we measured 20-500x slower than fp32, so ``precision=auto`` stays in fp32 there.
+
+def cpu_kernels_capped_below_bf16() -> str | None:
+    """The setting that keeps PyTorch's CPU kernels off bf16 instructions, or None.
+
+    ``ATEN_CPU_CAPABILITY=avx2`` (read back through ``torch.backends.cpu.get_cpu_capability()``)
+    and ``ONEDNN_MAX_CPU_ISA=AVX2`` make a bf16 CPU run the kernels of an AVX2-only one, where bf16 is
+    emulated; with either, the CPU counts as having no native bf16, so one command reproduces an AVX2
+    machine's choices.
     """
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("DEFAULT", "NO AVX", "AVX2"):
+        return f"PyTorch's CPU capability is {capability} (ATEN_CPU_CAPABILITY)"
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    if onednn in _ONEDNN_ISAS_WITHOUT_BF16:
+        return f"ONEDNN_MAX_CPU_ISA={onednn}"
+    return None
+
+
+def cpu_hardware_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (x86 AVX512-BF16 or AMX tiles), whatever the kernels use."""
     cpu = getattr(torch, "cpu", None)
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         check = getattr(cpu, probe, None)
@@ -77,6 +96,15 @@ def cpu_has_native_bf16() -> bool:
         except Exception:  # private API: absent or failing on some builds means "no"
             pass
     return False
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether PyTorch computes bf16 in hardware on this CPU: bf16 instructions, kernels not capped.
+
+    Elsewhere (e.g. AVX2-only CPUs such as AMD Zen 3) PyTorch emulates bf16 convolutions and matrix
+    products, which we measured 20-500x slower than fp32, so ``precision=auto`` stays in fp32 there.
+    """
+    return cpu_kernels_capped_below_bf16() is None and cpu_hardware_bf16()
 
 
 def cuda_has_bf16(device: torch.device) -> bool:

@@ -4,6 +4,11 @@ A run directory holds ``config.yaml``, ``ckpt/latest.pt`` (+ kept copies), ``los
 ``samples/*.png`` and ``loss_curves.png``. Resuming restores networks, optimizers, schedulers,
 method state (image pools), RNG states and the position inside the epoch, so an interrupted and
 resumed run computes bitwise the same weights as an uninterrupted one (same device and threads).
+
+NaN/Inf guard: at every log point (where the losses are read anyway, so no extra host sync per step) and
+before every save, a non-finite loss or network/optimizer/method state stops the run with
+``TrainingDiverged`` naming the iteration and the term. Nothing non-finite is ever saved: a fresh run
+writes its initial state (iteration 0) first, so ``ckpt/latest.pt`` always holds the last finite state.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ..data.domains import TranslationData
 from ..data.pairing import pair_names, training_sets
 from ..data.unaligned import load_folder
 from ..data.transforms import center_crop, to_float, to_uint8
-from ..errors import CheckpointError
+from ..errors import CheckpointError, TrainingDiverged
 from ..methods import create_method
 from . import checkpoint
 from .device import Runtime
@@ -32,6 +37,9 @@ from .plots import image_grid, plot_loss_curves
 from .runlog import LossLog
 
 SAMPLE_COUNT = 4
+# checkpoint parts checked for NaN/Inf before each save, and how a non-finite one is named
+CHECKED_STATE = {"models": "network '{}' has non-finite weights", "optimizers": "optimizer '{}' has a non-finite state",
+                 "method_state": "method state '{}' is non-finite"}
 
 
 def linear_decay(epochs: int, decay_epochs: int):
@@ -74,6 +82,7 @@ class Trainer:
         self.log = LossLog(self.run_dir / "losses.jsonl")
         self.epoch, self.step, self.iteration = 0, 0, 0
         self.saved_iteration = 0
+        self.window: dict[str, dict[int, torch.Tensor]] = {}  # losses since the last log point: {term: {iteration: loss}}
         self.seconds_before, self.fit_started = 0.0, None  # training-loop wall time of earlier sessions
         if state is not None:
             self._restore(state)
@@ -157,11 +166,42 @@ class Trainer:
         }
 
     def save(self, keep_epoch: int | None = None) -> Path:
+        """Write ``ckpt/latest.pt`` (and a kept copy); a non-finite loss or state raises instead."""
+        self.check_losses()
+        state = self.checkpoint_state()
+        self.check_state(state)
         self.saved_iteration = self.iteration
-        path = checkpoint.save_atomic(self.checkpoint_state(), self.ckpt_dir / checkpoint.LATEST)
+        path = checkpoint.save_atomic(state, self.ckpt_dir / checkpoint.LATEST)
         if keep_epoch is not None:
             checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
         return path
+
+    def check_losses(self) -> None:
+        """Raise ``TrainingDiverged`` at the first non-finite loss since the last log point (one host sync)."""
+        window = self.window
+        if not window or bool(torch.stack([torch.isfinite(torch.stack(list(v.values()))).all() for v in window.values()]).all()):
+            return
+        bad = [(i, key) for key, losses in window.items() for i, loss in losses.items() if not torch.isfinite(loss)]
+        iteration, key = min(bad, key=lambda b: b[0])  # the earliest; on a tie the first term the method returns
+        raise self._diverged(f"loss '{key}' is {float(window[key][iteration])}", iteration)
+
+    def check_state(self, state: dict) -> None:
+        """Raise ``TrainingDiverged`` if a checkpoint's networks, optimizers or method state hold NaN/Inf
+        (one host sync per tensor, at saves only: an optimizer's tensors may sit on two devices)."""
+        for part, problem in CHECKED_STATE.items():
+            for name, value in state[part].items():
+                if not all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point()):
+                    raise self._diverged(problem.format(name), self.iteration)
+
+    def _diverged(self, what: str, iteration: int) -> TrainingDiverged:
+        kept = (f"ckpt/{checkpoint.LATEST} keeps iteration {self.saved_iteration}, the last finite state"
+                if (self.ckpt_dir / checkpoint.LATEST).exists() else "no checkpoint was written")
+        precision = self.runtime.precision
+        fp32 = f" or use train.precision=fp32 (now {precision})" if precision != "fp32" else ""
+        return TrainingDiverged(
+            f"{self.run_dir}: training diverged: {what} at iteration {iteration}; {kept}; lower train.lr "
+            f"(now {self.cfg.train.lr:g}){fp32} and start a new run, or --resume {self.run_dir} if the cause was transient"
+        )
 
     def _restore(self, state: dict) -> None:
         m = self.method
@@ -225,9 +265,11 @@ class Trainer:
         batches = self.method.batches
         stop_at = t.max_steps if t.max_steps > 0 else None
         bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not t.progress, desc=t.method, dynamic_ncols=True)
-        window: dict[str, list[torch.Tensor]] = {}
+        self.window = {}
         window_start, window_images = time.perf_counter(), 0
         self.fit_started = window_start
+        if self.iteration == 0:  # the initial state: a run that diverges at once still leaves a finite checkpoint
+            checkpoint.save_atomic(self.checkpoint_state(), self.ckpt_dir / checkpoint.LATEST)
         try:
             while self.epoch < self.total_epochs:
                 for step, batch in batches.epoch(self.epoch, self.step):
@@ -237,13 +279,14 @@ class Trainer:
                     self.step, self.iteration = step + 1, self.iteration + 1
                     window_images += batch["size"]
                     for key, value in step_losses.items():
-                        window.setdefault(key, []).append(value)
+                        self.window.setdefault(key, {})[self.iteration] = value
                     bar.update(1)
                     if self.iteration % t.log_every == 0:
+                        self.check_losses()
                         elapsed = time.perf_counter() - window_start
-                        record = self._log_record(window, window_images / max(elapsed, 1e-9))
+                        record = self._log_record(self.window, window_images / max(elapsed, 1e-9))
                         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("iter", "epoch", "lr")})
-                        window, window_start, window_images = {}, time.perf_counter(), 0
+                        self.window, window_start, window_images = {}, time.perf_counter(), 0
                     if t.sample_every and self.iteration % t.sample_every == 0:
                         self.write_samples(f"iter_{self.iteration:07d}")
                     if t.checkpoint_every and self.iteration % t.checkpoint_every == 0 and self.step < batches.steps_per_epoch:
@@ -260,16 +303,16 @@ class Trainer:
             self.save()
         except KeyboardInterrupt:
             self.save()
-            bar.close()
             raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; continue with: semicycle train --resume {self.run_dir}") from None
-        bar.close()
+        finally:
+            bar.close()
         self.write_samples("final")
         self.write_curves()
         return self.ckpt_dir / checkpoint.LATEST
 
-    def _log_record(self, window: dict[str, list[torch.Tensor]], images_per_second: float) -> dict:
+    def _log_record(self, window: dict[str, dict[int, torch.Tensor]], images_per_second: float) -> dict:
         record = {"iter": self.iteration, "epoch": self.epoch}
-        record.update({k: float(torch.stack(v).mean()) for k, v in window.items()})
+        record.update({k: float(torch.stack(list(v.values())).mean()) for k, v in window.items()})
         record["lr"] = next(iter(self.method.optimizers.values())).param_groups[0]["lr"]
         record["img_per_s"] = round(images_per_second, 3)
         self.log.write(record)
@@ -283,6 +326,18 @@ def fp32_state(net: torch.nn.Module) -> dict:
         k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
         for k, v in net.state_dict().items()
     }
+
+
+def _tensors(obj):
+    """The tensors inside nested dicts, lists and tuples (a state_dict)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _tensors(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _tensors(value)
 
 
 class _StopRequested(Exception):

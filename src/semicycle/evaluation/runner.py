@@ -1,13 +1,16 @@
 """``semicycle evaluate``: score a trained run (or a folder of translated images) on a split.
 
 Protocols (docs/evaluation.md):
-* photo -> label (A -> B, B a label map): the output is decoded by nearest palette colour and
-  compared with the ground-truth classes; one confusion matrix over the whole split.
+* photo -> label (A -> B, B a label map): each output pixel is decoded to the nearest *class*
+  colour (``eval.label_decoding=classes``, Shukla et al. 2019 sec. 4.1.2 and the CycleGAN FCN-score
+  protocol: never void) and compared with the ground-truth classes (void ground truth ignored); one
+  confusion matrix over the whole split. ``classes_and_void`` is semicycle 0.1's decoding.
 * label -> photo (B -> A): the FCN-score. The generated photos are segmented by a fixed segmenter
   (Cityscapes: ESPNet; other data: a ``train-scorer`` run) and scored against the input labels;
   the same segmenter on the real photos is the upper-bound row.
 * image -> image without labels (maps): pixel accuracy at max-|RGB difference| thresholds, and L1.
 * optionally FID/KID of generated vs real images.
+Networks run in fp32 on every machine (a bf16 CPU would otherwise score another number).
 Writes ``metrics.json``, ``metrics.md`` and a self-contained ``report.html``.
 """
 
@@ -26,6 +29,7 @@ from ..atomic import atomic_write_text
 from ..config import Config, expand_path, from_dict
 from ..data import load_data
 from ..data.io import list_images, load_rgb
+from ..data.palettes import LABEL_DECODINGS, decode_generated_labels
 from ..data.transforms import to_float, to_uint8
 from ..engine.device import resolve_device
 from ..errors import DataError
@@ -41,12 +45,12 @@ class RunScorer:
     """A trained segmentation run (``semicycle train-scorer``) as an FCN-score segmenter."""
 
     def __init__(self, run: str | Path, device: str = "auto"):
-        self.translator = load(run, device)
+        self.translator = load(run, device, precision="fp32")
         self.protocol = f"semicycle segmentation run {run} (A -> labels, argmax)"
 
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         colors = to_uint8(self.translator.translate_tensor(to_float(images), "AtoB"))
-        return self.translator.palette.to_index(colors)
+        return self.translator.palette.to_class_index(colors)
 
 
 def translate_all(translator: Translator, images: torch.Tensor, direction: str, batch_size: int) -> torch.Tensor:
@@ -88,10 +92,12 @@ def score_direction(cfg: Config, data, direction: str, outputs: torch.Tensor, de
     """Metrics of one direction's outputs (uint8) against the split's ground truth."""
     palette = data.palette
     if direction == "AtoB" and palette is not None:
+        decoding = cfg.eval.label_decoding
         matrix = ConfusionMatrix(palette.num_classes, palette.ignore_index)
-        matrix.update(palette.to_index(outputs), data.labels_B.long())
+        matrix.update(decode_generated_labels(outputs, palette, decoding), data.labels_B.long())
         result = matrix.as_dict(palette.class_names)
-        result["protocol"] = "output -> class by nearest palette colour; confusion matrix over the split"
+        result["label_decoding"] = decoding
+        result["protocol"] = f"output -> class by {LABEL_DECODINGS[decoding]}; confusion matrix over the split"
         return {"photo_to_label": result}
     if direction == "BtoA" and palette is not None:
         if segmenter is None:
@@ -123,7 +129,7 @@ def evaluate(
 ) -> dict:
     """Score a checkpoint (both of its directions) or a folder of translations (one direction)."""
     device = str(resolve_device(device))
-    translator = load(checkpoint, device) if checkpoint else None
+    translator = load(checkpoint, device, precision="fp32") if checkpoint else None
     if translator is not None:
         cfg = from_dict(translator.config)
     if cfg is None:
@@ -139,7 +145,7 @@ def evaluate(
     if not directions:
         raise DataError("evaluating a folder of images needs --direction AtoB or BtoA")
 
-    metrics: dict = {"split": split, "images": len(data.A), "size": size}
+    metrics: dict = {"split": split, "images": len(data.A), "size": size, "precision": "fp32"}
     if checkpoint:
         metrics["checkpoint"] = str(checkpoint)
     rows, per_class = [], None

@@ -1,6 +1,10 @@
 """Mondal et al. 2019, "Revisiting CycleGAN for semi-supervised segmentation".
 
-G_IS: image -> K-class softmax (the segmentation network); G_SI: one-hot mask -> image (tanh).
+G_IS: image -> softmax over K classes + void (the segmentation network); G_SI: one-hot mask -> image
+(tanh). Void (ignore) pixels are a class of their own, the paper's background class (20 for
+Cityscapes), so real masks are valid one-hot vectors everywhere and D_S gets no free "real" cue from
+all-zero pixels (``model.label_void_channel=false``: K classes, void ignored by the CE and all zero
+in masks, as runs before this channel).
 Generator objective (their eq. 8, with the adversarial terms in LSGAN generator form):
 
     CE(y_l, G_IS(x_l))                          (eq. 1)
@@ -24,7 +28,7 @@ from .. import losses
 from ..data.batches import JointBatches, PairedBatches, UnpairedBatches
 from ..errors import ConfigError
 from ..models import create_discriminator, create_generator
-from ..models.heads import label_input
+from ..models.heads import label_channels, label_input, void_as_class
 from .base import Method, set_requires_grad
 from .cyclegan import discriminator_kwargs, generator_kwargs
 from .paired import segmentation_network
@@ -38,9 +42,10 @@ class Mondal(Method):
         t, d, m, dev = cfg.train, cfg.data, cfg.model, runtime.device
         if not sets.paired_rows:
             raise ConfigError("mondal needs labelled samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
-        classes = self.palette.num_classes if self.palette else 0
+        void = m.label_void_channel
+        self.mask_channels = classes = label_channels(self.palette, void) if self.palette else 0
         self.networks = {
-            "G_IS": segmentation_network(cfg, self.palette, runtime),
+            "G_IS": segmentation_network(cfg, self.palette, runtime, void_class=void),
             "G_SI": create_generator(m.generator, **dict(generator_kwargs(cfg), in_channels=classes)).to(dev),
             "D_S": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=classes)).to(dev),
             "D_I": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=3)).to(dev),
@@ -59,7 +64,9 @@ class Mondal(Method):
 
     def generator_losses(self, x_l, y_l, x_u) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t = self.networks, self.cfg.train
-        y_l_onehot = label_input(y_l, self.palette)
+        y_l_onehot = label_input(y_l, self.palette, self.mask_channels)
+        if self.cfg.model.label_void_channel:
+            y_l = void_as_class(y_l, self.palette)
         out = {"seg_ce": losses.pixel_cross_entropy(n["G_IS"](x_l), y_l)}
         x_from_y = n["G_SI"](y_l_onehot)
         if t.lambda_image_sup:

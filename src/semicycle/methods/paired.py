@@ -19,11 +19,11 @@ from .base import Method, set_requires_grad
 from .cyclegan import discriminator_kwargs, generator_kwargs
 
 
-def segmentation_network(cfg, palette, runtime) -> torch.nn.Module:
-    """The image -> K-class-logits generator (the segmenter G_IS)."""
+def segmentation_network(cfg, palette, runtime, void_class: bool = False) -> torch.nn.Module:
+    """The image -> class-logits generator (the segmenter G_IS): K classes, + void with ``void_class``."""
     if palette is None:
         raise ConfigError("segmentation needs class labels: set data.palette (facades, cityscapes, ...) or data.dataset=cmp")
-    kw = dict(generator_kwargs(cfg), out_channels=palette.num_classes, output="logits")
+    kw = dict(generator_kwargs(cfg), out_channels=palette.num_classes + int(void_class), output="logits")
     return create_generator(cfg.model.generator, **kw).to(runtime.device)
 
 

@@ -1,7 +1,9 @@
-"""Network input/output conventions for label maps (K-class logits out, one-hot K channels in).
+"""Network input/output conventions for label maps (class logits out, one-hot masks in).
 
-Translation networks work on RGB images in [-1, 1]; segmentation networks output K-class logits
-and label-to-image networks take one-hot masks. These helpers convert at the boundary, so
+Translation networks work on RGB images in [-1, 1]; segmentation networks output K class logits
+(K + 1 with a void class) and label-to-image networks take one-hot masks of K + 1 channels, void
+(ignore) pixels being the last class, or K channels with void all zero in networks trained before
+the void channel (their input width is in ``arch``). These helpers convert at the boundary, so
 training samples and inference show every network's output as a picture.
 """
 
@@ -15,15 +17,33 @@ from ..errors import ConfigError
 
 
 def _check(palette: Palette | None, channels: int) -> Palette:
-    if palette is None or palette.num_classes != channels:
+    if palette is None or channels not in (palette.num_classes, palette.num_classes + 1):
         have = f"palette '{palette.name}' has {palette.num_classes}" if palette else "no palette is set"
-        raise ConfigError(f"a network with {channels} label channels needs a {channels}-class palette ({have}); set data.palette")
+        raise ConfigError(
+            f"a network with {channels} label channels needs a palette of {channels - 1} classes (+ void) or {channels} "
+            f"({have}); set data.palette"
+        )
     return palette
 
 
-def label_input(index: torch.Tensor, palette: Palette) -> torch.Tensor:
-    """(N, H, W) class indices -> (N, K, H, W) one-hot (ignore pixels all zero)."""
-    return palette.one_hot(index.cpu()).to(index.device)
+def label_channels(palette: Palette, void_channel: bool = True) -> int:
+    """Channels of a one-hot mask: the K classes, and void as a class of its own unless disabled."""
+    return palette.num_classes + int(void_channel)
+
+
+def label_input(index: torch.Tensor, palette: Palette, channels: int | None = None) -> torch.Tensor:
+    """(N, H, W) class indices -> (N, channels, H, W) one-hot masks.
+
+    ``channels`` = K + 1 (the default): ignore pixels are the void class, the last channel; = K: the
+    encoding of networks trained before, ignore pixels all zero.
+    """
+    void_channel = channels is None or channels == palette.num_classes + 1
+    return palette.one_hot(index.cpu(), void_channel=void_channel).to(index.device)
+
+
+def void_as_class(index: torch.Tensor, palette: Palette) -> torch.Tensor:
+    """Class targets of a segmenter with a void class: ignore pixels -> class K (the last)."""
+    return index.masked_fill(index == palette.ignore_index, palette.num_classes)
 
 
 def network_input(images: torch.Tensor, in_channels: int, palette: Palette | None) -> torch.Tensor:
@@ -32,12 +52,14 @@ def network_input(images: torch.Tensor, in_channels: int, palette: Palette | Non
         return images
     palette = _check(palette, in_channels)
     index = palette.to_index(to_uint8(images).cpu())
-    return label_input(index, palette).to(images.device)
+    return label_input(index, palette, in_channels).to(images.device)
 
 
 def output_image(outputs: torch.Tensor, palette: Palette | None) -> torch.Tensor:
-    """A network's output as RGB in [-1, 1]: images pass through, logits become palette colours."""
+    """A network's output as RGB in [-1, 1]: images pass through, logits become palette colours
+    (the class with the highest class logit: a void logit is never the answer)."""
     if outputs.shape[1] == 3:
         return outputs
     palette = _check(palette, outputs.shape[1])
-    return to_float(palette.to_color(outputs.argmax(1).cpu())).to(outputs.device)
+    classes = outputs[:, : palette.num_classes].argmax(1)
+    return to_float(palette.to_color(classes.cpu())).to(outputs.device)

@@ -17,9 +17,35 @@ KINDS = ("generator", "discriminator")
 
 
 @dataclass(frozen=True)
+class SizeRule:
+    """The square input sizes a network can train on: multiples of `multiple`, at least
+    `minimum`; the reasons are shown in the error for other sizes."""
+
+    multiple: int = 1
+    minimum: int = 1
+    why_multiple: str = ""
+    why_minimum: str = ""
+
+    def problem(self, size: int) -> str | None:
+        """None if `size` works, else "needs ... (e.g. N; why)"."""
+        needs, why = [], []
+        if size % self.multiple:
+            needs.append(f"a multiple of {self.multiple}")
+            why.append(self.why_multiple)
+        if size < self.minimum and (self.minimum > self.multiple or not needs):  # else implied by the multiple
+            needs.append(f"at least {self.minimum}")
+            why.append(self.why_minimum)
+        if not needs:
+            return None
+        example = -(-max(size, self.minimum) // self.multiple) * self.multiple  # the next size that works
+        return f"needs {' and '.join(needs)} (e.g. {example}; {'; '.join(w for w in why if w)})"
+
+
+@dataclass(frozen=True)
 class _Entry:
     builder: Callable[..., nn.Module]
     defaults: dict[str, Any]
+    size_rule: Callable[..., SizeRule] | None = None  # resolved constructor arguments -> SizeRule
 
     def accepted(self) -> list[str]:
         return list(inspect.signature(self.builder).parameters)
@@ -59,9 +85,9 @@ def _registry(kind: str) -> dict[str, _Entry]:
     return _REGISTRIES[kind]
 
 
-def _register(kind: str, name: str, defaults: dict[str, Any]):
+def _register(kind: str, name: str, defaults: dict[str, Any], size_rule=None):
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        entry = _Entry(builder, dict(defaults))
+        entry = _Entry(builder, dict(defaults), size_rule)
         entry.resolve(name, {})  # reject defaults the builder does not accept
         _registry(kind)[name] = entry
         return builder
@@ -69,15 +95,17 @@ def _register(kind: str, name: str, defaults: dict[str, Any]):
     return decorator
 
 
-def register_generator(name: str, **defaults: Any):
+def register_generator(name: str, *, size_rule: Callable[..., SizeRule] | None = None, **defaults: Any):
     """Decorator registering a generator class or factory under `name` with default
-    keyword arguments: `register_generator("resnet_6blocks", n_blocks=6)(ResnetGenerator)`."""
-    return _register("generator", name, defaults)
+    keyword arguments: `register_generator("resnet_6blocks", n_blocks=6)(ResnetGenerator)`.
+    `size_rule(**constructor_arguments) -> SizeRule` tells which training sizes it takes
+    (None: any)."""
+    return _register("generator", name, defaults, size_rule)
 
 
-def register_discriminator(name: str, **defaults: Any):
+def register_discriminator(name: str, *, size_rule: Callable[..., SizeRule] | None = None, **defaults: Any):
     """Decorator registering a discriminator class or factory; see register_generator."""
-    return _register("discriminator", name, defaults)
+    return _register("discriminator", name, defaults, size_rule)
 
 
 def _entry(kind: str, name: str) -> _Entry:
@@ -90,6 +118,20 @@ def _entry(kind: str, name: str) -> _Entry:
 def registered_defaults(kind: str, name: str) -> dict[str, Any]:
     """The keyword arguments that the registry entry `name` fixes (e.g. the norm of Mondal's Ds)."""
     return dict(_entry(kind, name).defaults)
+
+
+def size_rule(kind: str, name: str, **kwargs: Any) -> SizeRule:
+    """The input sizes the registered model `name`, built with `kwargs`, can train on."""
+    entry = _entry(kind, name)
+    if entry.size_rule is None:
+        return SizeRule()
+    return entry.size_rule(**entry.resolve(name, kwargs))
+
+
+def input_size_problem(kind: str, name: str, size: int, **kwargs: Any) -> str | None:
+    """Why `name` (built with `kwargs`) cannot train on size x size inputs, or None if it can:
+    e.g. "needs a multiple of 4 (e.g. 32; ...)". Inference pads any size (`run_padded`)."""
+    return size_rule(kind, name, **kwargs).problem(size)
 
 
 def list_generators() -> list[str]:
@@ -133,11 +175,40 @@ def build_from_arch(arch: dict[str, Any], kind: str) -> nn.Module:
     return _build(kind, arch["name"], arch.get("kwargs", {}))
 
 
-register_generator("resnet_9blocks", n_blocks=9)(ResnetGenerator)
-register_generator("resnet_6blocks", n_blocks=6)(ResnetGenerator)
-register_generator("unet_128", num_downs=7)(UnetGenerator)
-register_generator("unet_256", num_downs=8)(UnetGenerator)
-register_discriminator("patchgan", n_layers=3)(PatchDiscriminator)
-register_discriminator("pixelgan")(PixelDiscriminator)
-register_discriminator("pixelwise", norm="batch")(PixelwiseDiscriminator)  # the paper's batch norm, whatever model.norm says
-register_discriminator("pixelwise_1x1", norm="batch", kernel_size=1)(PixelwiseDiscriminator)
+# Training sizes, measured by running each network in train mode on batches of one (every norm):
+# ResNet: 2 stride-2 convs (k3 p1: ceil(s/2)) then 2 exact 2x upsamplings give 4*ceil(s/4), so only
+#   multiples of 4 come back at their own size; at 4 the 1x1 bottleneck cannot be normalised or
+#   reflection-padded: 8, 12, 16, ... work.
+# U-Net: 2**num_downs multiples only (its forward refuses others).
+# PatchGAN: n_layers stride-2 k4 p1 convs (floor(s/2) each), then two stride-1 k4 p1 convs (-1
+#   each): s // 2**n_layers - 2 >= 1 output pixels, i.e. s >= 3 * 2**n_layers (24 for n_layers=3);
+#   odd sizes are fine.
+# Pixel discriminators: a norm over one pixel fails: s >= 2.
+def _resnet_sizes(**_: Any) -> SizeRule:
+    return SizeRule(4, 8, why_multiple="two stride-2 downsamplings and two 2x upsamplings bring other sizes back resized",
+                    why_minimum="smaller crops leave a 1x1 bottleneck, which cannot be normalised")
+
+
+def _unet_sizes(num_downs: int, **_: Any) -> SizeRule:
+    multiple = 2**num_downs
+    return SizeRule(multiple, multiple, why_multiple=f"{num_downs} stride-2 downsamplings take it to 1x1",
+                    why_minimum=f"{num_downs} stride-2 downsamplings take it to 1x1")
+
+
+def _patch_sizes(n_layers: int, **_: Any) -> SizeRule:
+    return SizeRule(1, 3 * 2**n_layers, why_minimum=f"its {n_layers} stride-2 and two more 4x4 convolutions leave no patch to score")
+
+
+def _pixel_sizes(**_: Any) -> SizeRule:
+    return SizeRule(1, 2, why_minimum="its normalisation needs more than one pixel")
+
+
+register_generator("resnet_9blocks", n_blocks=9, size_rule=_resnet_sizes)(ResnetGenerator)
+register_generator("resnet_6blocks", n_blocks=6, size_rule=_resnet_sizes)(ResnetGenerator)
+register_generator("unet_128", num_downs=7, size_rule=_unet_sizes)(UnetGenerator)
+register_generator("unet_256", num_downs=8, size_rule=_unet_sizes)(UnetGenerator)
+register_discriminator("patchgan", n_layers=3, size_rule=_patch_sizes)(PatchDiscriminator)
+register_discriminator("pixelgan", size_rule=_pixel_sizes)(PixelDiscriminator)
+# Mondal's pixel-wise Ds keep the paper's batch norm, whatever model.norm says.
+register_discriminator("pixelwise", norm="batch", size_rule=_pixel_sizes)(PixelwiseDiscriminator)
+register_discriminator("pixelwise_1x1", norm="batch", kernel_size=1, size_rule=_pixel_sizes)(PixelwiseDiscriminator)
