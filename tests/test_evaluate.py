@@ -97,6 +97,15 @@ def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root)
     upper = metrics["label_to_photo"]["real photos (upper bound)"]
     assert upper["pixel_accuracy"] > metrics["label_to_photo"]["generated"]["pixel_accuracy"]
     assert "ESPNet" in upper["protocol"]
+    # photo -> label under the papers' decoding (the default) and semicycle 0.1's, from the same outputs
+    new = metrics["photo_to_label"]
+    assert new["label_decoding"] == "classes" and new["void_prediction_fraction"] == 0 and metrics["precision"] == "fp32"
+    assert main(["evaluate", str(city), "eval.max_images=3", "eval.label_decoding=classes_and_void", "--direction", "AtoB",
+                 "--out", str(tmp_path / "old")]) == 0
+    old = json.loads((tmp_path / "old" / "metrics.json").read_text())["photo_to_label"]
+    assert old["label_decoding"] == "classes_and_void" and old["void_prediction_fraction"] > 0  # an untrained generator's colours
+    # the pixels both decode to a class are the same; void ones can only become right
+    assert old["pixel_accuracy"] <= new["pixel_accuracy"] <= old["pixel_accuracy"] + old["void_prediction_fraction"]
 
     maps = tmp_path / "maps"
     assert main(["train", "--out", str(maps), "data.dataset=aligned", f"data.root={data_root / 'maps'}", *TINY, "data.max_images=3"]) == 0
