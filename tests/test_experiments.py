@@ -265,6 +265,23 @@ def test_scores_from_the_old_label_decoding_are_rescored_by_tabulate_only(folder
     assert "shukla_kmedoids_1: done" in output  # scores of today's protocol are kept
 
 
+def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
+    from semicycle.cli import main
+
+    run = folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1"
+    assert main(["evaluate", str(run), "--direction", "AtoB", "--out", str(run / "eval" / "val_classes_and_void"),
+                 "eval.label_decoding=classes_and_void"]) == 0
+    capsys.readouterr()
+    assert script("decoding_compare").main(["--runs-dir", str(folders["runs"])]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == ["`pix2pix_kmedoids_1`"]  # the only run scored both ways
+    new = json.loads((run / "metrics_val.json").read_text())["photo_to_label"]
+    old = json.loads((run / "eval" / "val_classes_and_void" / "metrics.json").read_text())["photo_to_label"]
+    cells = [cell.strip() for cell in rows[0].split("|")[2:7]]
+    assert cells == [f"{new['pixel_accuracy']:.3f}", f"{old['pixel_accuracy']:.3f}", f"{new['mean_iou']:.3f}",
+                     f"{old['mean_iou']:.3f}", f"{old['void_prediction_fraction']:.3f}"]
+
+
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output
