@@ -6,17 +6,20 @@ import math
 import pytest
 import torch
 
+import semicycle
 from semicycle.cli import main
 from semicycle.config import Config, apply_overrides, list_presets, load_preset
 from semicycle.data import load_data
 from semicycle.data.batches import MixedBatches, PairedBatches, Stream, UnpairedBatches
 from semicycle.data.pairing import choose_pairs, training_sets
 from semicycle.data.synthetic import write_aligned_dataset
-from semicycle.data.transforms import to_uint8
+from semicycle.data.transforms import to_float, to_uint8
 from semicycle.engine.device import Runtime
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError, DataError
+from semicycle.losses import pixel_cross_entropy
 from semicycle.methods import create_method
+from semicycle.models.heads import output_image, void_as_class
 from tiny_runs import tiny_overrides
 
 TINY = tiny_overrides("data.max_images=12", "train.pool_size=3", "train.sample_every=0", "train.log_every=1", "train.checkpoint_every=0")
@@ -227,14 +230,9 @@ def test_mondal_masks_carry_void_as_a_class_of_their_own(data_root, tmp_path):
     logits = method.networks["G_IS"](batch["paired"]["A"]).detach()
     pushed = logits.clone()
     pushed[:, 19] += 5.0
-    from semicycle.losses import pixel_cross_entropy
-    from semicycle.models.heads import void_as_class
     target = void_as_class(labels, method.palette)
     assert pixel_cross_entropy(pushed, target) != pixel_cross_entropy(logits, target)
     # a void logit is never the rendered answer: the highest class logit is
-    from semicycle.data.transforms import to_float
-    from semicycle.models.heads import output_image
-
     scores = torch.zeros(1, 20, 1, 1)
     scores[0, 19], scores[0, 13] = 9.0, 1.0  # void first, car second
     car = to_float(torch.tensor([0, 0, 142], dtype=torch.uint8).reshape(1, 3, 1, 1))
@@ -257,8 +255,6 @@ def test_a_mondal_run_from_before_the_void_channel_resumes_and_translates(data_r
     assert trainer.cfg.model.label_void_channel is False
     assert trainer.method.networks["G_SI"].arch["kwargs"]["in_channels"] == 19
     trainer.fit()
-    import semicycle
-
     translator = semicycle.load(run, device="cpu", precision="fp32")
     labels = trainer.sample_batch["B"]
     assert translator.translate_tensor(labels, "BtoA").shape == labels.shape  # K-channel masks from label colours

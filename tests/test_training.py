@@ -148,5 +148,5 @@ def test_tiny_epochs_do_not_save_every_epoch(tmp_path, synthetic_root, monkeypat
     real_save = trainer.save
     monkeypatch.setattr(trainer, "save", lambda keep_epoch=None: saved_at.append(trainer.iteration) or real_save(keep_epoch))
     trainer.fit()
-    # every 10 iterations and at the end; the epoch ends (6, 12, 18) come < 10 iterations after a save
-    assert saved_at == [10, 20, 24]
+    # the initial state, every 10 iterations and at the end; the epoch ends (6, 12, 18) come < 10 iterations after a save
+    assert saved_at == [0, 10, 20, 24]

@@ -373,21 +373,22 @@ def _check_training_size(cfg: Config) -> None:
     from .models import registry  # imported here: it imports torch, which reading a config does not need
 
     m, size = cfg.model, cfg.data.crop_size
-    networks = [("generator", m.generator, {})]
-    if not (cfg.train.method == "paired" and cfg.train.task == "segment"):  # a segmenter has no discriminator
-        # model.d_layers is the PatchGAN's n_layers, as methods.cyclegan.discriminator_kwargs passes it
-        networks.append(("discriminator", m.discriminator, {"n_layers": m.d_layers} if m.discriminator == "patchgan" else {}))
-    for kind, name, kwargs in networks:
+    for kind, name in (("generator", m.generator), ("discriminator", m.discriminator)):
         names = registry.list_generators() if kind == "generator" else registry.list_discriminators()
         if name not in names:
             raise ConfigError(f"model.{kind}={name!r} is not one of: {', '.join(names)}")
+    networks = [("generator", m.generator, registry.generator_kwargs(m))]
+    if not (cfg.train.method == "paired" and cfg.train.task == "segment"):  # a segmenter has no discriminator
+        networks.append(("discriminator", m.discriminator, registry.discriminator_kwargs(m)))
+    for kind, name, kwargs in networks:
         problem = registry.input_size_problem(kind, name, size, **kwargs)
-        if problem and kwargs:  # the PatchGAN: or a shallower one
-            fits = [n for n in range(m.d_layers - 1, 0, -1) if not registry.input_size_problem(kind, name, size, n_layers=n)]
-            setting = f"model.{kind}={name} with model.d_layers={m.d_layers}"
-            raise ConfigError(f"data.crop_size={size}: {setting} {problem}" + (f"; or set model.d_layers={fits[0]}" if fits else ""))
-        if problem:
+        if not problem:
+            continue
+        if "n_layers" not in kwargs:
             raise ConfigError(f"data.crop_size={size}: model.{kind}={name} {problem}")
+        fits = [n for n in range(m.d_layers - 1, 0, -1) if not registry.input_size_problem(kind, name, size, **dict(kwargs, n_layers=n))]
+        raise ConfigError(f"data.crop_size={size}: model.{kind}={name} with model.d_layers={m.d_layers} {problem}"
+                          + (f"; or set model.d_layers={fits[0]}" if fits else ""))
 
 
 def flatten(values: dict, prefix: str = "") -> dict:

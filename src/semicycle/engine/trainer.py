@@ -179,7 +179,7 @@ class Trainer:
     def check_losses(self) -> None:
         """Raise ``TrainingDiverged`` at the first non-finite loss since the last log point (one host sync)."""
         window = self.window
-        if not window or bool(torch.stack([torch.isfinite(torch.stack(list(v.values()))).all() for v in window.values()]).all()):
+        if not window or bool(torch.isfinite(torch.cat([torch.stack(list(v.values())) for v in window.values()])).all()):
             return
         bad = [(i, key) for key, losses in window.items() for i, loss in losses.items() if not torch.isfinite(loss)]
         iteration, key = min(bad, key=lambda b: b[0])  # the earliest; on a tie the first term the method returns
@@ -269,7 +269,7 @@ class Trainer:
         window_start, window_images = time.perf_counter(), 0
         self.fit_started = window_start
         if self.iteration == 0:  # the initial state: a run that diverges at once still leaves a finite checkpoint
-            checkpoint.save_atomic(self.checkpoint_state(), self.ckpt_dir / checkpoint.LATEST)
+            self.save()
         try:
             while self.epoch < self.total_epochs:
                 for step, batch in batches.epoch(self.epoch, self.step):

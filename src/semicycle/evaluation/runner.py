@@ -10,7 +10,7 @@ Protocols (docs/evaluation.md):
   the same segmenter on the real photos is the upper-bound row.
 * image -> image without labels (maps): pixel accuracy at max-|RGB difference| thresholds, and L1.
 * optionally FID/KID of generated vs real images.
-Networks run in fp32 on every machine (a bf16 CPU would otherwise score another number).
+Networks run in fp32 on every machine (``EVAL_PRECISION``).
 Writes ``metrics.json``, ``metrics.md`` and a self-contained ``report.html``.
 """
 
@@ -39,13 +39,15 @@ from .maps import MapsAccuracy
 from .report import compare_table, write_html_report
 
 MAPS_THRESHOLDS = (5, 10, 20, 40)
+# Networks are scored in fp32 on every machine: precision=auto would pick bf16 on some CPUs and shift the numbers.
+EVAL_PRECISION = "fp32"
 
 
 class RunScorer:
     """A trained segmentation run (``semicycle train-scorer``) as an FCN-score segmenter."""
 
     def __init__(self, run: str | Path, device: str = "auto"):
-        self.translator = load(run, device, precision="fp32")
+        self.translator = load(run, device, precision=EVAL_PRECISION)
         self.protocol = f"semicycle segmentation run {run} (A -> labels, argmax)"
 
     def segment(self, images: torch.Tensor) -> torch.Tensor:
@@ -129,7 +131,7 @@ def evaluate(
 ) -> dict:
     """Score a checkpoint (both of its directions) or a folder of translations (one direction)."""
     device = str(resolve_device(device))
-    translator = load(checkpoint, device, precision="fp32") if checkpoint else None
+    translator = load(checkpoint, device, precision=EVAL_PRECISION) if checkpoint else None
     if translator is not None:
         cfg = from_dict(translator.config)
     if cfg is None:
@@ -145,7 +147,7 @@ def evaluate(
     if not directions:
         raise DataError("evaluating a folder of images needs --direction AtoB or BtoA")
 
-    metrics: dict = {"split": split, "images": len(data.A), "size": size, "precision": "fp32"}
+    metrics: dict = {"split": split, "images": len(data.A), "size": size, "precision": EVAL_PRECISION}
     if checkpoint:
         metrics["checkpoint"] = str(checkpoint)
     rows, per_class = [], None

@@ -13,27 +13,9 @@ import torch
 
 from .. import losses
 from ..data.batches import UnpairedBatches
-from ..models import create_discriminator, create_generator, registered_defaults
+from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
 from .base import Method, set_requires_grad
 from .pool import ImagePool
-
-
-def generator_kwargs(cfg) -> dict:
-    m = cfg.model
-    kw = dict(ngf=m.ngf, norm=m.norm)
-    if m.generator.startswith("resnet"):
-        kw["upsample"] = m.upsample
-    return kw
-
-
-def discriminator_kwargs(cfg, in_channels: int = 3) -> dict:
-    m = cfg.model
-    kw = dict(in_channels=in_channels, ndf=m.ndf)
-    if m.discriminator == "patchgan":
-        kw["n_layers"] = m.d_layers
-    if "norm" not in registered_defaults("discriminator", m.discriminator):  # e.g. Mondal's Ds keep batch norm
-        kw["norm"] = m.norm
-    return kw
 
 
 class CycleGAN(Method):
@@ -43,10 +25,10 @@ class CycleGAN(Method):
         super().__init__(cfg, sets, runtime)
         t, m, device = cfg.train, cfg.model, runtime.device
         self.networks = {
-            "G_AB": create_generator(m.generator, **generator_kwargs(cfg)).to(device),
-            "G_BA": create_generator(m.generator, **generator_kwargs(cfg)).to(device),
-            "D_A": create_discriminator(m.discriminator, **discriminator_kwargs(cfg)).to(device),
-            "D_B": create_discriminator(m.discriminator, **discriminator_kwargs(cfg)).to(device),
+            "G_AB": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
+            "G_BA": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
+            "D_A": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model)).to(device),
+            "D_B": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model)).to(device),
         }
         self.translators = {"AtoB": "G_AB", "BtoA": "G_BA"}
         n = self.networks

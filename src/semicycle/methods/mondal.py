@@ -27,10 +27,9 @@ import torch
 from .. import losses
 from ..data.batches import JointBatches, PairedBatches, UnpairedBatches
 from ..errors import ConfigError
-from ..models import create_discriminator, create_generator
+from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
 from ..models.heads import label_channels, label_input, void_as_class
 from .base import Method, set_requires_grad
-from .cyclegan import discriminator_kwargs, generator_kwargs
 from .paired import segmentation_network
 
 
@@ -46,9 +45,9 @@ class Mondal(Method):
         self.mask_channels = classes = label_channels(self.palette, void) if self.palette else 0
         self.networks = {
             "G_IS": segmentation_network(cfg, self.palette, runtime, void_class=void),
-            "G_SI": create_generator(m.generator, **dict(generator_kwargs(cfg), in_channels=classes)).to(dev),
-            "D_S": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=classes)).to(dev),
-            "D_I": create_discriminator(m.discriminator, **discriminator_kwargs(cfg, in_channels=3)).to(dev),
+            "G_SI": create_generator(m.generator, **dict(generator_kwargs(cfg.model), in_channels=classes)).to(dev),
+            "D_S": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model, in_channels=classes)).to(dev),
+            "D_I": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model, in_channels=3)).to(dev),
         }
         self.translators = {"AtoB": "G_IS", "BtoA": "G_SI"}
         n = self.networks

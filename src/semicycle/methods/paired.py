@@ -14,16 +14,15 @@ import torch
 from .. import losses
 from ..data.batches import PairedBatches
 from ..errors import ConfigError
-from ..models import create_discriminator, create_generator
+from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
 from .base import Method, set_requires_grad
-from .cyclegan import discriminator_kwargs, generator_kwargs
 
 
 def segmentation_network(cfg, palette, runtime, void_class: bool = False) -> torch.nn.Module:
     """The image -> class-logits generator (the segmenter G_IS): K classes, + void with ``void_class``."""
     if palette is None:
         raise ConfigError("segmentation needs class labels: set data.palette (facades, cityscapes, ...) or data.dataset=cmp")
-    kw = dict(generator_kwargs(cfg), out_channels=palette.num_classes + int(void_class), output="logits")
+    kw = dict(generator_kwargs(cfg.model), out_channels=palette.num_classes + int(void_class), output="logits")
     return create_generator(cfg.model.generator, **kw).to(runtime.device)
 
 
@@ -45,8 +44,8 @@ class Paired(Method):
             self.optimizers = {"G": self.adam(self.networks["G_IS"])}
             return
         self.networks = {
-            "G": create_generator(cfg.model.generator, **generator_kwargs(cfg)).to(runtime.device),
-            "D": create_discriminator(cfg.model.discriminator, **discriminator_kwargs(cfg, in_channels=6)).to(runtime.device),
+            "G": create_generator(cfg.model.generator, **generator_kwargs(cfg.model)).to(runtime.device),
+            "D": create_discriminator(cfg.model.discriminator, **discriminator_kwargs(cfg.model, in_channels=6)).to(runtime.device),
         }
         self.translators = {d.direction: "G"}
         self.optimizers = {"G": self.adam(self.networks["G"]), "D": self.adam(self.networks["D"])}

@@ -120,6 +120,24 @@ def registered_defaults(kind: str, name: str) -> dict[str, Any]:
     return dict(_entry(kind, name).defaults)
 
 
+def generator_kwargs(model) -> dict[str, Any]:
+    """Constructor arguments of ``model.generator`` from the run's model settings (``ModelConfig``)."""
+    kw: dict[str, Any] = dict(ngf=model.ngf, norm=model.norm)
+    if model.generator.startswith("resnet"):
+        kw["upsample"] = model.upsample
+    return kw
+
+
+def discriminator_kwargs(model, in_channels: int = 3) -> dict[str, Any]:
+    """Constructor arguments of ``model.discriminator`` from the run's model settings (``ModelConfig``)."""
+    kw: dict[str, Any] = dict(in_channels=in_channels, ndf=model.ndf)
+    if model.discriminator == "patchgan":
+        kw["n_layers"] = model.d_layers
+    if "norm" not in registered_defaults("discriminator", model.discriminator):  # e.g. Mondal's Ds keep batch norm
+        kw["norm"] = model.norm
+    return kw
+
+
 def size_rule(kind: str, name: str, **kwargs: Any) -> SizeRule:
     """The input sizes the registered model `name`, built with `kwargs`, can train on."""
     entry = _entry(kind, name)
