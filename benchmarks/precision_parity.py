@@ -1,26 +1,28 @@
-"""Quality parity of the fast path: the same seeded CycleGAN run in fp32 and in bf16 (issue 5).
+"""Quality parity of the fast path against fp32 at the experiments' full schedule (issue 19).
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py                    # runs/precision_parity
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --seeds 0 1 --precisions fp32 bf16
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --method segment   # supervised segmenter
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py                       # everything below
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --methods okada --seeds 0 --variants fast
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --tabulate-only         # score what exists
 
-Each run (``--method cyclegan``): CycleGAN on the real facades (photo = A, label map = B), ``--images`` training images at
-``--size`` px (load size x 1.125, random crop, flip), ResNet-6 with ngf = ndf = ``--width``, batch 1,
-``--epochs`` epochs at 2e-4 and as many of linear decay: 1,000 iterations with the defaults. Every step's
-losses are logged (``train.log_every=1``), so the NaN/inf check sees every one of the (default) 1,000 bf16
-steps, and the final weights and optimizer states are checked too.
+Each run is a run of docs/results.md's experiment 1 (Okada et al. Table 1 at CPU scale): the preset
+``okada2019-ssl-facades`` (10% pairs, kappa = lambda = 10) or ``zhu2017-cyclegan-facades`` on the 400
+real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32, batch 1, 7 epochs at
+2e-4 and 8 of linear decay (6,000 iterations), ``--threads`` threads (default 1, so two runs share a
+2-core machine). Variants:
 
-``--method segment`` trains the supervised segmenter instead (``train.method=paired train.task=segment``
-on every pair: softmax cross-entropy on the label maps), which learns photo -> label in far fewer steps.
+* ``fp32``: precision fp32, NCHW, eager (the reference);
+* ``fast``: the fast path as ``auto`` picks it for a long run on a CPU with native bf16: bf16 autocast,
+  channels_last, torch.compile.
 
-Then photo -> label on the whole val split at ``--size`` px (the generator's output decoded to classes
-by nearest palette colour; one confusion matrix over the split): pixel accuracy, mean class accuracy,
-mean IoU, each with fp32 inference and with the run's own precision. Seeds give the run-to-run spread
-("noise") to compare the precisions against.
+Each finished run is scored photo -> label on the 100 facades val images (decoded to the nearest class
+colour, one confusion matrix over the split) with fp32 inference, and ``fast`` runs also with fast-path
+inference; the decoded label maps of the two inferences are compared pixel by pixel (agreement).
 
-Runs are resumable (run the same command again); finished runs are only re-scored. Results go to
-``OUT/results.json`` and ``OUT/results.md``. On a CPU without native bf16 the bf16 runs are emulated
-(slow: about 20x the fp32 time at 64 px on an AMD Zen 3), the numerics are the same.
+The parity test, per method and metric: the difference of the variants' means lies within the seed
+spread, |mean(fast) - mean(fp32)| <= max(sd(fast), sd(fp32)) over the seeds (``within spread``).
+
+Runs are resumable (run the same command again; finished runs are only re-scored). Results go to
+``OUT/results.json`` and ``OUT/results.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 import torch
 
 from semicycle.api import load
-from semicycle.config import Config, apply_overrides
+from semicycle.config import Config, apply_overrides, load_preset
 from semicycle.data import load_data
 from semicycle.data.palettes import decode_generated_labels
 from semicycle.data.transforms import to_float, to_uint8
@@ -48,19 +50,26 @@ from semicycle.evaluation.confusion import ConfusionMatrix
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
+PRESETS = {"okada": ("okada2019-ssl-facades", ["pairs.rate=0.1"]), "cyclegan": ("zhu2017-cyclegan-facades", [])}
+VARIANTS = {
+    "fp32": ["train.precision=fp32", "train.channels_last=false", "train.compile=false"],
+    "fast": ["train.precision=bf16", "train.channels_last=true", "train.compile=true"],
+}
+INFERENCE = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
+             "fast": {"precision": "bf16", "channels_last": True, "compile": False}}
+METRICS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
+SIZE, WIDTH, EPOCHS, DECAY_EPOCHS = 64, 32, 7, 8
 
 
-def run_config(out: Path, precision: str, seed: int, args) -> Config:
-    prefix = "" if args.method == "cyclegan" else f"{args.method}-"
-    method = ["train.method=paired", "train.task=segment"] if args.method == "segment" else []
-    return apply_overrides(Config(), [
-        *method, f"run_dir={out / f'{prefix}{precision}-seed{seed}'}", "data.dataset=aligned", f"data.root={DATA / 'facades'}",
-        "data.palette=facades", f"data.load_size={round(args.size * 1.125)}", f"data.crop_size={args.size}",
-        f"data.max_images={args.images}", "model.generator=resnet_6blocks", f"model.ngf={args.width}",
-        f"model.ndf={args.width}", f"train.epochs={args.epochs}", f"train.decay_epochs={args.epochs}",
-        f"train.seed={seed}", f"train.precision={precision}", "train.channels_last=false", "train.compile=false",
-        "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=100", "train.keep_every_epochs=0",
-        f"train.progress={'true' if args.progress else 'false'}",
+def run_config(out: Path, method: str, variant: str, seed: int, threads: int) -> Config:
+    preset, extra = PRESETS[method]
+    return apply_overrides(load_preset(preset), [
+        f"run_dir={out / f'{method}-{variant}-seed{seed}'}", f"data.root={DATA / 'facades'}",
+        f"data.load_size={round(SIZE * 1.125)}", f"data.crop_size={SIZE}", "model.generator=resnet_6blocks",
+        f"model.ngf={WIDTH}", f"model.ndf={WIDTH}", *extra, *VARIANTS[variant], f"train.threads={threads}",
+        f"train.seed={seed}", f"train.epochs={EPOCHS}", f"train.decay_epochs={DECAY_EPOCHS}",
+        "train.log_every=50", "train.sample_every=0", "train.checkpoint_every=250", "train.keep_every_epochs=0",
+        "train.progress=false",
     ])
 
 
@@ -72,83 +81,111 @@ def finished(cfg: Config) -> bool:
     return state["progress"]["epoch"] >= cfg.train.epochs + cfg.train.decay_epochs
 
 
-def nan_check(cfg: Config) -> dict:
-    """Every logged step's losses and the final weights/optimizer states are finite."""
+def training_record(cfg: Config) -> dict:
+    """Logged steps, non-finite losses, the median images/s (after the first tenth) from losses.jsonl."""
     records = [json.loads(line) for line in (Path(cfg.run_dir) / "losses.jsonl").read_text().splitlines()]
     keys = [k for k in records[0] if k not in ("iter", "epoch", "lr", "img_per_s")]
-    bad_steps = [r["iter"] for r in records if not all(math.isfinite(r[k]) for k in keys)]
-    state = checkpoint.load(Path(cfg.run_dir))
-    tensors = [t for net in state["models"].values() for t in net.values() if t.is_floating_point()]
-    for opt in state["optimizers"].values():
-        tensors += [t for slot in opt["state"].values() for t in slot.values() if torch.is_tensor(t) and t.is_floating_point()]
     return {
-        "steps_logged": len(records),
-        "non_finite_steps": bad_steps,
-        "weights_and_optimizer_finite": all(bool(torch.isfinite(t).all()) for t in tensors),
-        "final_losses": {k: records[-1][k] for k in keys},
+        "iterations": records[-1]["iter"],
+        "non_finite_logged_steps": sum(not all(math.isfinite(r[k]) for k in keys if k in r) for r in records),
         "img_per_s_median": statistics.median(r["img_per_s"] for r in records[len(records) // 10 :]),
     }
 
 
-def photo_to_label(cfg: Config, precision: str, size: int) -> dict:
+def val_label_maps(run_dir: Path, inference: dict) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Photo -> label on the val split: (decoded class indices, true class indices, palette)."""
     data_cfg = apply_overrides(Config(), [f"data.{k}={v}" for k, v in {
-        "dataset": "aligned", "root": cfg.data.root, "palette": "facades", "load_size": size, "crop_size": size}.items()]).data
+        "dataset": "aligned", "root": DATA / "facades", "palette": "facades", "load_size": SIZE, "crop_size": SIZE}.items()]).data
     data = load_data(data_cfg, "val", progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # emulated bf16 on CPUs without native bf16
-        translator = load(cfg.run_dir, device="cpu", precision=precision, channels_last=False)
-    matrix = ConfusionMatrix(data.palette.num_classes, data.palette.ignore_index)
-    for i in range(0, len(data.A), 16):
-        out = to_uint8(translator.translate_tensor(to_float(data.A[i : i + 16]), "AtoB"))
-        matrix.update(decode_generated_labels(out, data.palette), data.labels_B[i : i + 16].long())
-    scores = matrix.as_dict(data.palette.class_names)
-    return {k: scores[k] for k in ("pixel_accuracy", "mean_class_accuracy", "mean_iou")} | {"images": len(data.A)}
+    translator = load(run_dir, device="cpu", **inference)
+    decoded = [decode_generated_labels(to_uint8(translator.translate_tensor(to_float(data.A[i : i + 16]), "AtoB")), data.palette)
+               for i in range(0, len(data.A), 16)]
+    return torch.cat(decoded), data.labels_B.long(), data.palette
+
+
+def scores(predicted: torch.Tensor, truth: torch.Tensor, palette) -> dict:
+    matrix = ConfusionMatrix(palette.num_classes, palette.ignore_index)
+    matrix.update(predicted, truth)
+    result = matrix.as_dict(palette.class_names)
+    return {k: result[k] for k in METRICS}
+
+
+def score_run(cfg: Config, variant: str) -> dict:
+    fp32_maps, truth, palette = val_label_maps(Path(cfg.run_dir), INFERENCE["fp32"])
+    row = {"fp32_inference": scores(fp32_maps, truth, palette), "val_images": len(truth)}
+    if variant != "fp32":
+        fast_maps, _, _ = val_label_maps(Path(cfg.run_dir), INFERENCE[variant])
+        row[f"{variant}_inference"] = scores(fast_maps, truth, palette)
+        row["inference_agreement"] = float((fast_maps == fp32_maps).float().mean())
+    return row
+
+
+def parity(rows: list[dict], method: str, variants: list[str]) -> dict:
+    """Per metric: each variant's mean and sd over seeds, the difference and whether it is within the spread."""
+    out = {}
+    for metric in METRICS:
+        values = {v: [r["fp32_inference"][metric] for r in rows if r["method"] == method and r["variant"] == v] for v in variants}
+        if any(len(x) < 2 for x in values.values()) or len(values) != 2:
+            continue
+        (a, va), (b, vb) = values.items()
+        spread = max(statistics.stdev(va), statistics.stdev(vb))
+        diff = statistics.mean(vb) - statistics.mean(va)
+        out[metric] = {f"mean_{a}": statistics.mean(va), f"sd_{a}": statistics.stdev(va), f"mean_{b}": statistics.mean(vb),
+                       f"sd_{b}": statistics.stdev(vb), "difference": diff, "within_spread": abs(diff) <= spread}
+    return out
+
+
+def table(rows: list[dict], methods: list[str], variants: list[str]) -> str:
+    lines = ["| method | variant | seed | pixel acc | class acc | mIoU | fast inference agreement | images/s (1 thread) |",
+             "|" + " --- |" * 8]
+    for r in rows:
+        m = r["fp32_inference"]
+        agree = f"{r['inference_agreement']:.4f}" if "inference_agreement" in r else "—"
+        lines.append(f"| {r['method']} | {r['variant']} | {r['seed']} | {m['pixel_accuracy']:.4f} | {m['mean_class_accuracy']:.4f} | "
+                     f"{m['mean_iou']:.4f} | {agree} | {r['training']['img_per_s_median']:.2f} |")
+    lines += ["", "| method | metric | " + " | ".join(f"{v} mean ± sd" for v in variants) + " | difference | within seed spread |",
+              "|" + " --- |" * (4 + len(variants))]
+    for method in methods:
+        for metric, p in parity(rows, method, variants).items():
+            cells = " | ".join(f"{p[f'mean_{v}']:.4f} ± {p[f'sd_{v}']:.4f}" for v in variants)
+            lines.append(f"| {method} | {metric} | {cells} | {p['difference']:+.4f} | {'yes' if p['within_spread'] else 'NO'} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(REPO / "runs" / "precision_parity"))
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--width", type=int, default=16, help="ngf = ndf (16: emulated bf16 stays affordable)")
-    parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs at the initial LR (then as many of decay)")
-    parser.add_argument("--method", choices=["cyclegan", "segment"], default="cyclegan")
-    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--methods", nargs="+", choices=sorted(PRESETS), default=["okada", "cyclegan"])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["fp32", "fast"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tabulate-only", action="store_true", help="score finished runs, train nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results = []
-    for seed in args.seeds:
-        for precision in args.precisions:
-            cfg = run_config(out, precision, seed, args)
-            start = time.perf_counter()
-            if not finished(cfg):
-                resume = (Path(cfg.run_dir) / "ckpt" / checkpoint.LATEST).is_file()
-                print(f"training {cfg.run_dir} ({'resuming' if resume else 'from scratch'})", file=sys.stderr, flush=True)
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=".*no native bf16")
+    rows = []
+    for method in args.methods:
+        for seed in args.seeds:
+            for variant in args.variants:
+                cfg = run_config(out, method, variant, seed, args.threads)
+                if not finished(cfg):
+                    if args.tabulate_only:
+                        continue
+                    resume = (Path(cfg.run_dir) / "ckpt" / checkpoint.LATEST).is_file()
+                    print(f"training {cfg.run_dir} ({'resuming' if resume else 'from scratch'})", file=sys.stderr, flush=True)
+                    start = time.perf_counter()
                     train(cfg, resume=resume)
-            row = {"precision": precision, "seed": seed, "run": str(cfg.run_dir), "train_s_this_session": time.perf_counter() - start}
-            row["nan_check"] = nan_check(cfg)
-            row["photo_to_label_fp32_inference"] = photo_to_label(cfg, "fp32", args.size)
-            if precision != "fp32":
-                row[f"photo_to_label_{precision}_inference"] = photo_to_label(cfg, precision, args.size)
-            print(json.dumps(row), flush=True)
-            results.append(row)
-    name = "results" if args.method == "cyclegan" else f"results-{args.method}"
-    (out / f"{name}.json").write_text(json.dumps({"args": vars(args), "runs": results}, indent=1))
-    lines = ["| precision | seed | steps | non-finite steps | pixel acc | mean class acc | mIoU | "
-             "(bf16 inference) pixel acc / class acc / mIoU |", "|" + " --- |" * 8]
-    for r in results:
-        m, n = r["photo_to_label_fp32_inference"], r["nan_check"]
-        other = next((v for k, v in r.items() if k.startswith("photo_to_label_") and "fp32" not in k), None)
-        extra = "" if other is None else f"{other['pixel_accuracy']:.4f} / {other['mean_class_accuracy']:.4f} / {other['mean_iou']:.4f}"
-        lines.append(f"| {r['precision']} | {r['seed']} | {n['steps_logged']} | {len(n['non_finite_steps'])} | "
-                     f"{m['pixel_accuracy']:.4f} | {m['mean_class_accuracy']:.4f} | {m['mean_iou']:.4f} | {extra} |")
-    table = "\n".join(lines)
-    (out / f"{name}.md").write_text(table + "\n")
-    print(table)
+                    print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # emulated bf16 on CPUs without native bf16
+                    row = {"method": method, "variant": variant, "seed": seed, "run": str(cfg.run_dir),
+                           "training": training_record(cfg), **score_run(cfg, variant)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    summary = {m: parity(rows, m, args.variants) for m in args.methods}
+    (out / "results.json").write_text(json.dumps({"args": vars(args), "runs": rows, "parity": summary}, indent=1))
+    text = table(rows, args.methods, args.variants)
+    (out / "results.md").write_text(text + "\n")
+    print(text)
     return 0
 
 
