@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from semicycle.errors import ConfigError
-from semicycle.models.layers import conv_bias, norm_layer
+from semicycle.models.layers import conv_bias, norm_layer, run_float32_tail
 
 
 class PatchDiscriminator(nn.Module):
@@ -34,9 +34,10 @@ class PatchDiscriminator(nn.Module):
             channels = next_channels
         layers.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
+        self.float32_layers = 1  # the score convolution, in float32 under autocast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return run_float32_tail(self.model, x, self.float32_layers)
 
 
 class PixelDiscriminator(nn.Module):
@@ -53,9 +54,10 @@ class PixelDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, 1, bias=bias),
         )
+        self.float32_layers = 1  # the score convolution, in float32 under autocast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return run_float32_tail(self.net, x, self.float32_layers)
 
 
 class PixelwiseDiscriminator(nn.Module):
@@ -75,9 +77,10 @@ class PixelwiseDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, 1),
         )
+        self.float32_layers = 1  # the score convolution, in float32 under autocast
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return run_float32_tail(self.net, x, self.float32_layers)
 
 
 def receptive_field(model: nn.Module) -> int:

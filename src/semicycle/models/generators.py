@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from semicycle.errors import ConfigError
-from semicycle.models.layers import conv_bias, norm_layer
+from semicycle.models.layers import conv_bias, norm_layer, run_float32_tail
 
 UPSAMPLES = ("transpose", "resize")
 OUTPUTS = ("tanh", "logits")
@@ -104,12 +104,12 @@ class ResnetGenerator(nn.Module):
         for mult in (4, 2):
             layers += _upsample(ngf * mult, ngf * mult // 2, upsample, bias)
             layers += [norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
-        layers += _output_head(output)
-        self.model = nn.Sequential(*layers)
+        output_layers = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), *_output_head(output)]
+        self.float32_layers = len(output_layers)
+        self.model = nn.Sequential(*layers, *output_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return run_float32_tail(self.model, x, self.float32_layers)
 
 
 class UnetBlock(nn.Module):
@@ -141,6 +141,8 @@ class UnetBlock(nn.Module):
             padding=1,
             bias=True if outermost else bias,
         )
+        # the outermost up-convolution and the head: the network's output layers (float32 under autocast)
+        self.float32_layers = 1 + len(head or []) if outermost else 0
         if outermost:
             layers = [down_conv, inner, nn.ReLU(True), up_conv, *(head or [])]
         elif innermost:  # no norm on the 1x1 bottleneck
@@ -167,7 +169,7 @@ class UnetBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.outermost:
-            return self.model(x)
+            return run_float32_tail(self.model, x, self.float32_layers)
         # The in-place LeakyReLU that opens self.model also activates x itself, so the
         # skip carries LeakyReLU(x), exactly as in the official pix2pix code.
         return torch.cat([x, self.model(x)], 1)

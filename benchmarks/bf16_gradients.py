@@ -1,0 +1,186 @@
+"""Which tensors bf16 autocast must keep in fp32: gradient fidelity of okada's steps (issue 19).
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/bf16_gradients.py RUN_DIR [--batches 24] [--json out.json]
+
+RUN_DIR is a run of benchmarks/precision_parity.py (okada, fp32), at any point of its schedule. Its
+networks are loaded once; for each of ``--batches`` training batches (epoch 0, the pair steps first)
+the gradients of okada's three updates are computed on the same weights and inputs:
+
+* ``sv``: the supervised generator step, kappa * L_sv on a paired batch (Okada eq. 6-7);
+* ``G``: the CycleGAN generator step (GAN + cycle + identity terms) on an unpaired batch;
+* ``sv, output conv``: the same, restricted to the generators' output convolutions;
+* ``D``: the discriminator step on that batch's fakes (made in fp32, so only D's precision varies),
+
+in fp32 (the reference) and in bf16 autocast with the output layers in bf16 too (as before issue 19), in
+fp32 (as now), and with the instance norms also in fp32 (``VARIANTS``).
+It prints, per update and variant, the cosine between the variant's and fp32's gradient (all
+parameters of the updated networks as one vector) and the relative error ||g - g_fp32|| / ||g_fp32||
+(means over batches), with fp32 at another thread count as the noise floor; and, for the generators'
+outputs, the share of tanh outputs that bf16 rounds to exactly +-1 (where its gradient 1 - y^2 is 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from semicycle import losses
+from semicycle.config import Config, from_dict
+from semicycle.data import load_data
+from semicycle.data.pairing import training_sets
+from semicycle.engine import checkpoint
+from semicycle.engine.device import Runtime
+from semicycle.methods import create_method
+
+VARIANTS = {  # name: (precision, what changes from the networks as built)
+    "fp32, 2 threads": ("fp32", ()),
+    "bf16 everywhere (semicycle 0.2)": ("bf16", ("bf16 output",)),
+    "bf16, fp32 output layers (now)": ("bf16", ()),
+    "bf16, fp32 output layers + norms": ("bf16", ("fp32 norms",)),
+    "fp32, compiled + channels_last": ("fp32", ("compile",)),
+    "bf16 everywhere, compiled + channels_last": ("bf16", ("bf16 output", "compile")),
+    "bf16, fp32 output layers, compiled + channels_last": ("bf16", ("compile",)),
+}
+
+
+UPDATES = ("sv", "sv, output conv", "G", "D")
+
+
+def widen(module: nn.Module) -> None:
+    """Run ``module`` in fp32 under autocast (a float32 input, autocast off), by instance attribute."""
+    forward = module.forward
+
+    def fp32_forward(x):
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(x.float())
+
+    module.forward = fp32_forward
+
+
+def output_conv(generator: nn.Module) -> nn.Conv2d:
+    """The ResNet generator's output convolution."""
+    return [layer for layer in generator.model if isinstance(layer, nn.Conv2d)][-1]
+
+
+@contextlib.contextmanager
+def changed_parts(method, changes: tuple[str, ...]):
+    """``bf16 output``: the output layers under autocast too (as before issue 19); ``fp32 norms``: also
+    the instance norms in float32."""
+    tails = [m for net in method.networks.values() for m in net.modules() if getattr(m, "float32_layers", 0)]
+    counts = [m.float32_layers for m in tails]
+    norms = [m for net in method.networks.values() for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    if "bf16 output" in changes:
+        for m in tails:
+            m.float32_layers = 0
+    if "fp32 norms" in changes:
+        for m in norms:
+            widen(m)
+    if "compile" in changes:
+        compiled = Runtime.create("cpu", 1, method.runtime.precision, channels_last="true", compile="true")
+        compiled.prepare_models(method.networks.values())
+    try:
+        yield
+    finally:
+        if "compile" in changes:
+            for net in method.networks.values():
+                net._compiled_call_impl = None
+                net.to(memory_format=torch.contiguous_format)
+        for m, count in zip(tails, counts):
+            m.float32_layers = count
+        if "fp32 norms" in changes:
+            for m in norms:
+                del m.forward
+
+
+def grads(modules) -> torch.Tensor:
+    return torch.cat([p.grad.flatten() for m in modules for p in m.parameters() if p.grad is not None]).double()
+
+
+def step_gradients(method, batch: dict, runtime: Runtime) -> dict[str, torch.Tensor]:
+    n, t = method.networks, method.cfg.train
+    gens, discs = [n["G_AB"], n["G_BA"]], [n["D_A"], n["D_B"]]
+    out = {}
+    for net in gens + discs:
+        net.zero_grad(set_to_none=True)
+    pair = batch["paired"]
+    with runtime.autocast():
+        fake_B, fake_A = n["G_AB"](pair["A"]), n["G_BA"](pair["B"])
+        l_sv = t.kappa * (losses.supervised_l1(fake_B, pair["B"]) + losses.supervised_l1(fake_A, pair["A"]))
+    l_sv.backward()
+    out["sv"] = grads(gens)
+    out["sv, output conv"] = grads([output_conv(g) for g in gens])
+    out["saturated"] = torch.tensor([float((fake_B.abs() == 1).float().mean()), float((fake_A.abs() == 1).float().mean())])
+    for net in gens + discs:
+        net.zero_grad(set_to_none=True)
+    unpaired = batch["unpaired"]
+    with runtime.autocast():
+        g_losses, _, _ = method.generator_losses(unpaired["A"], unpaired["B"])
+    sum(g_losses.values()).backward()
+    out["G"] = grads(gens)
+    with torch.no_grad():
+        fakes = {"A": n["G_BA"](unpaired["B"]).float(), "B": n["G_AB"](unpaired["A"]).float()}  # fp32 fakes
+    for net in gens + discs:
+        net.zero_grad(set_to_none=True)
+    with runtime.autocast():
+        d_loss = method.discriminator_loss("D_A", unpaired["A"], fakes["A"]) + method.discriminator_loss("D_B", unpaired["B"], fakes["B"])
+    d_loss.backward()
+    out["D"] = grads(discs)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir")
+    parser.add_argument("--batches", type=int, default=24)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    state = checkpoint.load(Path(args.run_dir) / "ckpt")
+    cfg: Config = from_dict(state["config"])
+    data = load_data(cfg.data, cfg.data.train_split, progress=False)
+    sets = training_sets(data, cfg.pairs, cfg.train.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runtimes = {p: Runtime.create("cpu", 1, p) for p in ("fp32", "bf16")}
+    method = create_method(cfg, sets, runtimes["fp32"])
+    for name, net in method.networks.items():
+        net.load_state_dict(state["models"][name])
+    batches = [method.to_device(method.batches.batch(0, step)) for step in range(args.batches)]
+    assert all("paired" in b for b in batches), "--batches must not exceed the epoch's pair steps"
+    reference = [step_gradients(method, b, runtimes["fp32"]) for b in batches]
+    rows = {}
+    for variant, (precision, changes) in VARIANTS.items():
+        torch.set_num_threads(2 if variant.endswith("2 threads") else 1)
+        method.runtime = runtimes[precision]
+        with changed_parts(method, changes):
+            results = [step_gradients(method, b, runtimes[precision]) for b in batches]
+        row = {}
+        for update in UPDATES:
+            cos = [float(torch.nn.functional.cosine_similarity(r[update], ref[update], dim=0)) for r, ref in zip(results, reference)]
+            rel = [float((r[update] - ref[update]).norm() / ref[update].norm()) for r, ref in zip(results, reference)]
+            row[update] = {"cosine": statistics.mean(cos), "relative_error": statistics.mean(rel)}
+        row["saturated_outputs"] = float(torch.stack([r["saturated"] for r in results]).mean())
+        rows[variant] = row
+        print(variant, json.dumps(row), file=sys.stderr, flush=True)
+    torch.set_num_threads(threads)
+    ref_sat = float(torch.stack([r["saturated"] for r in reference]).mean())
+    print(f"\n{args.run_dir} at iteration {state['progress']['iteration']}, {args.batches} batches; "
+          f"fp32 tanh outputs exactly +-1: {ref_sat:.4%}")
+    print("| variant | " + " | ".join(f"{u}: cosine / rel. error" for u in UPDATES) + " | outputs rounded to +-1 |")
+    print("|" + " --- |" * (len(UPDATES) + 2))
+    for variant, row in rows.items():
+        cells = " | ".join(f"{row[u]['cosine']:.4f} / {row[u]['relative_error']:.3f}" for u in UPDATES)
+        print(f"| {variant} | {cells} | {row['saturated_outputs']:.2%} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"run": args.run_dir, "iteration": state["progress"]["iteration"], "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
