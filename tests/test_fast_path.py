@@ -20,11 +20,15 @@ from semicycle.engine.device import Runtime, resolve_precision
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError
 from semicycle.methods.pool import ImagePool
-from semicycle.models import create_discriminator, create_generator
+from semicycle.models import create_discriminator, create_generator, list_discriminators, list_generators
+from semicycle.models.registry import size_rule
 
 from test_training import assert_states_equal, tiny_config
 
 no_bf16_warning = pytest.mark.filterwarnings("ignore:.*no native bf16")
+
+
+SMALL = {"generator": {"ngf": 4}, "discriminator": {"ndf": 4}}
 
 
 def tiny(run_dir, root, *extra) -> Config:
@@ -36,10 +40,26 @@ def tiny(run_dir, root, *extra) -> Config:
 def test_precision_auto_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", cpu, training=False) == "bf16"
+    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", True)
     assert resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("auto", cpu, training=False) == "fp32"
     assert resolve_precision("fp32", cpu) == "fp32"
+
+
+def test_auto_trains_in_fp32_until_bf16_parity_is_recorded_and_says_why(monkeypatch):
+    """Issue 19: bf16 lowered okada's scores, so training ``auto`` stays fp32 (inference may use bf16)."""
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", False)
+    train_rt = Runtime.create("cpu", precision="auto")
+    assert train_rt.precision == "fp32"
+    assert f"fp32 ({devmod.AUTO_FP32_REASON})" in train_rt.summary()
+    assert Runtime.create("cpu", precision="auto", label="translate", training=False).precision == "bf16"
+    assert "(" not in Runtime.create("cpu", precision="fp32").summary()  # an explicit fp32 needs no reason
+    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    assert "(no native bf16 on this CPU)" in Runtime.create("cpu", precision="auto").summary()
 
 
 def test_the_kernel_caps_make_a_bf16_cpu_count_as_avx2(monkeypatch):
@@ -48,6 +68,7 @@ def test_the_kernel_caps_make_a_bf16_cpu_count_as_avx2(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", True)
     assert devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "bf16"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
     assert devmod.cpu_kernels_capped_below_bf16() == "ONEDNN_MAX_CPU_ISA=AVX2"
@@ -137,6 +158,44 @@ def test_losses_are_float32_under_bf16_autocast():
     assert torch.equal(values[4], (image.float() - (image.float() + 0.1)).abs().mean())
 
 
+def _output_convs(net: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+@pytest.mark.parametrize("kind", ["generator", "discriminator"])
+def test_every_network_runs_its_output_layer_in_float32_under_autocast(kind):
+    """Issue 19: autocast computes the body in bf16, the output convolution (and tanh) in float32."""
+    names = list_generators() if kind == "generator" else list_discriminators()
+    for name in names:
+        rule = size_rule(kind, name, **SMALL[kind])
+        size = -(-max(rule.minimum, 32) // rule.multiple) * rule.multiple
+        heads = [{"output": "tanh"}, {"output": "logits", "out_channels": 5}] if kind == "generator" else [{}]
+        for head in heads:
+            net = (create_generator if kind == "generator" else create_discriminator)(name, **SMALL[kind], **head)
+            dtypes = []
+            for conv in _output_convs(net):
+                conv.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = net(torch.randn(1, 3, size, size))
+            assert out.dtype == torch.float32, (name, head)
+            assert dtypes[-1] == torch.float32 and torch.bfloat16 in dtypes, (name, head, dtypes)
+
+
+def test_tanh_outputs_near_one_keep_their_gradient_under_bf16_autocast():
+    """bf16 rounds tanh(4) = 0.99933 to exactly 1 (gradient 1 - y^2 = 0); the float32 output layer does not."""
+    net = create_generator("resnet_6blocks", ngf=4)
+    output_conv = _output_convs(net)[-1]
+    with torch.no_grad():
+        output_conv.weight.zero_()
+        output_conv.bias.fill_(4.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(torch.randn(1, 3, 32, 32))
+    assert float(out.detach().max()) < 1.0
+    assert torch.allclose(out, torch.tanh(torch.tensor(4.0)).expand_as(out))
+    out.sum().backward()
+    assert float(output_conv.bias.grad.abs().min()) > 0
+
+
 def test_image_pool_keeps_float32():
     pool = ImagePool(3, seed=0)
     fakes = torch.randn(3, 3, 4, 4).bfloat16()
@@ -154,9 +213,15 @@ def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_floa
     method = trainer.method
     assert trainer.runtime.precision == "bf16"
     batch = method.to_device(method.batches.batch(0, 0))
+    conv_dtypes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: conv_dtypes.append(o.dtype))
+             for m in method.networks["G_AB"].modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     with trainer.runtime.autocast():
         g_losses, fake_A, fake_B = method.generator_losses(batch["A"], batch["B"])
-    assert fake_A.dtype == fake_B.dtype == torch.bfloat16  # the networks did run in bf16
+    for hook in hooks:
+        hook.remove()
+    assert torch.bfloat16 in conv_dtypes  # the networks did run in bf16 ...
+    assert fake_A.dtype == fake_B.dtype == torch.float32  # ... up to their output layers
     assert all(v.dtype == torch.float32 for v in g_losses.values())
     out = method.train_step(method.batches.batch(0, 0))
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in out.values())

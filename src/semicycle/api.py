@@ -52,7 +52,7 @@ class Translator:
         """``precision``: auto | fp32 | bf16 | fp16; ``channels_last``/``compile``: True, False or "auto"
         (compiling costs tens of seconds up front and pays off for hundreds of images)."""
         state = checkpoint.load(path)
-        runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate")
+        runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate", training=False)
         generators = {}
         for direction, name in state["translators"].items():
             net = build_from_arch(state["arch"][name], "generator")

@@ -55,6 +55,8 @@ def run_float32_tail(layers: nn.Sequential, x: torch.Tensor, count: int) -> torc
     split = len(children) - count
     for layer in children[:split]:
         x = layer(x)
+    if count == 0:
+        return x
     with torch.autocast(x.device.type, enabled=False):
         x = x.float()
         for layer in children[split:]:
