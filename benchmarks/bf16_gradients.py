@@ -7,12 +7,12 @@ networks are loaded once; for each of ``--batches`` training batches (epoch 0, t
 the gradients of okada's three updates are computed on the same weights and inputs:
 
 * ``sv``: the supervised generator step, kappa * L_sv on a paired batch (Okada eq. 6-7);
-* ``G``: the CycleGAN generator step (GAN + cycle + identity terms) on an unpaired batch;
 * ``sv, output conv``: the same, restricted to the generators' output convolutions;
+* ``G``: the CycleGAN generator step (GAN + cycle + identity terms) on an unpaired batch;
 * ``D``: the discriminator step on that batch's fakes (made in fp32, so only D's precision varies),
 
 in fp32 (the reference) and in bf16 autocast with the output layers in bf16 too (as before issue 19), in
-fp32 (as now), and with the instance norms also in fp32 (``VARIANTS``).
+fp32 (as now), and with the instance norms also in fp32, eager and compiled (``VARIANTS``).
 It prints, per update and variant, the cosine between the variant's and fp32's gradient (all
 parameters of the updated networks as one vector) and the relative error ||g - g_fp32|| / ||g_fp32||
 (means over batches), with fp32 at another thread count as the noise floor; and, for the generators'
@@ -41,7 +41,7 @@ from semicycle.methods import create_method
 
 VARIANTS = {  # name: (precision, what changes from the networks as built)
     "fp32, 2 threads": ("fp32", ()),
-    "bf16 everywhere (semicycle 0.2)": ("bf16", ("bf16 output",)),
+    "bf16 everywhere (before issue 19)": ("bf16", ("bf16 output",)),
     "bf16, fp32 output layers (now)": ("bf16", ()),
     "bf16, fp32 output layers + norms": ("bf16", ("fp32 norms",)),
     "fp32, compiled + channels_last": ("fp32", ("compile",)),

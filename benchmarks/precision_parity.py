@@ -11,12 +11,14 @@ real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32
 2-core machine). Variants:
 
 * ``fp32``: precision fp32, NCHW, eager (the reference);
-* ``fast``: the fast path as ``auto`` picks it for a long run on a CPU with native bf16: bf16 autocast,
-  channels_last, torch.compile.
+* ``fast``: the fast path for a long run on a CPU with native bf16 (``train.precision=bf16``): bf16
+  autocast, channels_last, torch.compile;
+* ``fast-fp32-pair-step`` (cause-finding, okada): the fast path with Okada's supervised step in fp32.
 
 Each finished run is scored photo -> label on the 100 facades val images (decoded to the nearest class
-colour, one confusion matrix over the split) with fp32 inference, and ``fast`` runs also with fast-path
-inference; the decoded label maps of the two inferences are compared pixel by pixel (agreement).
+colour, one confusion matrix over the split) with fp32 inference, and also with the fast path's inference
+(bf16 autocast, channels_last, eager: what ``semicycle.load`` picks with ``precision="auto"`` on a CPU with
+native bf16); the decoded label maps of the two inferences are compared pixel by pixel (agreement).
 
 The parity test, per method and metric: the difference of the variants' means lies within the seed
 spread, |mean(fast) - mean(fp32)| <= max(sd(fast), sd(fp32)) over the seeds (``within spread``).
@@ -45,15 +47,17 @@ from semicycle.data import load_data
 from semicycle.data.palettes import decode_generated_labels
 from semicycle.data.transforms import to_float, to_uint8
 from semicycle.engine import checkpoint
-from semicycle.engine.trainer import train
+from semicycle.engine.trainer import Trainer
 from semicycle.evaluation.confusion import ConfusionMatrix
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
 PRESETS = {"okada": ("okada2019-ssl-facades", ["pairs.rate=0.1"]), "cyclegan": ("zhu2017-cyclegan-facades", [])}
+FAST = ["train.precision=bf16", "train.channels_last=true", "train.compile=true"]
 VARIANTS = {
     "fp32": ["train.precision=fp32", "train.channels_last=false", "train.compile=false"],
-    "fast": ["train.precision=bf16", "train.channels_last=true", "train.compile=true"],
+    "fast": FAST,
+    "fast-fp32-pair-step": FAST,  # cause-finding (okada): the fast path with Okada's supervised step in fp32
 }
 INFERENCE = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
              "fast": {"precision": "bf16", "channels_last": True, "compile": False}}
@@ -71,6 +75,20 @@ def run_config(out: Path, method: str, variant: str, seed: int, threads: int) ->
         "train.log_every=50", "train.sample_every=0", "train.checkpoint_every=250", "train.keep_every_epochs=0",
         "train.progress=false",
     ])
+
+
+def fp32_pair_step(method) -> None:
+    """Run ``method``'s supervised (pair) step without autocast, everything else as configured."""
+    step, runtime = method.supervised_step, method.runtime
+
+    def supervised_step(pair):
+        precision, runtime.precision = runtime.precision, "fp32"
+        try:
+            return step(pair)
+        finally:
+            runtime.precision = precision
+
+    method.supervised_step = supervised_step
 
 
 def finished(cfg: Config) -> bool:
@@ -110,14 +128,13 @@ def scores(predicted: torch.Tensor, truth: torch.Tensor, palette) -> dict:
     return {k: result[k] for k in METRICS}
 
 
-def score_run(cfg: Config, variant: str) -> dict:
+def score_run(cfg: Config) -> dict:
+    """Scores with fp32 inference (the metrics compared) and with fast-path inference, and the share of
+    val pixels whose decoded class is the same under both."""
     fp32_maps, truth, palette = val_label_maps(Path(cfg.run_dir), INFERENCE["fp32"])
-    row = {"fp32_inference": scores(fp32_maps, truth, palette), "val_images": len(truth)}
-    if variant != "fp32":
-        fast_maps, _, _ = val_label_maps(Path(cfg.run_dir), INFERENCE[variant])
-        row[f"{variant}_inference"] = scores(fast_maps, truth, palette)
-        row["inference_agreement"] = float((fast_maps == fp32_maps).float().mean())
-    return row
+    fast_maps, _, _ = val_label_maps(Path(cfg.run_dir), INFERENCE["fast"])
+    return {"fp32_inference": scores(fp32_maps, truth, palette), "fast_inference": scores(fast_maps, truth, palette),
+            "inference_agreement": float((fast_maps == fp32_maps).float().mean()), "val_images": len(truth)}
 
 
 def parity(rows: list[dict], method: str, variants: list[str]) -> dict:
@@ -140,7 +157,7 @@ def table(rows: list[dict], methods: list[str], variants: list[str]) -> str:
              "|" + " --- |" * 8]
     for r in rows:
         m = r["fp32_inference"]
-        agree = f"{r['inference_agreement']:.4f}" if "inference_agreement" in r else "—"
+        agree = f"{r['inference_agreement']:.4f}"
         lines.append(f"| {r['method']} | {r['variant']} | {r['seed']} | {m['pixel_accuracy']:.4f} | {m['mean_class_accuracy']:.4f} | "
                      f"{m['mean_iou']:.4f} | {agree} | {r['training']['img_per_s_median']:.2f} |")
     lines += ["", "| method | metric | " + " | ".join(f"{v} mean ± sd" for v in variants) + " | difference | within seed spread |",
@@ -173,12 +190,15 @@ def main(argv=None) -> int:
                     resume = (Path(cfg.run_dir) / "ckpt" / checkpoint.LATEST).is_file()
                     print(f"training {cfg.run_dir} ({'resuming' if resume else 'from scratch'})", file=sys.stderr, flush=True)
                     start = time.perf_counter()
-                    train(cfg, resume=resume)
+                    trainer = Trainer(cfg, resume=resume)
+                    if variant == "fast-fp32-pair-step":
+                        fp32_pair_step(trainer.method)
+                    trainer.fit()
                     print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # emulated bf16 on CPUs without native bf16
                     row = {"method": method, "variant": variant, "seed": seed, "run": str(cfg.run_dir),
-                           "training": training_record(cfg), **score_run(cfg, variant)}
+                           "training": training_record(cfg), **score_run(cfg)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     summary = {m: parity(rows, m, args.variants) for m in args.methods}

@@ -79,8 +79,9 @@ def cpu_scale_overrides(size: int = SIZE, quick: bool = False, augment: bool = T
 
 
 def pinned_precision() -> list[str]:
-    """fp32, written out: ``train.precision=auto`` picks bf16 on CPUs with AMX/AVX512-BF16, so a run resumed
-    on another machine could change precision half-way. (Empty where the config has no such key.)"""
+    """fp32, written out: ``train.precision=auto`` may pick bf16 on CPUs with AMX/AVX512-BF16 (with
+    ``AUTO_TRAINS_IN_BF16``), so a run resumed on another machine or version could change precision
+    half-way. (Empty where the config has no such key.)"""
     from semicycle.config import TrainConfig
 
     return ["train.precision=fp32"] if "precision" in TrainConfig.__dataclass_fields__ else []

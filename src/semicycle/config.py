@@ -92,7 +92,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 on GPUs with bf16 and CPUs with AVX512-BF16/AMX, else fp32)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, engine/device.py)
     channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
     compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
     max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule

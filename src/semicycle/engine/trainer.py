@@ -226,7 +226,7 @@ class Trainer:
         return self.seconds_before + running
 
     def _check_precision(self, saved: dict) -> None:
-        """precision=auto may resolve differently on another machine: say so (the run stays valid)."""
+        """precision=auto may resolve differently on another machine or version: say so (the run stays valid)."""
         before, now = saved.get("precision"), self.runtime.precision
         if before and before != now:
             warnings.warn(
