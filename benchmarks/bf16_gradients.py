@@ -15,7 +15,8 @@ in fp32 (the reference) and in bf16 autocast with the output layers in bf16 too 
 fp32 (as now), and with the instance norms also in fp32, eager and compiled (``VARIANTS``).
 It prints, per update and variant, the cosine between the variant's and fp32's gradient (all
 parameters of the updated networks as one vector) and the relative error ||g - g_fp32|| / ||g_fp32||
-(means over batches), with fp32 at another thread count as the noise floor; and, for the generators'
+(means over batches), also with each component scaled as Adam scales it, by 1 / (sqrt(v) + eps) with
+the checkpoint's second moments v (``Adam-scaled``: the direction of the step actually taken), with fp32 at another thread count as the noise floor; and, for the generators'
 outputs, the share of tanh outputs that bf16 rounds to exactly +-1 (where its gradient 1 - y^2 is 0).
 """
 
@@ -50,7 +51,10 @@ VARIANTS = {  # name: (precision, what changes from the networks as built)
 }
 
 
-UPDATES = ("sv", "sv, output conv", "G", "D")
+ADAM_SUFFIX = ", Adam-scaled"
+ADAM_SCALED = {f"sv{ADAM_SUFFIX}": "G", f"G{ADAM_SUFFIX}": "G", f"D{ADAM_SUFFIX}": "D"}  # update: optimizer
+UPDATES = ("sv", "sv, output conv", "G", "D", *ADAM_SCALED)
+ADAM_EPS = 1e-8  # Adam's eps (torch's default, which the methods use)
 
 
 def widen(module: nn.Module) -> None:
@@ -139,6 +143,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir")
     parser.add_argument("--batches", type=int, default=24)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     state = checkpoint.load(Path(args.run_dir) / "ckpt")
@@ -153,17 +158,25 @@ def main(argv=None) -> int:
         net.load_state_dict(state["models"][name])
     batches = [method.to_device(method.batches.batch(0, step)) for step in range(args.batches)]
     assert all("paired" in b for b in batches), "--batches must not exceed the epoch's pair steps"
+    # 1 / (sqrt(v) + eps) per parameter, Adam's scaling of each gradient component (v from the checkpoint)
+    adam_scale = {}
+    for name in ("G", "D"):
+        slots = state["optimizers"][name]["state"]
+        adam_scale[name] = torch.cat([1 / (slots[i]["exp_avg_sq"].flatten().double().sqrt() + ADAM_EPS) for i in sorted(slots)])
     reference = [step_gradients(method, b, runtimes["fp32"]) for b in batches]
     rows = {}
-    for variant, (precision, changes) in VARIANTS.items():
+    for variant in args.variants:
+        precision, changes = VARIANTS[variant]
         torch.set_num_threads(2 if variant.endswith("2 threads") else 1)
         method.runtime = runtimes[precision]
         with changed_parts(method, changes):
             results = [step_gradients(method, b, runtimes[precision]) for b in batches]
         row = {}
         for update in UPDATES:
-            cos = [float(torch.nn.functional.cosine_similarity(r[update], ref[update], dim=0)) for r, ref in zip(results, reference)]
-            rel = [float((r[update] - ref[update]).norm() / ref[update].norm()) for r, ref in zip(results, reference)]
+            scale = adam_scale[ADAM_SCALED[update]] if update in ADAM_SCALED else 1
+            key = update.removesuffix(ADAM_SUFFIX)
+            cos = [float(torch.nn.functional.cosine_similarity(r[key] * scale, ref[key] * scale, dim=0)) for r, ref in zip(results, reference)]
+            rel = [float((r[key] - ref[key]).mul(scale).norm() / ref[key].mul(scale).norm()) for r, ref in zip(results, reference)]
             row[update] = {"cosine": statistics.mean(cos), "relative_error": statistics.mean(rel)}
         row["saturated_outputs"] = float(torch.stack([r["saturated"] for r in results]).mean())
         rows[variant] = row

@@ -13,7 +13,8 @@ real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32
 * ``fp32``: precision fp32, NCHW, eager (the reference);
 * ``fast``: the fast path for a long run on a CPU with native bf16 (``train.precision=bf16``): bf16
   autocast, channels_last, torch.compile;
-* ``fast-fp32-pair-step`` (cause-finding, okada): the fast path with Okada's supervised step in fp32.
+* ``fast-fp32-pair-step`` (cause-finding, okada): the fast path with Okada's supervised step in fp32;
+* ``fast-fp32-discriminators`` (cause-finding): the fast path with both discriminators in fp32.
 
 Each finished run is scored photo -> label on the 100 facades val images (decoded to the nearest class
 colour, one confusion matrix over the split) with fp32 inference, and also with the fast path's inference
@@ -58,6 +59,7 @@ VARIANTS = {
     "fp32": ["train.precision=fp32", "train.channels_last=false", "train.compile=false"],
     "fast": FAST,
     "fast-fp32-pair-step": FAST,  # cause-finding (okada): the fast path with Okada's supervised step in fp32
+    "fast-fp32-discriminators": FAST,  # cause-finding: the fast path with D_A and D_B in fp32
 }
 INFERENCE = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
              "fast": {"precision": "bf16", "channels_last": True, "compile": False}}
@@ -89,6 +91,19 @@ def fp32_pair_step(method) -> None:
             runtime.precision = precision
 
     method.supervised_step = supervised_step
+
+
+def fp32_networks(method, names) -> None:
+    """Run the networks ``names`` of ``method`` without autocast (float32 input), the others as configured."""
+    for name in names:
+        net = method.networks[name]
+        forward = net.forward
+
+        def fp32_forward(x, forward=forward):
+            with torch.autocast(x.device.type, enabled=False):
+                return forward(x.float())
+
+        net.forward = fp32_forward
 
 
 def finished(cfg: Config) -> bool:
@@ -193,6 +208,8 @@ def main(argv=None) -> int:
                     trainer = Trainer(cfg, resume=resume)
                     if variant == "fast-fp32-pair-step":
                         fp32_pair_step(trainer.method)
+                    elif variant == "fast-fp32-discriminators":
+                        fp32_networks(trainer.method, ["D_A", "D_B"])
                     trainer.fit()
                     print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 with warnings.catch_warnings():

@@ -12,7 +12,8 @@ One run measures everything in one table (medians over --steps timed steps after
   on hardware without native bf16, ``auto`` everywhere, i.e. fp32), at 128 and 256 px; ratio = (a) / (b).
   Where the CPU has no native bf16 the explicit alternatives are measured
   too (channels_last alone, compile alone), to show why auto leaves them off.
-* translate images/s at 256 px, batch 1 and 8: fp32 eager against auto precision + channels_last + compile.
+* translate images/s at 256 px, batch 1 and 8: fp32 eager against the fast path (bf16 where native) +
+  channels_last + compile.
 * the semi-supervised methods' steps (okada, shukla, mondal, paired segment, pix2pix) at 128 px, reference
   against fast path, with their presets' networks.
 * the input pipeline (in-memory uint8 crop/flip + float conversion) as a share of the step, at 64 px.
@@ -47,7 +48,7 @@ from semicycle.engine.trainer import Trainer
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
 REFERENCE = ["train.precision=fp32", "train.channels_last=false", "train.compile=false"]
-# the fast path: bf16 (an opt-in for training, see AUTO_TRAINS_IN_BF16) with auto's layout and compilation
+# the fast path: bf16 (an opt-in, see AUTO_PICKS_BF16) with auto's layout and compilation
 FAST = ["train.precision=bf16", "train.channels_last=auto", "train.compile=auto"]
 AUTO = ["train.precision=auto", "train.channels_last=auto", "train.compile=auto"]
 SEMI = {  # name: (preset, extra overrides)
@@ -180,7 +181,7 @@ def train_rows(label: str, size: int, preset, extra, variants, args, root: Path)
     return rows
 
 
-def translate_rows(args, root: Path) -> list[dict]:
+def translate_rows(args, root: Path, native: bool | None) -> list[dict]:
     run_dir = root / "translate"
     size = args.translate_size
     cfg = base_config(run_dir, size, None, [*REFERENCE, "train.max_steps=1", f"train.device={args.device}"], 4)
@@ -188,7 +189,7 @@ def translate_rows(args, root: Path) -> list[dict]:
     trainer.save()
     rows = []
     variants = [("reference", dict(precision="fp32", channels_last=False, compile=False)),
-                ("fast path", dict(precision="auto", channels_last="auto", compile=True))]
+                ("fast path", dict(precision="bf16" if native is not False else "auto", channels_last="auto", compile=True))]
     for batch in (1, 8):
         images = torch.rand(batch, 3, size, size) * 2 - 1
         ref = None
@@ -290,7 +291,7 @@ def main(argv=None) -> int:
         rows += train_rows("demo", 64, "demo", [*extra_device, f"data.root={root / 'synthetic'}"], variants, args, root)
         if not args.no_translate:
             log("translate")
-            rows += translate_rows(args, root)
+            rows += translate_rows(args, root, native)
         if not args.no_semi:
             for label, (preset, extra) in SEMI.items():
                 log(f"{label} ({preset}) 128px")

@@ -37,26 +37,25 @@ def tiny(run_dir, root, *extra) -> Config:
 
 
 # ---------------------------------------------------------------- precision choices
-def test_precision_auto_follows_the_hardware(monkeypatch):
+def test_precision_auto_follows_the_hardware_once_bf16_parity_is_recorded(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", True)
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
-    assert resolve_precision("auto", cpu, training=False) == "bf16"
-    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", True)
     assert resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
-    assert resolve_precision("auto", cpu, training=False) == "fp32"
     assert resolve_precision("fp32", cpu) == "fp32"
 
 
-def test_auto_trains_in_fp32_until_bf16_parity_is_recorded_and_says_why(monkeypatch):
-    """Issue 19: bf16 lowered okada's scores, so training ``auto`` stays fp32 (inference may use bf16)."""
+def test_auto_is_fp32_until_bf16_parity_is_recorded_and_says_why(monkeypatch):
+    """Issue 19: bf16 lowered okada's scores, so ``auto`` stays fp32, for training and inference alike."""
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", False)
-    train_rt = Runtime.create("cpu", precision="auto")
-    assert train_rt.precision == "fp32"
-    assert f"fp32 ({devmod.AUTO_FP32_REASON})" in train_rt.summary()
-    assert Runtime.create("cpu", precision="auto", label="translate", training=False).precision == "bf16"
+    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", False)
+    runtime = Runtime.create("cpu", precision="auto")
+    assert runtime.precision == "fp32"
+    assert f"fp32 ({devmod.AUTO_FP32_REASON})" in runtime.summary()
+    assert Runtime.create("cpu", precision="auto", label="translate").precision == "fp32"
+    assert Runtime.create("cpu", precision="bf16").precision == "bf16"  # the fast path, asked for
     assert "(" not in Runtime.create("cpu", precision="fp32").summary()  # an explicit fp32 needs no reason
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
     assert "(no native bf16 on this CPU)" in Runtime.create("cpu", precision="auto").summary()
@@ -68,7 +67,7 @@ def test_the_kernel_caps_make_a_bf16_cpu_count_as_avx2(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
-    monkeypatch.setattr(devmod, "AUTO_TRAINS_IN_BF16", True)
+    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", True)
     assert devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "bf16"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
     assert devmod.cpu_kernels_capped_below_bf16() == "ONEDNN_MAX_CPU_ISA=AVX2"

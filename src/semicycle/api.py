@@ -1,8 +1,8 @@
 """Python API: ``semicycle.load(path).translate(pil_image)`` — no architecture flags needed.
 
 Inference runs batched under ``torch.inference_mode``; precision, memory format and compilation come
-from :class:`~semicycle.engine.device.Runtime` (``precision="auto"``: bf16 where the hardware computes
-it natively, else fp32). Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
+from :class:`~semicycle.engine.device.Runtime` (``precision="auto"``: fp32 until bf16 is shown to match
+it, see ``AUTO_PICKS_BF16``; ``"bf16"`` is the fast path where the hardware computes it natively). Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Translator:
         """``precision``: auto | fp32 | bf16 | fp16; ``channels_last``/``compile``: True, False or "auto"
         (compiling costs tens of seconds up front and pays off for hundreds of images)."""
         state = checkpoint.load(path)
-        runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate", training=False)
+        runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate")
         generators = {}
         for direction, name in state["translators"].items():
             net = build_from_arch(state["arch"][name], "generator")

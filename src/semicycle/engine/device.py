@@ -11,9 +11,9 @@ Everything device-specific is decided here and applied through one object, :clas
 * ``put(tensor)`` moves a batch tensor to the device in the networks' memory format.
 
 ``auto`` settings pick, per device, the fastest combination measured to keep quality
-(docs/performance.md): for inference, bf16 where the hardware computes it natively (CUDA with bf16; x86
-CPUs with AVX512-BF16 or AMX), else fp32; for training, bf16 only once ``AUTO_TRAINS_IN_BF16`` records
-that it trains to fp32's quality; channels_last and compilation with bf16 for long runs.
+(docs/performance.md): fp32 until ``AUTO_PICKS_BF16`` records that bf16 matches fp32's quality, then bf16
+where the hardware computes it natively (CUDA with bf16; x86 CPUs with AVX512-BF16 or AMX); channels_last
+and compilation with bf16 for long runs.
 Parameters, optimizer states, losses, the networks' output layers and checkpoints stay float32 in every
 precision.
 """
@@ -38,12 +38,12 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # train.compile=auto compiles only runs with at least this many iterations left: compiling the four
 # CycleGAN networks takes minutes on a 2-core CPU, and pays back after a few hundred steps.
 COMPILE_MIN_STEPS = 2000
-# Whether train.precision=auto may pick bf16: only once bf16 (the fast path) is shown to train to fp32's
-# quality over the full schedule (benchmarks/precision_parity.py: okada and CycleGAN, 3 seeds each, every
-# metric's mean difference within the seed spread; docs/performance.md). Inference ``auto`` needs only
-# its label maps to agree with fp32's (>= 99.5% of pixels, measured there) and picks bf16 where native.
-AUTO_TRAINS_IN_BF16 = False
-AUTO_FP32_REASON = "auto: bf16 training is not yet shown to match fp32's quality, docs/performance.md"
+# Whether precision=auto (training and inference) may pick bf16: only once the fast path is shown to train
+# to fp32's quality over the full schedule (benchmarks/precision_parity.py: okada and CycleGAN, 3 seeds
+# each, every metric's mean difference within the seed spread) and its translations decode to fp32's label
+# maps on >= 99.5% of pixels. Not yet: bf16 lowered okada's scores (docs/performance.md).
+AUTO_PICKS_BF16 = False
+AUTO_FP32_REASON = "auto: bf16 is not yet shown to match fp32's quality, docs/performance.md"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,13 +122,13 @@ def cuda_has_bf16(device: torch.device) -> bool:
         return bool(torch.cuda.is_bf16_supported())
 
 
-def resolve_precision(requested: str, device: torch.device, key: str = "train.precision", training: bool = True) -> str:
-    """``auto`` -> the precision to run in on ``device`` (to train in, or to infer in); explicit choices are checked."""
+def resolve_precision(requested: str, device: torch.device, key: str = "train.precision") -> str:
+    """``auto`` -> the precision to run in on ``device``; explicit choices are checked."""
     if requested not in PRECISIONS:
         raise ConfigError(f"{key}={requested!r} is not one of: {', '.join(PRECISIONS)}")
     kind = device.type
     if requested == "auto":
-        if training and not AUTO_TRAINS_IN_BF16:
+        if not AUTO_PICKS_BF16:
             return "fp32"
         if kind == "cuda":
             return "bf16" if cuda_has_bf16(device) else "fp32"
@@ -199,7 +199,6 @@ class Runtime:
     channels_last_setting: str = "false"  # auto | true | false
     compile_setting: str = "false"  # auto | true | false
     label: str = "train"  # config section named in messages
-    training: bool = True  # False: inference only
     rank: int = 0
     world_size: int = 1
     scalers: dict = field(default_factory=dict)
@@ -215,12 +214,10 @@ class Runtime:
         channels_last="false",
         compile="false",
         label: str = "train",
-        training: bool = True,
     ) -> "Runtime":
         """Resolve the device and precision now; channels_last/compile when the models are prepared.
 
-        ``threads > 0`` sets torch's intra-op threads (default: one per core available to the process);
-        ``training=False``: the precision is for inference only (``auto`` may pick bf16 sooner).
+        ``threads > 0`` sets torch's intra-op threads (default: one per core available to the process).
         """
         if threads > 0:
             cores = available_cores()
@@ -234,12 +231,11 @@ class Runtime:
         dev = resolve_device(device)
         return cls(
             device=dev,
-            precision=resolve_precision(precision, dev, f"{label}.precision", training),
+            precision=resolve_precision(precision, dev, f"{label}.precision"),
             precision_setting=precision,
             channels_last_setting=_switch(channels_last, f"{label}.channels_last"),
             compile_setting=_switch(compile, f"{label}.compile"),
             label=label,
-            training=training,
         )
 
     @property
@@ -387,7 +383,7 @@ class Runtime:
         why = ""
         if self.device.type == "cpu" and self.precision == "fp32" and not cpu_has_native_bf16():
             why = " (no native bf16 on this CPU)"
-        elif self.training and self.precision_setting == "auto" and self.precision == "fp32" and not AUTO_TRAINS_IN_BF16:
+        elif self.precision_setting == "auto" and self.precision == "fp32" and not AUTO_PICKS_BF16:
             why = f" ({AUTO_FP32_REASON})"
         return (
             f"runtime: {d['device']}, {d['threads']} threads, {d['precision']}{why}, "
