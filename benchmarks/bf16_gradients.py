@@ -16,7 +16,9 @@ fp32 (as now), and with the instance norms also in fp32, eager and compiled (``V
 It prints, per update and variant, the cosine between the variant's and fp32's gradient (all
 parameters of the updated networks as one vector) and the relative error ||g - g_fp32|| / ||g_fp32||
 (means over batches), also with each component scaled as Adam scales it, by 1 / (sqrt(v) + eps) with
-the checkpoint's second moments v (``Adam-scaled``: the direction of the step actually taken), with fp32 at another thread count as the noise floor; and, for the generators'
+the checkpoint's second moments v (``Adam-scaled``: the direction of the step actually taken), leaving
+out the inert biases (those of convolutions followed by instance norm, whose exact gradient is 0; the
+size of their gradient against fp32's is printed apart), with fp32 at another thread count as the noise floor; and, for the generators'
 outputs, the share of tanh outputs that bf16 rounds to exactly +-1 (where its gradient 1 - y^2 is 0).
 """
 
@@ -103,6 +105,26 @@ def changed_parts(method, changes: tuple[str, ...]):
                 del m.forward
 
 
+def inert_biases(net: nn.Module) -> set[int]:
+    """ids of the biases of convolutions followed directly by an instance norm: the norm subtracts the
+    channel mean, so their exact gradient is 0 and only rounding error reaches them."""
+    out = set()
+    for seq in net.modules():
+        if isinstance(seq, nn.Sequential):
+            children = list(seq)
+            for conv, norm in zip(children, children[1:]):
+                if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(norm, nn.InstanceNorm2d) and conv.bias is not None:
+                    out.add(id(conv.bias))
+    return out
+
+
+def functional_mask(modules) -> torch.Tensor:
+    """1 for each gradient component of ``modules`` (in ``grads`` order) that is not an inert bias."""
+    inert = set().union(*(inert_biases(m) for m in modules))
+    return torch.cat([torch.full((p.numel(),), float(id(p) not in inert), dtype=torch.float64)
+                      for m in modules for p in m.parameters()])
+
+
 def grads(modules) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for m in modules for p in m.parameters() if p.grad is not None]).double()
 
@@ -158,11 +180,15 @@ def main(argv=None) -> int:
         net.load_state_dict(state["models"][name])
     batches = [method.to_device(method.batches.batch(0, step)) for step in range(args.batches)]
     assert all("paired" in b for b in batches), "--batches must not exceed the epoch's pair steps"
-    # 1 / (sqrt(v) + eps) per parameter, Adam's scaling of each gradient component (v from the checkpoint)
+    # 1 / (sqrt(v) + eps) per parameter, Adam's scaling of each gradient component (v from the checkpoint),
+    # 0 for the inert biases (reported apart: their exact gradient is 0)
     adam_scale = {}
-    for name in ("G", "D"):
+    groups = {"G": ["G_AB", "G_BA"], "D": ["D_A", "D_B"]}
+    for name, nets in groups.items():
         slots = state["optimizers"][name]["state"]
-        adam_scale[name] = torch.cat([1 / (slots[i]["exp_avg_sq"].flatten().double().sqrt() + ADAM_EPS) for i in sorted(slots)])
+        scale = torch.cat([1 / (slots[i]["exp_avg_sq"].flatten().double().sqrt() + ADAM_EPS) for i in sorted(slots)])
+        adam_scale[name] = scale * functional_mask([method.networks[n] for n in nets])
+    inert = {name: 1 - functional_mask([method.networks[n] for n in nets]) for name, nets in groups.items()}
     reference = [step_gradients(method, b, runtimes["fp32"]) for b in batches]
     rows = {}
     for variant in args.variants:
@@ -179,17 +205,20 @@ def main(argv=None) -> int:
             rel = [float((r[key] - ref[key]).mul(scale).norm() / ref[key].mul(scale).norm()) for r, ref in zip(results, reference)]
             row[update] = {"cosine": statistics.mean(cos), "relative_error": statistics.mean(rel)}
         row["saturated_outputs"] = float(torch.stack([r["saturated"] for r in results]).mean())
+        row["inert_bias_gradient_ratio"] = statistics.mean(  # |g| of the inert biases, variant over fp32
+            float((r["G"] * inert["G"]).norm() / (ref["G"] * inert["G"]).norm()) for r, ref in zip(results, reference))
         rows[variant] = row
         print(variant, json.dumps(row), file=sys.stderr, flush=True)
     torch.set_num_threads(threads)
     ref_sat = float(torch.stack([r["saturated"] for r in reference]).mean())
     print(f"\n{args.run_dir} at iteration {state['progress']['iteration']}, {args.batches} batches; "
           f"fp32 tanh outputs exactly +-1: {ref_sat:.4%}")
-    print("| variant | " + " | ".join(f"{u}: cosine / rel. error" for u in UPDATES) + " | outputs rounded to +-1 |")
-    print("|" + " --- |" * (len(UPDATES) + 2))
+    print("| variant | " + " | ".join(f"{u}: cosine / rel. error" for u in UPDATES) + " | outputs rounded to +-1 | "
+          "inert biases' G gradient / fp32's |")
+    print("|" + " --- |" * (len(UPDATES) + 3))
     for variant, row in rows.items():
         cells = " | ".join(f"{row[u]['cosine']:.4f} / {row[u]['relative_error']:.3f}" for u in UPDATES)
-        print(f"| {variant} | {cells} | {row['saturated_outputs']:.2%} |")
+        print(f"| {variant} | {cells} | {row['saturated_outputs']:.2%} | {row['inert_bias_gradient_ratio']:.0f}x |")
     if args.json:
         Path(args.json).write_text(json.dumps({"run": args.run_dir, "iteration": state["progress"]["iteration"], "rows": rows}, indent=1))
     return 0
