@@ -9,13 +9,15 @@ the gradients of okada's three updates are computed on the same weights and inpu
 * ``sv``: the supervised generator step, kappa * L_sv on a paired batch (Okada eq. 6-7);
 * ``sv, output conv``: the same, restricted to the generators' output convolutions;
 * ``G``: the CycleGAN generator step (GAN + cycle + identity terms) on an unpaired batch;
+* with ``--terms``, each term of that step on its own (``G: cycle_A``, ...);
 * ``D``: the discriminator step on that batch's fakes (made in fp32, so only D's precision varies),
 
 in fp32 (the reference) and in bf16 autocast with the output layers in bf16 too (as before issue 19), in
 fp32 (as now), and with the instance norms also in fp32, eager and compiled (``VARIANTS``).
 It prints, per update and variant, the cosine between the variant's and fp32's gradient (all
 parameters of the updated networks as one vector) and the relative error ||g - g_fp32|| / ||g_fp32||
-(means over batches), also with each component scaled as Adam scales it, by 1 / (sqrt(v) + eps) with
+(means over batches; ``summed_*`` in the JSON: the same for the gradients summed over the batches,
+where unbiased rounding noise averages out and a bias would not), also with each component scaled as Adam scales it, by 1 / (sqrt(v) + eps) with
 the checkpoint's second moments v (``Adam-scaled``: the direction of the step actually taken), leaving
 out the inert biases (those of convolutions followed by instance norm, whose exact gradient is 0; the
 size of their gradient against fp32's is printed apart), with fp32 at another thread count as the noise floor; and, for the generators'
@@ -129,7 +131,7 @@ def grads(modules) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for m in modules for p in m.parameters() if p.grad is not None]).double()
 
 
-def step_gradients(method, batch: dict, runtime: Runtime) -> dict[str, torch.Tensor]:
+def step_gradients(method, batch: dict, runtime: Runtime, per_term: bool = False) -> dict[str, torch.Tensor]:
     n, t = method.networks, method.cfg.train
     gens, discs = [n["G_AB"], n["G_BA"]], [n["D_A"], n["D_B"]]
     out = {}
@@ -150,6 +152,13 @@ def step_gradients(method, batch: dict, runtime: Runtime) -> dict[str, torch.Ten
         g_losses, _, _ = method.generator_losses(unpaired["A"], unpaired["B"])
     sum(g_losses.values()).backward()
     out["G"] = grads(gens)
+    for term in g_losses if per_term else ():  # each CycleGAN generator term's gradient on its own
+        for net in gens + discs:
+            net.zero_grad(set_to_none=True)
+        with runtime.autocast():
+            terms, _, _ = method.generator_losses(unpaired["A"], unpaired["B"])
+        terms[term].backward()
+        out[f"G: {term}"] = grads(gens)
     with torch.no_grad():
         fakes = {"A": n["G_BA"](unpaired["B"]).float(), "B": n["G_AB"](unpaired["A"]).float()}  # fp32 fakes
     for net in gens + discs:
@@ -166,6 +175,7 @@ def main(argv=None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--batches", type=int, default=24)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--terms", action="store_true", help="also each CycleGAN generator term on its own")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     state = checkpoint.load(Path(args.run_dir) / "ckpt")
@@ -189,21 +199,25 @@ def main(argv=None) -> int:
         scale = torch.cat([1 / (slots[i]["exp_avg_sq"].flatten().double().sqrt() + ADAM_EPS) for i in sorted(slots)])
         adam_scale[name] = scale * functional_mask([method.networks[n] for n in nets])
     inert = {name: 1 - functional_mask([method.networks[n] for n in nets]) for name, nets in groups.items()}
-    reference = [step_gradients(method, b, runtimes["fp32"]) for b in batches]
+    reference = [step_gradients(method, b, runtimes["fp32"], args.terms) for b in batches]
+    updates = UPDATES + tuple(k for k in reference[0] if k.startswith("G: "))
     rows = {}
     for variant in args.variants:
         precision, changes = VARIANTS[variant]
         torch.set_num_threads(2 if variant.endswith("2 threads") else 1)
         method.runtime = runtimes[precision]
         with changed_parts(method, changes):
-            results = [step_gradients(method, b, runtimes[precision]) for b in batches]
+            results = [step_gradients(method, b, runtimes[precision], args.terms) for b in batches]
         row = {}
-        for update in UPDATES:
+        for update in updates:
             scale = adam_scale[ADAM_SCALED[update]] if update in ADAM_SCALED else 1
             key = update.removesuffix(ADAM_SUFFIX)
             cos = [float(torch.nn.functional.cosine_similarity(r[key] * scale, ref[key] * scale, dim=0)) for r, ref in zip(results, reference)]
             rel = [float((r[key] - ref[key]).mul(scale).norm() / ref[key].mul(scale).norm()) for r, ref in zip(results, reference)]
-            row[update] = {"cosine": statistics.mean(cos), "relative_error": statistics.mean(rel)}
+            total, total_ref = sum(r[key] for r in results) * scale, sum(ref[key] for ref in reference) * scale
+            row[update] = {"cosine": statistics.mean(cos), "relative_error": statistics.mean(rel),
+                           "summed_cosine": float(torch.nn.functional.cosine_similarity(total, total_ref, dim=0)),
+                           "summed_relative_error": float((total - total_ref).norm() / total_ref.norm())}
         row["saturated_outputs"] = float(torch.stack([r["saturated"] for r in results]).mean())
         row["inert_bias_gradient_ratio"] = statistics.mean(  # |g| of the inert biases, variant over fp32
             float((r["G"] * inert["G"]).norm() / (ref["G"] * inert["G"]).norm()) for r, ref in zip(results, reference))
@@ -213,11 +227,11 @@ def main(argv=None) -> int:
     ref_sat = float(torch.stack([r["saturated"] for r in reference]).mean())
     print(f"\n{args.run_dir} at iteration {state['progress']['iteration']}, {args.batches} batches; "
           f"fp32 tanh outputs exactly +-1: {ref_sat:.4%}")
-    print("| variant | " + " | ".join(f"{u}: cosine / rel. error" for u in UPDATES) + " | outputs rounded to +-1 | "
+    print("| variant | " + " | ".join(f"{u}: cosine / rel. error" for u in updates) + " | outputs rounded to +-1 | "
           "inert biases' G gradient / fp32's |")
-    print("|" + " --- |" * (len(UPDATES) + 3))
+    print("|" + " --- |" * (len(updates) + 3))
     for variant, row in rows.items():
-        cells = " | ".join(f"{row[u]['cosine']:.4f} / {row[u]['relative_error']:.3f}" for u in UPDATES)
+        cells = " | ".join(f"{row[u]['cosine']:.4f} / {row[u]['relative_error']:.3f}" for u in updates)
         print(f"| {variant} | {cells} | {row['saturated_outputs']:.2%} | {row['inert_bias_gradient_ratio']:.0f}x |")
     if args.json:
         Path(args.json).write_text(json.dumps({"run": args.run_dir, "iteration": state["progress"]["iteration"], "rows": rows}, indent=1))

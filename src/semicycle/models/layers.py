@@ -44,11 +44,11 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
 def run_float32_tail(layers: nn.Sequential, x: torch.Tensor, count: int) -> torch.Tensor:
     """``layers(x)``, with the last ``count`` layers (a network's output layers) in float32 under autocast.
 
-    Mixed precision runs the convolutions in bf16/fp16, which is harmless inside a network but not at
-    its output: bf16 keeps 8 significant bits, so a tanh output within 2^-9 of +-1 rounds to exactly
-    +-1 and its gradient 1 - y^2 near the label colours' +-1 falls on a few coarse levels (0.031 for
-    y = 0.984 is off by up to 25%), which lowered okada's label maps (docs/performance.md, "Why the
-    output layers stay float32"). These layers cost ~1-2% of a generator's FLOPs. Without autocast
+    Mixed precision runs the convolutions in bf16/fp16; at a network's output that costs more than
+    inside it: bf16 keeps 8 significant bits, so a tanh output within 2^-9 of +-1 rounds to exactly +-1,
+    where its gradient 1 - y^2 is 0 (3% of okada's label-map outputs at the end of training), and
+    near the label colours' +-1 that gradient falls on a few coarse levels (docs/performance.md, "Why
+    bf16 lowered okada's scores"). These layers cost ~1-2% of a generator's FLOPs. Without autocast
     this is ``layers(x)``; the state_dict keys do not change.
     """
     children = list(layers)
