@@ -157,27 +157,26 @@ def test_losses_are_float32_under_bf16_autocast():
     assert torch.equal(values[4], (image.float() - (image.float() + 0.1)).abs().mean())
 
 
-def _output_convs(net: torch.nn.Module) -> list[torch.nn.Module]:
+def _output_convs(net: torch.nn.Module) -> list[torch.nn.Module]:  # every convolution; the output one last
     return [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
 
 
-@pytest.mark.parametrize("kind", ["generator", "discriminator"])
-def test_every_network_runs_its_output_layer_in_float32_under_autocast(kind):
+@pytest.mark.parametrize("kind,name", [("generator", n) for n in list_generators()]
+                         + [("discriminator", n) for n in list_discriminators()])
+def test_every_network_runs_its_output_layer_in_float32_under_autocast(kind, name):
     """Issue 19: autocast computes the body in bf16, the output convolution (and tanh) in float32."""
-    names = list_generators() if kind == "generator" else list_discriminators()
-    for name in names:
-        rule = size_rule(kind, name, **SMALL[kind])
-        size = -(-max(rule.minimum, 32) // rule.multiple) * rule.multiple
-        heads = [{"output": "tanh"}, {"output": "logits", "out_channels": 5}] if kind == "generator" else [{}]
-        for head in heads:
-            net = (create_generator if kind == "generator" else create_discriminator)(name, **SMALL[kind], **head)
-            dtypes = []
-            for conv in _output_convs(net):
-                conv.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = net(torch.randn(1, 3, size, size))
-            assert out.dtype == torch.float32, (name, head)
-            assert dtypes[-1] == torch.float32 and torch.bfloat16 in dtypes, (name, head, dtypes)
+    rule = size_rule(kind, name, **SMALL[kind])
+    size = -(-max(rule.minimum, 32) // rule.multiple) * rule.multiple
+    heads = [{"output": "tanh"}, {"output": "logits", "out_channels": 5}] if kind == "generator" else [{}]
+    for head in heads:
+        net = (create_generator if kind == "generator" else create_discriminator)(name, **SMALL[kind], **head)
+        dtypes = []  # output dtypes of the convolutions, in the order they ran
+        for conv in _output_convs(net):
+            conv.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(torch.randn(1, 3, size, size))
+        assert out.dtype == torch.float32, head
+        assert dtypes[-1] == torch.float32 and torch.bfloat16 in dtypes, (head, dtypes)
 
 
 def test_tanh_outputs_near_one_keep_their_gradient_under_bf16_autocast():

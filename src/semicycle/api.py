@@ -2,7 +2,8 @@
 
 Inference runs batched under ``torch.inference_mode``; precision, memory format and compilation come
 from :class:`~semicycle.engine.device.Runtime` (``precision="auto"``: fp32 until bf16 is shown to match
-it, see ``AUTO_PICKS_BF16``; ``"bf16"`` is the fast path where the hardware computes it natively). Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
+it, see ``AUTO_PICKS_BF16``; ``"bf16"`` is the fast path where the hardware computes it natively).
+Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
 """
 
 from __future__ import annotations
