@@ -51,6 +51,8 @@ from semicycle.engine import checkpoint
 from semicycle.engine.trainer import Trainer
 from semicycle.evaluation.confusion import ConfusionMatrix
 
+from bf16_gradients import widen  # benchmarks/: run a network in fp32 under autocast
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
 PRESETS = {"okada": ("okada2019-ssl-facades", ["pairs.rate=0.1"]), "cyclegan": ("zhu2017-cyclegan-facades", [])}
@@ -91,19 +93,6 @@ def fp32_pair_step(method) -> None:
             runtime.precision = precision
 
     method.supervised_step = supervised_step
-
-
-def fp32_networks(method, names) -> None:
-    """Run the networks ``names`` of ``method`` without autocast (float32 input), the others as configured."""
-    for name in names:
-        net = method.networks[name]
-        forward = net.forward
-
-        def fp32_forward(x, forward=forward):
-            with torch.autocast(x.device.type, enabled=False):
-                return forward(x.float())
-
-        net.forward = fp32_forward
 
 
 def finished(cfg: Config) -> bool:
@@ -193,6 +182,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tabulate-only", action="store_true", help="score finished runs, train nothing")
     args = parser.parse_args(argv)
+    if "fast-fp32-pair-step" in args.variants and args.methods != ["okada"]:
+        parser.error("--variants fast-fp32-pair-step needs --methods okada (only okada has a pair step)")
     out = Path(args.out)
     rows = []
     for method in args.methods:
@@ -209,7 +200,8 @@ def main(argv=None) -> int:
                     if variant == "fast-fp32-pair-step":
                         fp32_pair_step(trainer.method)
                     elif variant == "fast-fp32-discriminators":
-                        fp32_networks(trainer.method, ["D_A", "D_B"])
+                        for name in ("D_A", "D_B"):
+                            widen(trainer.method.networks[name])
                     trainer.fit()
                     print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 with warnings.catch_warnings():
