@@ -41,7 +41,7 @@ from semicycle.config import Config, from_dict
 from semicycle.data import load_data
 from semicycle.data.pairing import training_sets
 from semicycle.engine import checkpoint
-from semicycle.engine.device import Runtime
+from semicycle.runtime import Runtime
 from semicycle.methods import create_method
 
 VARIANTS = {  # name: (precision, what changes from the networks as built)

@@ -42,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from semicycle.api import load
 from semicycle.config import Config, apply_overrides, load_preset
-from semicycle.engine import device as devmod
+import semicycle.runtime as devmod
 from semicycle.engine.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -104,7 +104,7 @@ def rel(path) -> str:
 
 def shown(path) -> str:
     """A path for a printed shell command: relative to the repository, or under $SEMICYCLE_DATA, else absolute."""
-    from semicycle.config import expand_path
+    from semicycle.data.paths import expand_path
 
     resolved = Path(path).resolve()
     data = Path(expand_path("$SEMICYCLE_DATA")).resolve()
@@ -235,7 +235,7 @@ class Experiment:
             return plan
         from semicycle.data import load_data
         from semicycle.data.pairing import training_sets
-        from semicycle.engine.device import Runtime
+        from semicycle.runtime import Runtime
         from semicycle.methods import create_method
 
         cfg = self.build_config(run, ["train.epochs=1", "train.decay_epochs=0"])
@@ -684,7 +684,7 @@ def select(exp: Experiment, data_dir: Path, budget: int, method: str, seed: int,
 
 
 def data_root(dataset: str) -> Path:
-    from semicycle.config import expand_path
+    from semicycle.data.paths import expand_path
 
     return Path(expand_path(f"$SEMICYCLE_DATA/{dataset}")).resolve()
 

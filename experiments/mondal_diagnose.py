@@ -57,7 +57,7 @@ def groups(run_dir: Path, split: str, count: int) -> dict[str, tuple[torch.Tenso
 def probe(translator, photos: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
     """One row of the table: ``translator`` is a loaded run (semicycle.load)."""
     from semicycle.data.transforms import to_float
-    from semicycle.models.heads import label_input
+    from semicycle.data.labels import label_input
 
     segmenter, to_photo = translator.generators["AtoB"], translator.generators.get("BtoA")
     x, y = to_float(photos), labels.long()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from semicycle.data.synthetic import write_aligned_dataset
-from semicycle.engine import device
+from semicycle import runtime as device
 
 REPO = Path(__file__).resolve().parents[1]
 

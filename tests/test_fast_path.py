@@ -15,8 +15,8 @@ import torch
 from semicycle import losses
 from semicycle.api import load
 from semicycle.config import Config, apply_overrides
-from semicycle.engine import device as devmod
-from semicycle.engine.device import Runtime, resolve_precision
+import semicycle.runtime as devmod
+from semicycle.runtime import Runtime, resolve_precision
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError
 from semicycle.methods.pool import ImagePool
@@ -83,7 +83,7 @@ def test_aten_cpu_capability_avx2_is_read_back_on_every_machine():
     import subprocess
     import sys
 
-    code = "import torch; from semicycle.engine.device import cpu_has_native_bf16 as f; print(torch.backends.cpu.get_cpu_capability(), f())"
+    code = "import torch; from semicycle.runtime import cpu_has_native_bf16 as f; print(torch.backends.cpu.get_cpu_capability(), f())"
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out in (["AVX2", "False"], ["DEFAULT", "False"]), out  # DEFAULT: a CPU without AVX2

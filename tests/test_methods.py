@@ -14,12 +14,12 @@ from semicycle.data.batches import MixedBatches, PairedBatches, Stream, Unpaired
 from semicycle.data.pairing import choose_pairs, training_sets
 from semicycle.data.synthetic import write_aligned_dataset
 from semicycle.data.transforms import to_float, to_uint8
-from semicycle.engine.device import Runtime
+from semicycle.runtime import Runtime
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError, DataError
 from semicycle.losses import pixel_cross_entropy
 from semicycle.methods import create_method
-from semicycle.models.heads import output_image, void_as_class
+from semicycle.data.labels import output_image, void_as_class
 from tiny_runs import tiny_overrides
 
 TINY = tiny_overrides("data.max_images=12", "train.pool_size=3", "train.sample_every=0", "train.log_every=1", "train.checkpoint_every=0")

@@ -20,7 +20,7 @@ from semicycle.data.palettes import (
     get_palette,
     list_palettes,
 )
-from semicycle.models.heads import label_input
+from semicycle.data.labels import label_input
 from semicycle.errors import ConfigError, DataError
 
 

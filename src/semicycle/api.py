@@ -1,7 +1,7 @@
 """Python API: ``semicycle.load(path).translate(pil_image)`` — no architecture flags needed.
 
 Inference runs batched under ``torch.inference_mode``; precision, memory format and compilation come
-from :class:`~semicycle.engine.device.Runtime` (``precision="auto"``: fp32 until bf16 is shown to match
+from :class:`~semicycle.runtime.Runtime` (``precision="auto"``: fp32 until bf16 is shown to match
 it, see ``AUTO_PICKS_BF16``; ``"bf16"`` is the fast path where the hardware computes it natively).
 Outputs are always float32 (N, 3, H, W) tensors or RGB PIL images.
 """
@@ -18,10 +18,10 @@ from PIL import Image
 from .data.palettes import Palette, get_palette
 from .data.transforms import to_float, to_uint8
 from .engine import checkpoint
-from .engine.device import Runtime
+from .runtime import Runtime
 from .errors import ConfigError
 from .models import build_from_arch, run_padded
-from .models.heads import network_input, output_image
+from .data.labels import network_input, output_image
 
 
 class Translator:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, engine/device.py)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, runtime.py)
     channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
     compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
     max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
@@ -419,16 +418,6 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
 
 
 PRESET_DIR = Path(__file__).parent / "presets"
-DEFAULT_DATA_ROOT = "../shared/data"
-
-
-def expand_path(value: str) -> str:
-    """Expand ``~`` and environment variables; ``$SEMICYCLE_DATA`` defaults to ../shared/data."""
-    if "SEMICYCLE_DATA" in value and "SEMICYCLE_DATA" not in os.environ:
-        value = value.replace("${SEMICYCLE_DATA}", DEFAULT_DATA_ROOT).replace("$SEMICYCLE_DATA", DEFAULT_DATA_ROOT)
-    return os.path.expanduser(os.path.expandvars(value))
-
-
 def list_presets() -> dict[str, str]:
     """Preset name -> its first comment line (what it reproduces, with the citation)."""
     out = {}

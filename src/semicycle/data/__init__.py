@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import DataConfig, expand_path
+from .paths import expand_path
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 from .domains import TranslationData
 from .io import NameList
 from .palettes import get_palette

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import PairsConfig, expand_path
 from ..errors import ConfigError
 from .batches import Stream
 from .domains import TranslationData
 from .io import NameList
+from .paths import expand_path
 from .transforms import sample_seed
+
+if TYPE_CHECKING:
+    from ..config import PairsConfig
 
 PAIRS_SEED_STREAM = 7
 

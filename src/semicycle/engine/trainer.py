@@ -23,16 +23,17 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..atomic import atomic_write_text
-from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, expand_path, flatten, from_dict, resume_differences
+from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, flatten, from_dict, resume_differences
 from ..data import load_data
 from ..data.domains import TranslationData
+from ..data.paths import expand_path
 from ..data.pairing import pair_names, training_sets
 from ..data.unaligned import load_folder
 from ..data.transforms import center_crop, to_float, to_uint8
 from ..errors import CheckpointError, TrainingDiverged
 from ..methods import create_method
 from . import checkpoint
-from .device import Runtime
+from ..runtime import Runtime
 from .plots import image_grid, plot_loss_curves
 from .runlog import LossLog
 

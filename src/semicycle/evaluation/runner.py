@@ -26,12 +26,13 @@ from PIL import Image
 
 from ..api import Translator, load
 from ..atomic import atomic_write_text
-from ..config import Config, expand_path, from_dict
+from ..config import Config, from_dict
 from ..data import load_data
+from ..data.paths import expand_path
 from ..data.io import list_images, load_rgb
 from ..data.palettes import LABEL_DECODINGS, decode_generated_labels
 from ..data.transforms import to_float, to_uint8
-from ..engine.device import resolve_device
+from ..runtime import resolve_device
 from ..errors import DataError
 from .confusion import ConfusionMatrix
 from .fcn import FcnScore

@@ -7,8 +7,8 @@ from torch import nn
 
 from ..config import Config
 from ..data.pairing import TrainingSets
-from ..engine.device import Runtime
-from ..models.heads import network_input, output_image
+from ..runtime import Runtime
+from ..data.labels import network_input, output_image
 
 
 class Method:

@@ -28,7 +28,7 @@ from .. import losses
 from ..data.batches import JointBatches, PairedBatches, UnpairedBatches
 from ..errors import ConfigError
 from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
-from ..models.heads import label_channels, label_input, void_as_class
+from ..data.labels import label_channels, label_input, void_as_class
 from .base import Method, set_requires_grad
 from .paired import segmentation_network
 

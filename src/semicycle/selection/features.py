@@ -37,7 +37,7 @@ from torch import nn
 
 from ..atomic import atomic_write
 from ..data.io import load_rgb, split_side_by_side
-from ..engine.device import resolve_device
+from ..runtime import resolve_device
 from ..package_files import installed_file
 from ..errors import ConfigError, DataError
 

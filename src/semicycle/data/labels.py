@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..data.palettes import Palette
-from ..data.transforms import to_float, to_uint8
+from .palettes import Palette
+from .transforms import to_float, to_uint8
 from ..errors import ConfigError
 
 
