@@ -131,40 +131,40 @@ def grads(modules) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for m in modules for p in m.parameters() if p.grad is not None]).double()
 
 
-def step_gradients(method, batch: dict, runtime: Runtime, per_term: bool = False) -> dict[str, torch.Tensor]:
-    n, t = method.networks, method.cfg.train
+def step_gradients(method, batch, runtime: Runtime, per_term: bool = False) -> dict[str, torch.Tensor]:
+    n, kappa = method.networks, method.cfg.okada.kappa
     gens, discs = [n["G_AB"], n["G_BA"]], [n["D_A"], n["D_B"]]
     out = {}
     for net in gens + discs:
         net.zero_grad(set_to_none=True)
-    pair = batch["paired"]
+    pair = batch.pairs
     with runtime.autocast():
-        fake_B, fake_A = n["G_AB"](pair["A"]), n["G_BA"](pair["B"])
-        l_sv = t.kappa * (losses.supervised_l1(fake_B, pair["B"]) + losses.supervised_l1(fake_A, pair["A"]))
+        fake_B, fake_A = n["G_AB"](pair.A), n["G_BA"](pair.B)
+        l_sv = kappa * (losses.supervised_l1(fake_B, pair.B) + losses.supervised_l1(fake_A, pair.A))
     l_sv.backward()
     out["sv"] = grads(gens)
     out["sv, output conv"] = grads([output_conv(g) for g in gens])
     out["saturated"] = torch.tensor([float((fake_B.abs() == 1).float().mean()), float((fake_A.abs() == 1).float().mean())])
     for net in gens + discs:
         net.zero_grad(set_to_none=True)
-    unpaired = batch["unpaired"]
+    unpaired = batch.images
     with runtime.autocast():
-        g_losses, _, _ = method.generator_losses(unpaired["A"], unpaired["B"])
+        g_losses, _, _ = method.generator_losses(unpaired.A, unpaired.B)
     sum(g_losses.values()).backward()
     out["G"] = grads(gens)
     for term in g_losses if per_term else ():  # each CycleGAN generator term's gradient on its own
         for net in gens + discs:
             net.zero_grad(set_to_none=True)
         with runtime.autocast():
-            terms, _, _ = method.generator_losses(unpaired["A"], unpaired["B"])
+            terms, _, _ = method.generator_losses(unpaired.A, unpaired.B)
         terms[term].backward()
         out[f"G: {term}"] = grads(gens)
     with torch.no_grad():
-        fakes = {"A": n["G_BA"](unpaired["B"]).float(), "B": n["G_AB"](unpaired["A"]).float()}  # fp32 fakes
+        fakes = {"A": n["G_BA"](unpaired.B).float(), "B": n["G_AB"](unpaired.A).float()}  # fp32 fakes
     for net in gens + discs:
         net.zero_grad(set_to_none=True)
     with runtime.autocast():
-        d_loss = method.discriminator_loss("D_A", unpaired["A"], fakes["A"]) + method.discriminator_loss("D_B", unpaired["B"], fakes["B"])
+        d_loss = method.discriminator_loss("D_A", unpaired.A, fakes["A"]) + method.discriminator_loss("D_B", unpaired.B, fakes["B"])
     d_loss.backward()
     out["D"] = grads(discs)
     return out
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     method = create_method(cfg, sets, runtimes["fp32"])
     for name, net in method.networks.items():
         net.load_state_dict(state["models"][name])
-    batches = [method.to_device(method.batches.batch(0, step)) for step in range(args.batches)]
+    batches = [method.batches.batch(0, step).to(method.runtime.put) for step in range(args.batches)]
     assert all("paired" in b for b in batches), "--batches must not exceed the epoch's pair steps"
     # 1 / (sqrt(v) + eps) per parameter, Adam's scaling of each gradient component (v from the checkpoint),
     # 0 for the inert biases (reported apart: their exact gradient is 0)

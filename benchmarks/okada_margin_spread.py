@@ -46,8 +46,8 @@ def measure(root: str, seed: int, precision: str, threads: int) -> dict:
         "data.max_images=8", "data.load_size=72", "data.crop_size=64",
         "model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16",
         "train.epochs=10", "train.decay_epochs=0", "train.batch_size=2", f"train.seed={seed}",
-        "train.progress=false", "train.sample_every=0", "train.log_every=4", "train.checkpoint_every=0",
-        f"train.precision={precision}",
+        "log.progress=false", "log.sample_every=0", "log.log_every=4", "log.checkpoint_every=0",
+        f"runtime.precision={precision}",
     ]  # fmt: skip
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +57,7 @@ def measure(root: str, seed: int, precision: str, threads: int) -> dict:
         truth = okada.sets.palette.to_index(to_uint8(B))
 
         def scores(trainer) -> tuple[float, float]:
-            out = trainer.method.translate("AtoB", A)
+            out = trainer.translator.translate_tensor(A, "AtoB")
             return float((out - B).abs().mean()), float((okada.sets.palette.to_index(to_uint8(out)) == truth).float().mean())
 
         okada.fit()

@@ -56,9 +56,9 @@ from bf16_gradients import widen  # benchmarks/: run a network in fp32 under aut
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
 PRESETS = {"okada": ("okada2019-ssl-facades", ["pairs.rate=0.1"]), "cyclegan": ("zhu2017-cyclegan-facades", [])}
-FAST = ["train.precision=bf16", "train.channels_last=true", "train.compile=true"]
+FAST = ["runtime.precision=bf16", "runtime.channels_last=true", "runtime.compile=true"]
 VARIANTS = {
-    "fp32": ["train.precision=fp32", "train.channels_last=false", "train.compile=false"],
+    "fp32": ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"],
     "fast": FAST,
     "fast-fp32-pair-step": FAST,  # cause-finding (okada): the fast path with Okada's supervised step in fp32
     "fast-fp32-discriminators": FAST,  # cause-finding: the fast path with D_A and D_B in fp32
@@ -74,10 +74,10 @@ def run_config(out: Path, method: str, variant: str, seed: int, threads: int) ->
     return apply_overrides(load_preset(preset), [
         f"run_dir={out / f'{method}-{variant}-seed{seed}'}", f"data.root={DATA / 'facades'}",
         f"data.load_size={round(SIZE * 1.125)}", f"data.crop_size={SIZE}", "model.generator=resnet_6blocks",
-        f"model.ngf={WIDTH}", f"model.ndf={WIDTH}", *extra, *VARIANTS[variant], f"train.threads={threads}",
+        f"model.ngf={WIDTH}", f"model.ndf={WIDTH}", *extra, *VARIANTS[variant], f"runtime.threads={threads}",
         f"train.seed={seed}", f"train.epochs={EPOCHS}", f"train.decay_epochs={DECAY_EPOCHS}",
-        "train.log_every=50", "train.sample_every=0", "train.checkpoint_every=250", "train.keep_every_epochs=0",
-        "train.progress=false",
+        "log.log_every=50", "log.sample_every=0", "log.checkpoint_every=250", "log.keep_every_epochs=0",
+        "log.progress=false",
     ])
 
 

@@ -47,10 +47,10 @@ from semicycle.engine.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
-REFERENCE = ["train.precision=fp32", "train.channels_last=false", "train.compile=false"]
+REFERENCE = ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"]
 # the fast path: bf16 (an opt-in, see AUTO_PICKS_BF16) with auto's layout and compilation
-FAST = ["train.precision=bf16", "train.channels_last=auto", "train.compile=auto"]
-AUTO = ["train.precision=auto", "train.channels_last=auto", "train.compile=auto"]
+FAST = ["runtime.precision=bf16", "runtime.channels_last=auto", "runtime.compile=auto"]
+AUTO = ["runtime.precision=auto", "runtime.channels_last=auto", "runtime.compile=auto"]
 SEMI = {  # name: (preset, extra overrides)
     "okada": ("okada2019-ssl-facades", []),
     "shukla": ("shukla2019-weak-facades", []),
@@ -100,8 +100,8 @@ def base_config(run_dir: Path, size: int, preset: str | None, extra: list[str], 
     load_size = round(size * 286 / 256)
     cfg = load_preset(preset) if preset else Config()
     common = [f"run_dir={run_dir}", f"data.load_size={load_size}", f"data.crop_size={size}", f"data.max_images={images}",
-              "train.progress=false", "train.sample_every=0", "train.checkpoint_every=0", "train.log_every=1000000",
-              "train.keep_every_epochs=0"]
+              "log.progress=false", "log.sample_every=0", "log.checkpoint_every=0", "log.log_every=1000000",
+              "log.keep_every_epochs=0"]
     if preset is None:  # the official CycleGAN defaults on facades (Config's defaults are the paper's)
         common += ["data.dataset=aligned", f"data.root={DATA / 'facades'}", "data.palette=facades"]
     return apply_overrides(cfg, common + extra)
@@ -118,9 +118,10 @@ class Timer:
         self.runtime = self.trainer.runtime
         self.batches = self.method.batches
 
-    def batch(self, i: int) -> dict:
+    def batch(self, i: int):
+        """Step i's batch on the device (the trainer moves each batch there before the method's step)."""
         per_epoch = self.batches.steps_per_epoch
-        return self.batches.batch(i // per_epoch, i % per_epoch)
+        return self.batches.batch(i // per_epoch, i % per_epoch).to(self.runtime.put)
 
     def run(self, warmup: int, steps: int) -> dict:
         dev = self.runtime.device
@@ -139,7 +140,7 @@ class Timer:
             if i >= warmup:
                 step_times.append(end - start)
                 pipe_times.append(ready - start)
-                sizes.append(batch["size"])
+                sizes.append(batch.size)
         median = statistics.median(step_times)
         return {
             "s_per_step": median,
@@ -184,7 +185,7 @@ def train_rows(label: str, size: int, preset, extra, variants, args, root: Path)
 def translate_rows(args, root: Path, native: bool | None) -> list[dict]:
     run_dir = root / "translate"
     size = args.translate_size
-    cfg = base_config(run_dir, size, None, [*REFERENCE, "train.max_steps=1", f"train.device={args.device}"], 4)
+    cfg = base_config(run_dir, size, None, [*REFERENCE, "train.max_steps=1", f"runtime.device={args.device}"], 4)
     trainer = Trainer(cfg)
     trainer.save()
     rows = []
@@ -261,7 +262,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = devmod.resolve_device(args.device)
-    extra_device = [f"train.device={args.device}"]
+    extra_device = [f"runtime.device={args.device}"]
 
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
@@ -280,8 +281,8 @@ def main(argv=None) -> int:
         root = Path(tmp)
         # where bf16 is emulated the fast path is what auto picks there (fp32): bf16 would run many times slower
         variants = [("reference (a)", REFERENCE), ("fast path (b)", FAST if native is not False else AUTO)]
-        cl_only = ("channels_last only", ["train.precision=fp32", "train.channels_last=true", "train.compile=false"])
-        compile_only = ("compile only", ["train.precision=fp32", "train.channels_last=false", "train.compile=true"])
+        cl_only = ("channels_last only", ["runtime.precision=fp32", "runtime.channels_last=true", "runtime.compile=false"])
+        compile_only = ("compile only", ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=true"])
         for size in args.sizes:
             log(f"CycleGAN {size}px")
             extra_variants = [] if args.no_variants or native is not False or size != min(args.sizes) else [cl_only, compile_only]

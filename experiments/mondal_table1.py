@@ -32,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from semicycle.figures import line_panel, save  # noqa: E402
+
 import common  # noqa: E402
-import plots  # noqa: E402
 import samples  # noqa: E402
 import tables  # noqa: E402
 from common import Experiment, Run  # noqa: E402
@@ -118,9 +119,9 @@ def figures(exp: Experiment) -> list[dict]:
             {"label": "mondal (paper)", "x": RATES, "y": [PAPER["mondal"][r] for r in RATES], "color": 1, "dashed": True},
             {"label": "Full (paper)", "hline": PAPER["full"], "color": 5, "dashed": True},
         ]
-    panel = plots.line_panel(series, f"mIoU on {exp.split} ({exp.args.dataset})", "labelled images (%)", "mIoU",
-                             RATES, size=(560, 380))
-    plots.save(panel, exp.out_dir / "miou_vs_labels.png")
+    panel = line_panel(series, f"mIoU on {exp.split} ({exp.args.dataset})", "labelled images (%)", "mIoU",
+                       RATES, size=(560, 380))
+    save(panel, exp.out_dir / "miou_vs_labels.png")
     notes = [{"file": "miou_vs_labels.png", "caption": "mIoU against the fraction of labelled images (solid: ours, dashed: paper)"}]
     columns = [("Partial 10%", "partial_10"), ("mondal 10%", "mondal_10"), ("Partial 50%", "partial_50"),
                ("mondal 50%", "mondal_50"), ("Full", "full")]  # 10% and 50% are in the quick version too

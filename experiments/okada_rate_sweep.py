@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from semicycle.figures import hstack, line_panel, save  # noqa: E402
+
 import common  # noqa: E402
 import okada_table1  # noqa: E402
-import plots  # noqa: E402
 import samples  # noqa: E402
 import tables  # noqa: E402
 from common import Experiment, Run, rel  # noqa: E402
@@ -73,7 +74,7 @@ def tabulate(exp: Experiment) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     upper = exp.metrics.get(run_name(0)) or exp.metrics.get(run_name(10))
     cells = ["real photos (scorer's upper bound)"] + ["—"] * 3
-    cells += [tables.fmt(tables.get(upper, "label_to_photo", "real photos (upper bound)", *p)) if upper else "not yet run" for _, p in METRICS]
+    cells += [tables.fmt(tables.get(upper, "label_to_photo", "real_photos", *p)) if upper else "not yet run" for _, p in METRICS]
     lines.append("| " + " | ".join(cells) + " |")
     text = "One seed (0). Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
     return text + "\n".join(lines) + "\n"
@@ -86,10 +87,10 @@ def figures(exp: Experiment) -> list[dict]:
         for index, (prefix, label) in enumerate(((("photo_to_label",), "photo -> label"), (("label_to_photo", "generated"), "label -> photo"))):
             ys = [tables.get(exp.metrics.get(run_name(r)), *prefix, *path) for r in RATES]
             series.append({"label": label, "x": RATES, "y": ys, "color": index})
-        panels.append(plots.line_panel(series, key, "supervised rate (%)", key, RATES, [f"{r}%" for r in RATES], categorical=True))
+        panels.append(line_panel(series, key, "supervised rate (%)", key, RATES, [f"{r}%" for r in RATES], categorical=True))
     notes = []
     if any(exp.metrics.get(run_name(r)) for r in RATES):  # no paper values to draw: no figure before the first run
-        plots.save(plots.hstack(panels), exp.out_dir / "rate_sweep.png")
+        save(hstack(panels), exp.out_dir / "rate_sweep.png")
         notes.append({"file": "rate_sweep.png", "caption": f"FCN-score against the supervised rate ({exp.split}, one seed; x axis not to scale)"})
     columns = [(f"{r}%", run_name(r)) for r in RATES]
     return notes + samples.samples_figure(exp, columns, "AtoB", f"photo -> label for each supervised rate (first 4 {exp.split} images)",

@@ -68,7 +68,7 @@ def tabulate(exp: Experiment) -> str:
     okada = [f"okada_seed{s}" for s in seeds]
     photo_to_label = [(k, ("photo_to_label",) + path) for k, path in METRICS]
     label_to_photo = [(k, ("label_to_photo", "generated") + path) for k, path in METRICS]
-    upper = [(k, ("label_to_photo", "real photos (upper bound)") + path) for k, path in METRICS]
+    upper = [(k, ("label_to_photo", "real_photos") + path) for k, path in METRICS]
     text = "### Photo -> label (facades palette decoding; ours: mean ± sd over seeds)\n\n"
     text += tables.comparison_table(exp, photo_to_label, [
         ("CycleGAN", cyclegan, PAPER["cyclegan"]),

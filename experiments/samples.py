@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import plots
+from semicycle.figures import image_grid, save
 
 
 def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path, count: int = 4,
@@ -20,7 +20,6 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     from semicycle import config as cfgmod
     from semicycle.data import load_data
     from semicycle.data.transforms import to_float, to_uint8
-    from semicycle.engine.plots import image_grid
 
     ready = [(title, exp.run(name)) for title, name in columns if exp.is_finished(exp.run(name))]
     if not ready:
@@ -38,7 +37,7 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     titles = [input_title] + [title for title, _ in ready] + [target_title]
     scale = max(1, 128 // size)
     grid = image_grid([[torch.as_tensor(x) for x in row] for row in rows], column_titles=titles, scale=scale)
-    plots.save(grid, path)
+    save(grid, path)
     return True
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from semicycle.figures import line_panel, save  # noqa: E402
+
 import common  # noqa: E402
-import plots  # noqa: E402
 import samples  # noqa: E402
 import shukla_tables  # noqa: E402
 import tables  # noqa: E402
@@ -100,9 +101,9 @@ def figures(exp: Experiment) -> list[dict]:
     if not exp.quick:
         series.append({"label": "paper: unpaired + pairs", "x": xs, "y": [float(PAPER[n].split()[0]) for n in xs], "color": 1, "dashed": True})
         series.append({"label": "paper: paired only", "hline": float(PAPER["all_paired"].split()[0]), "color": 0, "dashed": True})
-    panel = plots.line_panel(series, f"aerial -> map accuracy@20 ({exp.split})", "paired samples", "accuracy", xs, [str(x) for x in xs],
-                             categorical=True, size=(560, 380))
-    plots.save(panel, exp.out_dir / "maps_accuracy.png")
+    panel = line_panel(series, f"aerial -> map accuracy@20 ({exp.split})", "paired samples", "accuracy", xs, [str(x) for x in xs],
+                       categorical=True, size=(560, 380))
+    save(panel, exp.out_dir / "maps_accuracy.png")
     notes = [{"file": "maps_accuracy.png", "caption": "aerial -> map accuracy@20 (mean over images) against the number of pairs (dashed: paper)"}]
     columns = [("0 pairs", "shukla_pairs0")] + [(f"{n} pairs", f"shukla_kmedoids_{n}") for n in exp.pairs] + [("paired only", "pix2pix_all")]
     return notes + samples.samples_figure(exp, columns, "AtoB", f"aerial -> map, first 4 {exp.split} images",

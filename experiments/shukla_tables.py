@@ -37,8 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from semicycle.figures import hstack, line_panel, save  # noqa: E402
+
 import common  # noqa: E402
-import plots  # noqa: E402
 import samples  # noqa: E402
 import tables  # noqa: E402
 from common import Experiment, Run, rel  # noqa: E402
@@ -249,9 +250,9 @@ def figures(exp: Experiment) -> list[dict]:
                 index = METRICS.index((key, path))
                 series.append({"label": "paper: paired only, k-medoids", "x": pairs, "y": [PAPER_T1[n][1][index] for n in pairs], "color": 0, "dashed": True})
         x_values = [0] + pairs
-        panels.append(plots.line_panel(series, f"photo -> label {key}", "paired samples", key, x_values, [str(x) for x in x_values],
-                                       categorical=True, size=(520, 380)))
-    plots.save(plots.hstack(panels), exp.out_dir / "pairs_vs_accuracy.png")
+        panels.append(line_panel(series, f"photo -> label {key}", "paired samples", key, x_values, [str(x) for x in x_values],
+                                 categorical=True, size=(520, 380)))
+    save(hstack(panels), exp.out_dir / "pairs_vs_accuracy.png")
     notes = [{"file": "pairs_vs_accuracy.png", "caption": f"photo -> label scores against the number of pairs ({exp.split}; random: mean of the draws; dashed: paper)"}]
     n = pairs[-1]
     columns = [(title, name) for title, name in (("CycleGAN", "cyclegan"), ("shukla, 0 pairs", "shukla_pairs0"), ("+1 k-med.", "shukla_kmedoids_1"),

@@ -10,7 +10,7 @@ from semicycle.cli import main
 from semicycle.data.synthetic import write_aligned_dataset
 from tiny_runs import tiny_overrides
 
-TINY = tiny_overrides("data.max_images=8", "train.sample_every=2", "train.log_every=1")
+TINY = tiny_overrides("data.max_images=8", "log.sample_every=2", "log.log_every=1")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_presets_command_lists_demo(capsys):
 
 def test_demo_command_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "train.max_steps=2", "train.progress=false", "data.load_size=36", "data.crop_size=32", "model.ngf=8", "model.ndf=8"]) == 0
+    assert main(["demo", "--out", str(out), "train.max_steps=2", "log.progress=false", "data.load_size=36", "data.crop_size=32", "model.ngf=8", "model.ndf=8"]) == 0
     state = torch.load(out / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2
 

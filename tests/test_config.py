@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import pytest
+import yaml
 
 from semicycle import config as C
 from semicycle.errors import ConfigError
@@ -7,7 +10,7 @@ from semicycle.errors import ConfigError
 def test_defaults_are_the_cyclegan_paper_settings():
     cfg = C.Config()
     assert (cfg.train.lr, cfg.train.beta1, cfg.train.beta2) == (2e-4, 0.5, 0.999)
-    assert (cfg.train.lambda_cycle, cfg.train.lambda_identity, cfg.train.pool_size) == (10.0, 0.5, 50)
+    assert (cfg.cyclegan.lambda_cycle, cfg.cyclegan.lambda_identity, cfg.cyclegan.pool_size) == (10.0, 0.5, 50)
     assert (cfg.data.load_size, cfg.data.crop_size) == (286, 256)
     assert cfg.model.generator == "resnet_9blocks" and cfg.model.d_layers == 3
 
@@ -61,21 +64,53 @@ def test_real_dataset_needs_a_root():
 
 def test_resume_differences_ignore_neutral_keys():
     saved = C.Config().to_dict()
-    requested = C.apply_overrides(C.Config(), ["train.max_steps=7", "train.log_every=3", "train.epochs=9"]).to_dict()
+    requested = C.apply_overrides(C.Config(), ["train.max_steps=7", "log.log_every=3", "train.epochs=9"]).to_dict()
     assert C.resume_differences(saved, requested) == ["train.epochs: 100 -> 9"]
 
 
 def test_runs_older_than_a_key_resume_with_its_legacy_value():
     saved = C.Config().to_dict()
-    del saved["data"]["subset"], saved["train"]["precision"]  # a run saved before these keys existed
+    del saved["data"]["subset"], saved["runtime"]["precision"]  # a run saved before these keys existed
     assert C.resume_differences(saved, C.Config().to_dict()) == []  # today's defaults: the run's own values
-    legacy = C.apply_overrides(C.Config(), ["train.precision=fp32"]).to_dict()
+    legacy = C.apply_overrides(C.Config(), ["runtime.precision=fp32"]).to_dict()
     assert C.resume_differences(saved, legacy) == []
-    changed = C.apply_overrides(C.Config(), ["data.subset=s.txt", "train.precision=bf16"]).to_dict()
+    changed = C.apply_overrides(C.Config(), ["data.subset=s.txt", "runtime.precision=bf16"]).to_dict()
     assert C.resume_differences(saved, changed) == ["data.subset: '' (the run predates this key) -> 's.txt'",
-                                                    "train.precision: 'fp32' (the run predates this key) -> 'bf16'"]
+                                                    "runtime.precision: 'fp32' (the run predates this key) -> 'bf16'"]
     assert C.resume_differences(C.Config().to_dict(), C.apply_overrides(C.Config(), ["data.subset=s.txt"]).to_dict()) == [
         "data.subset: '' -> 's.txt'"]
+
+
+def test_old_flat_keys_work_with_one_deprecation_line_naming_the_new_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(C, "_WARNED", set())
+    cfg = C.apply_overrides(C.Config(), ["train.kappa=3", "train.precision=fp32", "train.kappa=4"])
+    assert cfg.okada.kappa == 4 and cfg.runtime.precision == "fp32"
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["semicycle: train.kappa is deprecated; use okada.kappa",
+                     "semicycle: train.precision is deprecated; use runtime.precision"]
+    path = tmp_path / "old.yaml"
+    path.write_text("train: {method: shukla, gan_loss: rasgan, balance: false, log_every: 7}\n")
+    cfg = C.load_yaml(path)
+    assert (cfg.cyclegan.gan_loss, cfg.paired.gan_loss, cfg.shukla.balance, cfg.log.log_every) == ("rasgan", "rasgan", False, 7)
+    assert len(capsys.readouterr().err.splitlines()) == 3  # gan_loss, balance, log_every
+    assert C.from_dict({"train": {"lambda_l1": 5}}).paired.lambda_l1 == 5  # a saved config: silent
+    assert capsys.readouterr().err == ""
+
+
+def test_every_method_has_its_section_and_old_runs_compare_under_the_new_names():
+    from semicycle.methods import METHODS, method_sections
+
+    cfg = C.Config()
+    for name, method in METHODS.items():
+        assert isinstance(getattr(cfg, name), method.settings)
+    assert method_sections("okada") == ["okada", "cyclegan"] and method_sections("mondal") == ["mondal"]
+    saved = yaml.safe_load((Path(__file__).parent / "fixtures" / "run_46892f9" / "config.yaml").read_text())
+    assert saved["train"]["method"] == "okada" and "kappa" in saved["train"]  # the flat keys of 46892f9
+    requested = C.apply_overrides(C.from_dict(saved), ["paired.gan_loss=vanilla", "log.log_every=3"])
+    # paired's settings do not matter to an okada run; its own and CycleGAN's do
+    assert C.resume_differences(saved, requested.to_dict()) == []
+    assert C.resume_differences(saved, C.apply_overrides(requested, ["okada.kappa=2", "cyclegan.pool_size=1"]).to_dict()) == [
+        "cyclegan.pool_size: 4 -> 1", "okada.kappa: 10.0 -> 2.0"]
 
 
 def test_presets_are_listed_and_load():
@@ -93,14 +128,14 @@ def test_saved_config_round_trips(tmp_path):
     assert C.load_yaml(tmp_path / "config.yaml").to_dict() == cfg.to_dict()
 
 
-LOSS_WEIGHTS = ["train.lambda_cycle", "train.lambda_identity", "train.lambda_l1", "train.kappa", "train.lambda_reconstruction",
-                "train.lambda_image_sup", "train.lambda_label_cycle", "train.lambda_image_cycle", "train.lambda_label_adv",
-                "train.lambda_image_adv"]
-AT_LEAST_0 = ["data.max_images", "pairs.count", "pairs.batch_size", "train.epochs", "train.decay_epochs", "train.pool_size",
-              "train.seed", "train.threads", "train.max_steps", "train.sample_every", "train.checkpoint_every",
-              "train.keep_every_epochs", "eval.size", "eval.max_images", "eval.samples"]
+LOSS_WEIGHTS = ["cyclegan.lambda_cycle", "cyclegan.lambda_identity", "paired.lambda_l1", "okada.kappa", "shukla.lambda_reconstruction",
+                "mondal.lambda_image_sup", "mondal.lambda_label_cycle", "mondal.lambda_image_cycle", "mondal.lambda_label_adv",
+                "mondal.lambda_image_adv"]
+AT_LEAST_0 = ["data.max_images", "pairs.count", "pairs.batch_size", "train.epochs", "train.decay_epochs", "cyclegan.pool_size",
+              "train.seed", "runtime.threads", "train.max_steps", "log.sample_every", "log.checkpoint_every",
+              "log.keep_every_epochs", "eval.size", "eval.max_images", "eval.samples"]
 AT_LEAST_1 = ["data.load_size", "data.crop_size", "data.memory_limit_mb", "model.ngf", "model.ndf",
-              "train.batch_size", "train.log_every", "eval.batch_size"]
+              "train.batch_size", "log.log_every", "eval.batch_size"]
 OUT_OF_RANGE = [
     *[(f"train.lr={v}", "train.lr", "a finite number in (0, 1]") for v in ("inf", "1e6", ".nan", "0", "-2e-4", "1.5")],
     *[(f"train.{b}={v}", f"train.{b}", "a finite number in [0, 1)") for b in ("beta1", "beta2") for v in ("1", "-0.1", ".nan", "inf")],
@@ -214,7 +249,7 @@ def test_a_too_deep_patchgan_suggests_a_shallower_one():
         ["model.generator=resnet_6blocks", "data.crop_size=36", "eval.size=30"],  # evaluation pads any size
         ["model.generator=resnet_6blocks", "data.crop_size=8", "model.d_layers=1"],
         ["model.generator=resnet_6blocks", "data.crop_size=8", "model.discriminator=pixelgan"],
-        ["model.generator=resnet_6blocks", "data.crop_size=16", "train.method=paired", "train.task=segment"],  # no D
+        ["model.generator=resnet_6blocks", "data.crop_size=16", "train.method=paired", "paired.task=segment"],  # no D
         ["model.generator=unet_128", "data.crop_size=128"],
         ["model.generator=unet_128", "data.crop_size=256"],
         ["model.generator=unet_256", "data.crop_size=256"],

@@ -10,7 +10,7 @@ from PIL import Image
 from semicycle.config import DataConfig
 from semicycle.data import load_data
 from semicycle.data.aligned import load_aligned
-from semicycle.data.batches import Stream, UnpairedBatches
+from semicycle.data.batches import JointBatches, MixedBatches, PairedBatches, Stream, UnpairedBatches
 from semicycle.data.cmp import load_cmp
 from semicycle.data.palettes import get_palette
 from semicycle.data.transforms import crop_and_flip
@@ -109,13 +109,47 @@ def test_batches_are_deterministic_and_reshuffled(tmp_path):
     rows = list(range(len(data.A)))
     batches = UnpairedBatches(Stream(data.A, None, rows), Stream(data.B, data.labels_B, rows), batch_size=4, crop=32, flip=True, seed=3)
     assert batches.steps_per_epoch == len(data.A) // 4
-    one, again = batches.batch(2, 5), batches.batch(2, 5)
-    assert torch.equal(one["A"], again["A"]) and torch.equal(one["B"], again["B"])
-    assert one["rows_A"] != batches.batch(3, 5)["rows_A"]
-    assert one["A"].shape == (4, 3, 32, 32) and one["A"].min() >= -1 and one["A"].max() <= 1
-    assert one["labels_B"].shape == (4, 32, 32)
+    one, again = batches.batch(2, 5).images, batches.batch(2, 5).images
+    assert torch.equal(one.A, again.A) and torch.equal(one.B, again.B)
+    assert one.rows_A != batches.batch(3, 5).images.rows_A
+    assert one.A.shape == (4, 3, 32, 32) and one.A.min() >= -1 and one.A.max() <= 1
+    assert one.labels_B.shape == (4, 32, 32) and not one.is_pair.any()
     steps = list(batches.epoch(0, start_step=batches.steps_per_epoch - 2))
     assert [s for s, _ in steps] == [batches.steps_per_epoch - 2, batches.steps_per_epoch - 1]
+
+
+def _sources(data, rows, pairs, batch_size, rank=0, world_size=1):
+    """One of each batch source over the same data (the wiring of cyclegan, paired, okada/mondal, shukla)."""
+    def unpaired():
+        return UnpairedBatches(Stream(data.A, None, rows), Stream(data.B, data.labels_B, rows), batch_size, 32, True, 3, rank, world_size)
+
+    def paired(size, per_epoch=0):
+        return PairedBatches(data, pairs, size, 32, True, 3, per_epoch, rank, world_size)
+
+    return {"unpaired": unpaired(), "paired": paired(batch_size), "joint": JointBatches(unpaired(), paired(batch_size // 2)),
+            "mixed": MixedBatches(unpaired(), paired(1, per_epoch=len(rows)), batch_size)}
+
+
+def test_ranks_together_see_exactly_the_global_batch_of_one_process(tmp_path):
+    """Batch sources built with rank r of W return r's contiguous share of the batch that one process with
+    W x the batch size gets, step by step (the contract multi-process training relies on)."""
+    data = load_data(DataConfig(dataset="synthetic", load_size=36, crop_size=32, max_images=13), "train", tmp_path, progress=False)
+    rows, pairs = list(range(len(data.A))), [0, 4, 5, 9]  # every global batch full: no rank left empty
+    whole = _sources(data, rows, pairs, batch_size=4)
+    shares = [_sources(data, rows, pairs, batch_size=2, rank=r, world_size=2) for r in range(2)]
+    for kind, source in whole.items():
+        assert source.steps_per_epoch == shares[0][kind].steps_per_epoch, kind
+        for step, batch in source.epoch(1):
+            parts = [share[kind].batch(1, step) for share in shares]
+            for field in ("images", "pairs"):
+                expected = getattr(batch, field)
+                if expected is None:
+                    assert all(getattr(p, field) is None for p in parts), (kind, field)
+                    continue
+                got = [getattr(p, field) for p in parts]
+                for attr in ("A", "B", "labels_B", "is_pair"):
+                    assert torch.equal(torch.cat([getattr(g, attr) for g in got]), getattr(expected, attr)), (kind, step, field, attr)
+                assert [r for g in got for r in g.rows_A] == expected.rows_A
 
 
 def test_crop_and_flip_is_identical_for_image_and_label():

@@ -83,7 +83,7 @@ def test_label_to_photo_with_a_trained_scorer(runs, synthetic_root, tmp_path):
                  "data.palette=synthetic", *TINY]) == 0
     assert main(["evaluate", str(runs / "cyclegan"), f"eval.scorer={scorer}", "--out", str(tmp_path / "eval")]) == 0
     scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())["label_to_photo"]
-    assert set(scores) == {"generated", "real photos (upper bound)"}
+    assert set(scores) == {"generated", "real_photos"}
     assert 0 <= scores["generated"]["mean_iou"] <= 1
 
 
@@ -94,7 +94,7 @@ def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root)
     assert main(["evaluate", str(city), "eval.max_images=3",
                  f"eval.segmenter_weights={data_root.parent / 'weights' / 'espnet_p_2_q_8_cityscapes.pth'}"]) == 0
     metrics = json.loads((city / "metrics.json").read_text())
-    upper = metrics["label_to_photo"]["real photos (upper bound)"]
+    upper = metrics["label_to_photo"]["real_photos"]
     assert upper["pixel_accuracy"] > metrics["label_to_photo"]["generated"]["pixel_accuracy"]
     assert "ESPNet" in upper["protocol"]
     # photo -> label under the papers' decoding (the default) and semicycle 0.1's, from the same outputs

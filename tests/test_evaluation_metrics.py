@@ -1,4 +1,5 @@
-"""Segmentation scores (ConfusionMatrix), the FCN-score label decoding and maps accuracy."""
+"""Segmentation scores (ConfusionMatrix), the FCN-score label decoding, maps accuracy, and the
+registry of the metrics `semicycle evaluate` computes."""
 
 import io
 import math
@@ -8,11 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
+from semicycle.config import Config, flatten
 from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.palettes import get_palette
 from semicycle.evaluation import (
     ConfusionMatrix, FcnScore, MapsAccuracy, best_blank_color, blank_map_scores, label_targets, maps_pixel_accuracy,
 )
+from semicycle.evaluation import fid as fid_module
+from semicycle.evaluation import metrics as metrics_module
+from semicycle.evaluation.metrics import METRICS, RGB, PhotoToLabelScores, Translations, create_metrics
 
 
 def t(values):
@@ -22,23 +27,16 @@ def t(values):
 # ----------------------------------------------------------------------------- hand-computed
 def test_generated_labels_scored_under_both_decodings_hand_computed():
     """One 2 x 3 generated Cityscapes label image; ground truth road road car / car void sky."""
-    from types import SimpleNamespace
-
-    from semicycle.config import Config
-    from semicycle.evaluation.runner import score_direction
-
     palette = get_palette("cityscapes")
     road, car, sky, void = 0, 13, 10, palette.ignore_index
     truth = t([[[road, road, car], [car, void, sky]]])
     colors = [[(128, 64, 128), (0, 0, 0), (0, 0, 142)],  # road; black: void colour, nearest class truck (0, 0, 70); car
               [(0, 0, 120), (128, 64, 128), (70, 130, 180)]]  # nearest void (0, 0, 110) at 10, nearest class car at 22; -; sky
     outputs = torch.tensor(colors, dtype=torch.uint8).permute(2, 0, 1).unsqueeze(0)
-    data = SimpleNamespace(palette=palette, labels_B=truth)
-    cfg = Config()
+    translations = Translations(inputs=None, outputs=outputs, targets=None, target_classes=truth)
     scores = {}
     for decoding in ("classes", "classes_and_void"):
-        cfg.eval.label_decoding = decoding
-        scores[decoding] = score_direction(cfg, data, "AtoB", outputs, "cpu")["photo_to_label"]
+        scores[decoding] = PhotoToLabelScores(palette, decoding).update(translations).result()
     new, old = scores["classes"], scores["classes_and_void"]
     # classes: predictions road truck car / car - sky: road 1 of 2 (the other called truck), car 2 of 2, sky 1 of 1
     assert new["label_decoding"] == "classes" and new["void_prediction_fraction"] == 0
@@ -70,7 +68,7 @@ def test_hand_computed_three_classes():
 def test_classes_absent_from_ground_truth_are_not_averaged():
     # 4 classes; GT holds only 0 and 1. Class 3 is predicted once (on a class-0 pixel), class 2
     # never appears. n_cl = 2.
-    cm = ConfusionMatrix(4).update(t([[0, 3], [1, 1]]), t([[0, 0], [1, 1]]))
+    cm = ConfusionMatrix(4, class_names=["a", "b", "c", "d"]).update(t([[0, 3], [1, 1]]), t([[0, 0], [1, 1]]))
     assert cm.pixel_accuracy() == pytest.approx(3 / 4)
     assert cm.mean_class_accuracy() == pytest.approx((1 / 2 + 1) / 2)
     iou = cm.per_class_iou()
@@ -79,7 +77,7 @@ def test_classes_absent_from_ground_truth_are_not_averaged():
     # ... but class 3 itself, absent from the GT, has no IoU and is not in the mean
     assert math.isnan(iou[2]) and math.isnan(iou[3])
     assert cm.mean_iou() == pytest.approx(0.75)
-    scores = cm.as_dict(["a", "b", "c", "d"])
+    scores = cm.result()
     assert scores["per_class_iou"] == {"a": pytest.approx(0.5), "b": pytest.approx(1.0), "c": None, "d": None}
     assert scores["classes_present"] == 2
     # the same data with a 2-class matrix gives the same means: absent classes do not dilute them
@@ -98,8 +96,8 @@ def test_ignore_pixels_and_void_predictions():
     skip = ConfusionMatrix(2, void_predictions="skip").update(pred, target)
     assert skip.num_pixels == 2
     assert skip.pixel_accuracy() == 1.0  # ... or left out with "skip"
-    assert skip.as_dict()["void_prediction_fraction"] == pytest.approx(1 / 3)
-    assert wrong.as_dict()["void_prediction_fraction"] == pytest.approx(1 / 3)
+    assert skip.result()["void_prediction_fraction"] == pytest.approx(1 / 3)
+    assert wrong.result()["void_prediction_fraction"] == pytest.approx(1 / 3)
     # predictions outside 0..K-1 other than 255 are no class either
     assert ConfusionMatrix(2).update(t([7, -1]), t([0, 1])).pixel_accuracy() == 0.0
 
@@ -115,7 +113,7 @@ def test_empty_and_all_ignored():
     cm = ConfusionMatrix(3)
     assert math.isnan(cm.pixel_accuracy()) and math.isnan(cm.mean_iou())
     cm.update(t([0, 1]), t([255, 255]))
-    assert cm.num_pixels == 0 and cm.as_dict()["mean_iou"] is None
+    assert cm.num_pixels == 0 and cm.result()["mean_iou"] is None
 
 
 def test_matches_a_brute_force_count_on_random_batches():
@@ -154,6 +152,10 @@ def test_merge_and_bad_input():
         ConfusionMatrix(3).update(t([0]), t([3]))
     with pytest.raises(ValueError, match="ignore_index"):
         ConfusionMatrix(3, ignore_index=2)
+    with pytest.raises(ValueError, match="2 class names given for 3 classes"):
+        ConfusionMatrix(3, class_names=["a", "b"])
+    with pytest.raises(ValueError, match="different classes"):
+        ConfusionMatrix(3).merge(ConfusionMatrix(3, void_predictions="skip"))
 
 
 # ----------------------------------------------------------------------------- maps accuracy
@@ -283,3 +285,88 @@ def test_blank_map_baseline_counts_the_background_pixels():
     assert scores["mean_image_accuracy@20"] == pytest.approx((0.5 + 15 / 16) / 2)
     assert scores["mean_image_accuracy@40"] == pytest.approx((0.5 + 1.0) / 2)
     assert scores["pixel_accuracy@20"] == pytest.approx((8 + 15) / 32)
+
+
+# ----------------------------------------------------------------------------- the registry
+class _RedSegmenter:
+    """A fake FCN-score segmenter: the class of a pixel is its red value modulo the number of classes."""
+
+    protocol = "red channel"
+
+    def __init__(self, num_classes):
+        self.num_classes = num_classes
+
+    def segment(self, images):
+        return images[:, 0].long() % self.num_classes
+
+
+def _mean_colour_features(device="cpu", batch_size=32):
+    """A fake Inception: the mean colour and its square of each image (the metric's code, not the network's)."""
+    return lambda images: torch.cat([images.double().mean((2, 3)), images.double().square().mean((2, 3))], 1)
+
+
+@pytest.fixture
+def cheap_metrics(monkeypatch):
+    """Every registered metric enabled, with a fake segmenter and a fake Inception."""
+    monkeypatch.setattr(metrics_module, "segmenter_for", lambda cfg, palette, device: _RedSegmenter(palette.num_classes))
+    monkeypatch.setattr(fid_module, "InceptionFeatures", _mean_colour_features)
+    cfg = Config()
+    cfg.eval.fid = True
+    return cfg
+
+
+def _split(palette, n=6, size=8):
+    """Random translations of a split: label maps in ``palette`` colours on the label side."""
+    generator = torch.Generator().manual_seed(0)
+    images = lambda: torch.randint(0, 256, (n, 3, size, size), generator=generator, dtype=torch.uint8)  # noqa: E731
+    if palette is None:
+        return Translations(images(), images(), images())
+    classes = torch.randint(0, palette.num_classes, (n, size, size), generator=generator)
+    return Translations(images(), images(), palette.to_color(classes), classes)
+
+
+@pytest.mark.parametrize("direction", ["AtoB", "BtoA"])
+@pytest.mark.parametrize("palette", [None, "synthetic"])
+def test_each_kind_of_translation_gets_its_metrics(cheap_metrics, palette, direction):
+    palette = palette and get_palette(palette)
+    keys = list(create_metrics(cheap_metrics, palette, direction, "cpu"))
+    expected = {
+        (False, "AtoB"): ["photo_to_label"],  # no FID of label maps
+        (False, "BtoA"): ["label_to_photo", "BtoA_fid"],
+        (True, "AtoB"): ["AtoB_rgb", "AtoB_fid"],
+        (True, "BtoA"): ["BtoA_rgb", "BtoA_fid"],
+    }
+    assert keys == expected[palette is None, direction]
+    cheap_metrics.eval.fid = False
+    assert list(create_metrics(cheap_metrics, palette, direction, "cpu")) == [k for k in keys if not k.endswith("_fid")]
+
+
+@pytest.mark.parametrize("entry", METRICS, ids=lambda entry: entry.key)
+def test_a_split_scored_in_two_halves_and_merged_scores_as_the_whole(cheap_metrics, entry):
+    palette = None if entry.kinds[0] == RGB else get_palette("synthetic")
+    split = _split(palette)
+    fields = (split.inputs, split.outputs, split.targets, split.target_classes)
+    first, second = (
+        entry.metric.create(cheap_metrics, palette, "cpu").update(Translations(*(f if f is None else f[rows] for f in fields)))
+        for rows in (slice(0, 2), slice(2, None))
+    )  # fmt: skip
+    whole = flatten(entry.metric.create(cheap_metrics, palette, "cpu").update(split).result())
+    assert "note" not in whole and flatten(first.result()) != whole
+    merged = flatten(first.merge(second).result())
+    assert merged.keys() == whole.keys()
+    for key, value in whole.items():
+        assert merged[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), key
+
+
+def test_rgb_scores_l1_in_minus_one_to_one_units():
+    outputs = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
+    targets = torch.full((2, 3, 2, 2), 255, dtype=torch.uint8)
+    targets[0] = 0  # half of the values are 255 apart (2 in [-1, 1] units), half are equal
+    scores = metrics_module.RgbScores().update(Translations(outputs, outputs, targets)).result()
+    assert scores["l1"] == 1.0 and scores["pixel_accuracy@20"] == 0.5 and scores["images"] == 2
+
+
+def test_label_to_photo_without_a_segmenter_is_a_note():
+    cfg = Config()
+    scores = create_metrics(cfg, get_palette("synthetic"), "BtoA", "cpu")["label_to_photo"]
+    assert scores.update(_split(get_palette("synthetic"))).result() == {"note": metrics_module.NO_SEGMENTER}

@@ -90,14 +90,14 @@ def test_aten_cpu_capability_avx2_is_read_back_on_every_machine():
 
 
 def test_bad_precision_choices_are_clear_errors(monkeypatch):
-    with pytest.raises(ConfigError, match=r"train\.precision='fp8' is not one of: auto, fp32, bf16, fp16"):
-        apply_overrides(Config(), ["train.precision=fp8"])
-    with pytest.raises(ConfigError, match=r"train\.compile='maybe' is not one of: auto, true, false"):
-        apply_overrides(Config(), ["train.compile=maybe"])
-    with pytest.raises(ConfigError, match=r"train\.precision=fp16 needs a CUDA GPU.*bf16"):
+    with pytest.raises(ConfigError, match=r"runtime\.precision='fp8' is not one of: auto, fp32, bf16, fp16"):
+        apply_overrides(Config(), ["runtime.precision=fp8"])
+    with pytest.raises(ConfigError, match=r"runtime\.compile='maybe' is not one of: auto, true, false"):
+        apply_overrides(Config(), ["runtime.compile=maybe"])
+    with pytest.raises(ConfigError, match=r"runtime\.precision=fp16 needs a CUDA GPU.*bf16"):
         Runtime.create("cpu", precision="fp16")
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
-    with pytest.warns(UserWarning, match=r"train\.precision=bf16: this CPU has no native bf16"):
+    with pytest.warns(UserWarning, match=r"runtime\.precision=bf16: this CPU has no native bf16"):
         assert Runtime.create("cpu", precision="bf16").precision == "bf16"
 
 
@@ -105,7 +105,7 @@ def test_more_threads_than_cores_is_a_warning(monkeypatch):
     monkeypatch.setattr(devmod, "available_cores", lambda: 2)
     threads = torch.get_num_threads()
     try:
-        with pytest.warns(UserWarning, match=r"train\.threads=3 exceeds the 2 cores"):
+        with pytest.warns(UserWarning, match=r"runtime\.threads=3 exceeds the 2 cores"):
             Runtime.create("cpu", threads=3)
     finally:
         torch.set_num_threads(threads)
@@ -117,7 +117,7 @@ def test_yaml_booleans_work_for_the_switches(tmp_path):
     from semicycle.config import load_yaml
 
     cfg = load_yaml(path)
-    assert (cfg.train.compile, cfg.train.channels_last, cfg.train.precision) == ("false", "true", "fp32")
+    assert (cfg.runtime.compile, cfg.runtime.channels_last, cfg.runtime.precision) == ("false", "true", "fp32")
 
 
 def test_auto_compiles_only_long_bf16_runs(monkeypatch):
@@ -207,21 +207,21 @@ def test_image_pool_keeps_float32():
 
 @no_bf16_warning
 def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_float32(tmp_path, synthetic_root):
-    trainer = Trainer(tiny(tmp_path / "run", synthetic_root, "train.precision=bf16", "train.max_steps=1"))
+    trainer = Trainer(tiny(tmp_path / "run", synthetic_root, "runtime.precision=bf16", "train.max_steps=1"))
     method = trainer.method
     assert trainer.runtime.precision == "bf16"
-    batch = method.to_device(method.batches.batch(0, 0))
+    batch = method.batches.batch(0, 0).to(method.runtime.put).images
     conv_dtypes = []
     hooks = [m.register_forward_hook(lambda m, i, o: conv_dtypes.append(o.dtype))
              for m in method.networks["G_AB"].modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     with trainer.runtime.autocast():
-        g_losses, fake_A, fake_B = method.generator_losses(batch["A"], batch["B"])
+        g_losses, fake_A, fake_B = method.generator_losses(batch.A, batch.B)
     for hook in hooks:
         hook.remove()
     assert torch.bfloat16 in conv_dtypes  # the networks did run in bf16 ...
     assert fake_A.dtype == fake_B.dtype == torch.float32  # ... up to their output layers
     assert all(v.dtype == torch.float32 for v in g_losses.values())
-    out = method.train_step(method.batches.batch(0, 0))
+    out = method.train_step(method.batches.batch(0, 0).to(method.runtime.put))
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in out.values())
     assert all(p.dtype == torch.float32 for net in method.networks.values() for p in net.parameters())
     assert all(img.dtype == torch.float32 for pool in method.pools.values() for img in pool.images)
@@ -230,7 +230,7 @@ def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_floa
 @no_bf16_warning
 def test_bf16_run_writes_float32_checkpoints(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "train.precision=bf16", "train.max_steps=3"))
+    train(tiny(run, synthetic_root, "runtime.precision=bf16", "train.max_steps=3"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["runtime"]["precision"] == "bf16"
     tensors = [t for net in state["models"].values() for t in net.values()]
@@ -244,10 +244,10 @@ def test_bf16_run_writes_float32_checkpoints(tmp_path, synthetic_root):
 @no_bf16_warning
 def test_bf16_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root):
     straight = tmp_path / "straight"
-    train(tiny(straight, synthetic_root, "train.precision=bf16"))
+    train(tiny(straight, synthetic_root, "runtime.precision=bf16"))
     stopped = tmp_path / "stopped"  # 4 steps per epoch: stop mid-epoch, resume to the end
-    train(tiny(stopped, synthetic_root, "train.precision=bf16", "train.max_steps=3"))
-    train(tiny(stopped, synthetic_root, "train.precision=bf16"), resume=True)
+    train(tiny(stopped, synthetic_root, "runtime.precision=bf16", "train.max_steps=3"))
+    train(tiny(stopped, synthetic_root, "runtime.precision=bf16"), resume=True)
     a = torch.load(straight / "ckpt" / "latest.pt", weights_only=True)
     b = torch.load(stopped / "ckpt" / "latest.pt", weights_only=True)
     for state in (a, b):
@@ -259,11 +259,11 @@ def test_bf16_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthet
 
 def test_resume_refuses_a_precision_change_but_not_a_layout_change(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=1"))
-    with pytest.raises(Exception, match=r"train\.precision: 'fp32' -> 'bf16'"):
-        Trainer(tiny(run, synthetic_root, "train.precision=bf16"), resume=True)
-    trainer = Trainer(tiny(run, synthetic_root, "train.precision=fp32", "train.channels_last=true"), resume=True)
-    assert trainer.runtime.channels_last and trainer.cfg.train.channels_last == "true"
+    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=1"))
+    with pytest.raises(Exception, match=r"runtime\.precision: 'fp32' -> 'bf16'"):
+        Trainer(tiny(run, synthetic_root, "runtime.precision=bf16"), resume=True)
+    trainer = Trainer(tiny(run, synthetic_root, "runtime.precision=fp32", "runtime.channels_last=true"), resume=True)
+    assert trainer.runtime.channels_last and trainer.cfg.runtime.channels_last == "true"
 
 
 # ---------------------------------------------------------------- channels_last
@@ -286,9 +286,9 @@ def test_channels_last_gives_the_nchw_outputs():
 def test_channels_last_training_matches_nchw(tmp_path, synthetic_root):
     steps = {}
     for flag in ("false", "true"):
-        trainer = Trainer(tiny(tmp_path / flag, synthetic_root, "train.precision=fp32", f"train.channels_last={flag}"))
+        trainer = Trainer(tiny(tmp_path / flag, synthetic_root, "runtime.precision=fp32", f"runtime.channels_last={flag}"))
         assert trainer.runtime.channels_last == (flag == "true")
-        batch = trainer.method.batches.batch(0, 0)
+        batch = trainer.method.batches.batch(0, 0).to(trainer.runtime.put)
         losses_ = trainer.method.train_step(batch)
         steps[flag] = (losses_, trainer.checkpoint_state())
     (ref_losses, ref), (cl_losses, cl) = steps["false"], steps["true"]
@@ -317,8 +317,8 @@ def test_compile_failure_falls_back_with_a_clear_message(tmp_path, synthetic_roo
     monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
     monkeypatch.setattr(torch, "compile", broken_compile)
     run = tmp_path / "run"
-    with pytest.warns(UserWarning, match=r"train\.compile: torch\.compile is not usable here .*no compiler in this test.*running without compiling"):
-        train(tiny(run, synthetic_root, "train.precision=fp32", "train.compile=true", "train.max_steps=2"))
+    with pytest.warns(UserWarning, match=r"runtime\.compile: torch\.compile is not usable here .*no compiler in this test.*running without compiling"):
+        train(tiny(run, synthetic_root, "runtime.precision=fp32", "runtime.compile=true", "train.max_steps=2"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2 and state["runtime"]["compile"] is False
 
@@ -381,7 +381,7 @@ def test_fp16_backward_step_scales_the_loss_and_saves_the_scaler_state():
 @no_bf16_warning
 def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=2"))
+    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=2"))
     images = torch.rand(3, 3, 20, 28) * 2 - 1  # any size: padded to the generator's multiple
     reference = load(run, device="cpu", precision="fp32", channels_last=False).translate_tensor(images)
     for options in ({"precision": "fp32", "channels_last": True}, {"precision": "bf16", "channels_last": True}):
@@ -395,13 +395,13 @@ def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, syn
 
 def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthetic_root, monkeypatch):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "train.precision=fp32", "train.max_steps=1"))
+    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=1"))
     path = run / "ckpt" / "latest.pt"
     state = torch.load(path, weights_only=True)
     for key in ("precision", "channels_last", "compile"):  # as written by semicycle 0.1
-        del state["config"]["train"][key]
+        del state["config"]["runtime"][key]
     del state["runtime"]
     torch.save(state, path)
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here
     trainer = Trainer(tiny(run, synthetic_root), resume=True)  # today's defaults: precision=auto
-    assert trainer.runtime.precision == "fp32" and trainer.cfg.train.precision == "fp32"
+    assert trainer.runtime.precision == "fp32" and trainer.cfg.runtime.precision == "fp32"

@@ -22,7 +22,7 @@ from semicycle.methods import create_method
 from semicycle.data.labels import output_image, void_as_class
 from tiny_runs import tiny_overrides
 
-TINY = tiny_overrides("data.max_images=12", "train.pool_size=3", "train.sample_every=0", "train.log_every=1", "train.checkpoint_every=0")
+TINY = tiny_overrides("data.max_images=12", "cyclegan.pool_size=3", "log.sample_every=0", "log.log_every=1", "log.checkpoint_every=0")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_balancing_counts_paired_and_unpaired_items(balance, pairs, unpaired):
         assert n_paired == (unpaired if balance else pairs)
     # with balancing every pair is used about equally often
     counts = torch.zeros(pairs)
-    batch_rows = [p.items(0, range(k, k + 1))["rows"][0] for k in range(p.per_epoch)]
+    batch_rows = [p.items(0, range(k, k + 1)).rows_A[0] for k in range(p.per_epoch)]
     for row in batch_rows:
         counts[row] += 1
     assert counts.max() - counts.min() <= 1
@@ -133,7 +133,7 @@ def test_balancing_counts_paired_and_unpaired_items(balance, pairs, unpaired):
 
 def test_shukla_batches_mark_pairs_and_are_balanced(synthetic_root, tmp_path):
     method = method_for(tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3", "train.batch_size=4"))
-    flags = torch.cat([batch["paired"] for _, batch in method.batches.epoch(0)])
+    flags = torch.cat([batch.images.is_pair for _, batch in method.batches.epoch(0)])
     assert int(flags.sum()) == len(flags) - int(flags.sum()) == 12  # 12 unpaired items, 12 paired copies
 
 
@@ -142,11 +142,11 @@ def test_okada_algorithm2_makes_ceil_p_over_b_paired_steps(synthetic_root, tmp_p
     method = method_for(tiny(synthetic_root, tmp_path, "train.method=okada", f"pairs.count={pairs}", f"pairs.batch_size={paired_batch}"))
     for epoch in range(2):
         steps = [batch for _, batch in method.batches.epoch(epoch)]
-        with_pairs = [i for i, b in enumerate(steps) if "paired" in b]
+        with_pairs = [i for i, b in enumerate(steps) if b.pairs is not None]
         assert len(with_pairs) == math.ceil(pairs / paired_batch)
         assert with_pairs == list(range(len(with_pairs)))  # the paired steps come first
-        assert all("unpaired" in b for b in steps)
-        seen = [r for b in steps if "paired" in b for r in b["paired"]["rows"]]
+        assert all(b.images is not None for b in steps)
+        seen = [r for b in steps if b.pairs is not None for r in b.pairs.rows_A]
         assert sorted(seen) == method.sets.paired_rows  # each pair once per epoch
 
 
@@ -155,7 +155,7 @@ def test_okada_step_counts_in_training(synthetic_root, tmp_path, monkeypatch):
     trainer = Trainer(cfg)
     calls = []
     real = trainer.method.supervised_step
-    monkeypatch.setattr(trainer.method, "supervised_step", lambda pair: calls.append(len(pair["rows"])) or real(pair))
+    monkeypatch.setattr(trainer.method, "supervised_step", lambda pair: calls.append(len(pair)) or real(pair))
     trainer.fit()
     assert calls == [2, 2, 1, 2, 2, 1]  # ceil(5/2) = 3 paired steps in each of the 2 epochs
 
@@ -168,7 +168,7 @@ def grad_norm(module):
 
 
 def _mondal_batch(method):
-    return method.to_device(method.batches.batch(0, 0))
+    return method.batches.batch(0, 0).to(method.runtime.put)
 
 
 @pytest.mark.parametrize("discriminator", ["pixelwise", "pixelwise_1x1"])
@@ -177,7 +177,7 @@ def test_mondal_label_adversarial_term_reaches_the_segmenter(synthetic_root, tmp
     method = method_for(cfg)
     assert isinstance(method.networks["D_S"].net[3], torch.nn.BatchNorm2d)  # the pixel-wise Ds' own batch norm
     batch = _mondal_batch(method)
-    losses, *_ = method.generator_losses(batch["paired"]["A"], batch["paired"]["labels_B"], batch["unpaired"]["A"])
+    losses, *_ = method.generator_losses(batch.pairs.A, batch.pairs.labels_B, batch.images.A)
     losses["label_adv"].backward()
     assert grad_norm(method.networks["G_IS"]) > 0  # softmax, not argmax, goes into D_S
     assert grad_norm(method.networks["G_SI"]) == 0
@@ -200,7 +200,7 @@ def test_mondal_zero_weight_removes_its_term(synthetic_root, tmp_path, zeroed, t
     found = {}
     for key, method in (("on", on), ("off", off)):
         batch = _mondal_batch(method)
-        losses, *_ = method.generator_losses(batch["paired"]["A"], batch["paired"]["labels_B"], batch["unpaired"]["A"])
+        losses, *_ = method.generator_losses(batch.pairs.A, batch.pairs.labels_B, batch.images.A)
         extra = [value for name, value in losses.items() if name != "seg_ce"]
         if extra:
             sum(extra).backward()
@@ -220,14 +220,14 @@ def test_mondal_masks_carry_void_as_a_class_of_their_own(data_root, tmp_path):
     arch = {name: net.arch["kwargs"] for name, net in method.networks.items()}
     assert arch["G_IS"]["out_channels"] == arch["G_SI"]["in_channels"] == arch["D_S"]["in_channels"] == 20  # 19 + void
     batch = _mondal_batch(method)
-    labels = batch["paired"]["labels_B"]
+    labels = batch.pairs.labels_B
     void = labels == 255
     assert void.any()  # Cityscapes masks have void pixels (ego vehicle, borders)
-    losses, masks, s_u, _ = method.generator_losses(batch["paired"]["A"], labels, batch["unpaired"]["A"])
+    losses, masks, s_u, _ = method.generator_losses(batch.pairs.A, labels, batch.images.A)
     assert torch.equal(masks.sum(1), torch.ones_like(masks[:, 0])) and torch.equal(masks[:, 19].bool(), void)
     assert s_u.shape[1] == 20 and torch.isfinite(losses["seg_ce"])
     # the segmenter is trained to call void pixels void: its CE changes with the void logit
-    logits = method.networks["G_IS"](batch["paired"]["A"]).detach()
+    logits = method.networks["G_IS"](batch.pairs.A).detach()
     pushed = logits.clone()
     pushed[:, 19] += 5.0
     target = void_as_class(labels, method.palette)
@@ -240,7 +240,7 @@ def test_mondal_masks_carry_void_as_a_class_of_their_own(data_root, tmp_path):
 
     legacy = method_for(_cityscapes_mondal(data_root, tmp_path, "model.label_void_channel=false"))  # semicycle 0.1's encoding
     assert legacy.networks["G_SI"].arch["kwargs"]["in_channels"] == legacy.networks["G_IS"].arch["kwargs"]["out_channels"] == 19
-    _, old_masks, _, _ = legacy.generator_losses(batch["paired"]["A"], labels, batch["unpaired"]["A"])
+    _, old_masks, _, _ = legacy.generator_losses(batch.pairs.A, labels, batch.images.A)
     assert old_masks.shape[1] == 19 and (old_masks.sum(1)[void] == 0).all()
 
 
@@ -262,19 +262,19 @@ def test_a_mondal_run_from_before_the_void_channel_resumes_and_translates(data_r
 
 def test_shukla_cycle_term_trains_both_generators(synthetic_root, tmp_path):
     method = method_for(tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3"))
-    batch = method.to_device(method.batches.batch(0, 0))
-    losses, _, _ = method.generator_losses(batch["A"], batch["B"])
+    batch = method.batches.batch(0, 0).to(method.runtime.put).images
+    losses, _, _ = method.generator_losses(batch.A, batch.B)
     losses["cycle_A"].backward()
     assert grad_norm(method.networks["G_AB"]) > 0 and grad_norm(method.networks["G_BA"]) > 0
 
 
 def test_shukla_reconstruction_weight_zero_and_relativistic_loss(synthetic_root, tmp_path):
-    cfg = tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3", "train.gan_loss=rasgan", "train.batch_size=4")
+    cfg = tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3", "cyclegan.gan_loss=rasgan", "train.batch_size=4")
     method = method_for(cfg)
-    batch = next(b for _, b in method.batches.epoch(0) if bool(b["paired"].any()))
+    batch = next(b for _, b in method.batches.epoch(0) if bool(b.images.is_pair.any())).to(method.runtime.put)
     assert float(method.train_step(batch)["rec"]) > 0
     zero = method_for(tiny(synthetic_root, tmp_path, "train.method=shukla", "pairs.count=3", "train.batch_size=4",
-                           "train.lambda_reconstruction=0"))
+                           "shukla.lambda_reconstruction=0"))
     assert float(zero.train_step(batch)["rec"]) == 0
 
 
@@ -287,8 +287,8 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
         "data.max_images=8", "data.load_size=72", "data.crop_size=64",
         "model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16",
         "train.epochs=10", "train.decay_epochs=0", "train.batch_size=2", "train.seed=0",
-        "train.progress=false", "train.sample_every=0", "train.log_every=4", "train.checkpoint_every=0",
-        "train.precision=fp32",
+        "log.progress=false", "log.sample_every=0", "log.log_every=4", "log.checkpoint_every=0",
+        "runtime.precision=fp32",
     ]
     okada = Trainer(apply_overrides(Config(), [f"run_dir={tmp_path / 'okada'}", "train.method=okada", "pairs.rate=1.0", *common]))
     cyclegan = Trainer(apply_overrides(Config(), [f"run_dir={tmp_path / 'cyclegan'}", "train.method=cyclegan", *common]))
@@ -297,7 +297,7 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
     truth = palette.to_index(to_uint8(B))
 
     def photo_to_label(trainer):
-        out = trainer.method.translate("AtoB", A)
+        out = trainer.translator.translate_tensor(A, "AtoB")
         return float((out - B).abs().mean()), float((palette.to_index(to_uint8(out)) == truth).float().mean())
 
     before = photo_to_label(okada)
@@ -317,7 +317,7 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
 
 
 def test_paired_segmentation_and_pix2pix_train(synthetic_root, tmp_path):
-    seg = tiny(synthetic_root, tmp_path / "seg", "train.method=paired", "train.task=segment", "pairs.count=4")
+    seg = tiny(synthetic_root, tmp_path / "seg", "train.method=paired", "paired.task=segment", "pairs.count=4")
     train(seg)
     state = torch.load(tmp_path / "seg" / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["G_IS"]["kwargs"]["output"] == "logits" and state["translators"] == {"AtoB": "G_IS"}
@@ -327,7 +327,7 @@ def test_paired_segmentation_and_pix2pix_train(synthetic_root, tmp_path):
     state = torch.load(tmp_path / "pix" / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["D"]["kwargs"]["in_channels"] == 6 and state["translators"] == {"BtoA": "G"}
     with pytest.raises(ConfigError, match="data.direction=AtoB"):
-        method_for(tiny(synthetic_root, tmp_path, "train.method=paired", "train.task=segment", "data.direction=BtoA"))
+        method_for(tiny(synthetic_root, tmp_path, "train.method=paired", "paired.task=segment", "data.direction=BtoA"))
 
 
 @pytest.mark.parametrize("name", [p for p in list_presets() if p != "demo"])
@@ -337,7 +337,7 @@ def test_every_preset_trains_end_to_end_on_real_data(name, tmp_path, data_root, 
     size = ["data.load_size=132", "data.crop_size=128"] if cfg.model.generator.startswith("unet") else ["data.load_size=36", "data.crop_size=32"]
     pairs = ["pairs.count=2"] if cfg.pairs.count else []
     overrides = [*size, *pairs, "data.max_images=10", "model.ngf=8", "model.ndf=8", "train.max_steps=2",
-                 "train.progress=false", "train.sample_every=0", "train.batch_size=2"]
+                 "log.progress=false", "log.sample_every=0", "train.batch_size=2"]
     assert main(["train", "--preset", name, "--out", str(tmp_path / name), *overrides]) == 0
     state = torch.load(tmp_path / name / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2 and state["config"]["train"]["method"] == cfg.train.method
@@ -355,7 +355,7 @@ def test_select_pairs_list_trains_every_semi_supervised_method(method, tmp_path,
                  "--out", str(listing), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
     chosen = listing.read_text().split()
     assert len(chosen) == 3
-    extra = ["train.task=segment"] if method == "paired" else []
+    extra = ["paired.task=segment"] if method == "paired" else []
     assert main(["train", "--out", str(tmp_path / method), "data.dataset=aligned", f"data.root={tmp_path / 'facades'}",
                  "data.palette=facades", f"pairs.list={listing}", f"train.method={method}", *extra, *TINY[:-1],
                  "train.max_steps=2", "model.discriminator=" + ("pixelwise" if method == "mondal" else "patchgan")]) == 0

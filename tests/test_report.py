@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from semicycle.data.io import list_images, load_rgb, split_side_by_side
-from semicycle.engine.plots import plot_loss_curves
+from semicycle.figures import plot_loss_curves
 from semicycle.errors import DataError
-from semicycle.evaluation import compare_runs, compare_table, write_html_report
+from semicycle.evaluation import compare_runs, compare_table, load_metrics, write_html_report
 
 APT_HINT = "apt-get update && apt-get install -y chromium"
 
@@ -61,7 +61,7 @@ def report_inputs(data_root, tmp_path):
         "config": {"data": {"dataset": "aligned", "root": "../shared/data/facades"}, "train": {"lr": 2e-4}},
         "metrics": {
             "generated": {"pixel_accuracy": 0.61, "mean_class_accuracy": 0.21, "mean_iou": 0.14, "fid": 101.5},
-            "real photos (upper bound)": {"pixel_accuracy": 0.83, "mean_class_accuracy": 0.48, "mean_iou": 0.35},
+            "real_photos": {"pixel_accuracy": 0.83, "mean_class_accuracy": 0.48, "mean_iou": 0.35},
         },
         "per_class_iou": {"road": 0.91, "sidewalk": 0.42, "train": None, "bicycle": 0.0},
         "sample_rows": rows,
@@ -87,7 +87,8 @@ def test_report_renders_in_a_browser(report_inputs, tmp_path):
     assert decoded == total == 10
     assert tables == 2  # grouped metrics table + samples table
     assert bars == 3  # "train" is absent from the ground truth: no bar
-    assert "real photos (upper bound)" in dom and "0.35" in dom and "absent from the ground truth" in dom
+    assert "real photos (upper bound)" in dom and "real_photos" not in dom  # the key's display name
+    assert "0.35" in dom and "absent from the ground truth" in dom
     assert "ground truth" in dom and "resolved config" in dom and "../shared/data/facades" in dom
 
 
@@ -124,3 +125,20 @@ def test_compare_table_runs_side_by_side(tmp_path):
     assert "| metric | run_a | run_b |" in table and "| kid | — | 0.002 |" in table
     with pytest.raises(DataError, match="metrics.json"):
         compare_runs([tmp_path])
+
+
+def test_metrics_written_before_a_key_was_renamed_load_with_the_new_key(tmp_path):
+    """semicycle <= 46892f9 wrote the label -> photo upper bound as "real photos (upper bound)"."""
+    scores = {"pixel_accuracy": 0.65, "mean_iou": 0.32}
+    old = {"split": "val", "label_to_photo": {"generated": {"mean_iou": 0.2}, "real photos (upper bound)": scores}}
+    new = {"split": "val", "label_to_photo": {"generated": {"mean_iou": 0.2}, "real_photos": scores}}
+    for name, metrics in (("old", old), ("new", new)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    assert load_metrics(tmp_path / "old") == load_metrics(tmp_path / "new") == new
+    assert list(load_metrics(tmp_path / "old")["label_to_photo"]) == ["generated", "real_photos"]
+    table = compare_runs([tmp_path / "old", tmp_path / "new"])
+    assert "| label_to_photo.real_photos.mean_iou | 0.32 | 0.32 |" in table
+    # a run whose label -> photo direction had no segmenter
+    (tmp_path / "note.json").write_text(json.dumps({"label_to_photo": {"note": "no segmenter"}}))
+    assert load_metrics(tmp_path / "note.json") == {"label_to_photo": {"note": "no segmenter"}}

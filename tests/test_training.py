@@ -11,7 +11,7 @@ from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import CheckpointError
 from tiny_runs import interrupt_at, tiny_overrides
 
-TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "train.pool_size=3", "train.sample_every=0", "train.log_every=2", "train.checkpoint_every=0")
+TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "cyclegan.pool_size=3", "log.sample_every=0", "log.log_every=2", "log.checkpoint_every=0")
 
 
 def tiny_config(run_dir, root, *extra) -> Config:
@@ -77,7 +77,7 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_ro
 
 def test_checkpoint_is_safe_fp32_and_self_describing(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny_config(run, synthetic_root, "train.keep_every_epochs=1"))
+    train(tiny_config(run, synthetic_root, "log.keep_every_epochs=1"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["G_AB"]["name"] == "resnet_6blocks" and state["arch"]["G_AB"]["kwargs"]["ngf"] == 8
     assert all(t.dtype == torch.float32 for t in state["models"]["G_AB"].values() if t.is_floating_point())
@@ -92,8 +92,8 @@ def test_resume_with_a_different_config_is_refused_and_keeps_the_checkpoint(tmp_
     run = tmp_path / "run"
     train(tiny_config(run, synthetic_root, "train.max_steps=2"))
     before = (run / "ckpt" / "latest.pt").read_bytes()
-    with pytest.raises(CheckpointError, match=r"train\.lambda_cycle: 10\.0 -> 5\.0"):
-        Trainer(tiny_config(run, synthetic_root, "train.lambda_cycle=5"), resume=True)
+    with pytest.raises(CheckpointError, match=r"cyclegan\.lambda_cycle: 10\.0 -> 5\.0"):
+        Trainer(tiny_config(run, synthetic_root, "cyclegan.lambda_cycle=5"), resume=True)
     with pytest.raises(CheckpointError, match="already holds a run"):
         Trainer(tiny_config(run, synthetic_root))
     assert (run / "ckpt" / "latest.pt").read_bytes() == before
@@ -131,7 +131,7 @@ def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
         "data.max_images=20", "data.load_size=72", "data.crop_size=64",
         "model.generator=resnet_6blocks", "model.ngf=16", "model.ndf=16",
         "train.epochs=2", "train.decay_epochs=0", "train.batch_size=1", "train.seed=1",
-        "train.progress=false", "train.sample_every=0", "train.log_every=5", "train.checkpoint_every=0",
+        "log.progress=false", "log.sample_every=0", "log.log_every=5", "log.checkpoint_every=0",
     ])
     train(cfg)
     records = [json.loads(line) for line in (tmp_path / "facades" / "losses.jsonl").read_text().splitlines()]
@@ -141,7 +141,7 @@ def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
 
 
 def test_tiny_epochs_do_not_save_every_epoch(tmp_path, synthetic_root, monkeypatch):
-    cfg = tiny_config(tmp_path / "run", synthetic_root, "train.checkpoint_every=10", "train.keep_every_epochs=0",
+    cfg = tiny_config(tmp_path / "run", synthetic_root, "log.checkpoint_every=10", "log.keep_every_epochs=0",
                       "train.epochs=3", "train.decay_epochs=1")  # 4 epochs of 6 steps
     trainer = Trainer(cfg)
     saved_at = []

@@ -2,8 +2,8 @@
 
 TINY = [
     "data.load_size=36", "data.crop_size=32", "model.generator=resnet_6blocks", "model.ngf=8", "model.ndf=8",
-    "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2", "train.progress=false",
-    "train.precision=fp32",  # tests that are not about precision train in fp32 on every CPU (auto is bf16 on some)
+    "train.epochs=1", "train.decay_epochs=0", "train.batch_size=2", "log.progress=false",
+    "runtime.precision=fp32",  # tests that are not about precision train in fp32 on every CPU (auto is bf16 on some)
 ]
 
 

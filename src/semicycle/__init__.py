@@ -1,4 +1,8 @@
-"""semicycle: image-to-image translation when paired examples are scarce."""
+"""semicycle: image-to-image translation when paired examples are scarce.
+
+The public API: :func:`load` (inference), :func:`plan`, :func:`train`, :func:`evaluate`, and the config
+(:mod:`semicycle.config`: ``load_preset``, ``apply_overrides``, ``Config``). Everything else is internal.
+"""
 
 __version__ = "0.1.0"
 
@@ -11,3 +15,27 @@ def load(path, device: str = "auto", **speed):
     from .api import load as _load
 
     return _load(path, device, **speed)
+
+
+def plan(cfg):
+    """What a run as configured will do (steps per epoch, epochs, iterations, training and paired samples),
+    without building a network: a :class:`semicycle.engine.trainer.Plan`."""
+    from .engine.trainer import plan as _plan
+
+    return _plan(cfg)
+
+
+def train(cfg, resume: bool = False):
+    """Train as configured (``resume``: continue the run in ``cfg.run_dir`` exactly); returns the latest
+    checkpoint's path. Progress after each save: ``RUN/ckpt/progress.json``."""
+    from .engine.trainer import train as _train
+
+    return _train(cfg, resume=resume)
+
+
+def evaluate(run, **options):
+    """Score a run as ``semicycle evaluate`` does; returns the metrics (see
+    :func:`semicycle.evaluation.runner.evaluate` for ``split``, ``direction``, ``out_dir``, ``overrides``)."""
+    from .evaluation.runner import evaluate as _evaluate
+
+    return _evaluate(str(run), **options)

@@ -79,9 +79,12 @@ class Translator:
         """(N, 3, H, W) float in [-1, 1], any H and W -> translated batch of the same size
         (segmentation outputs as palette colours)."""
         net = self._generator(direction)
+        was_training = net.training  # the trainer's sample grids translate with the networks it trains
+        net.eval()
         inputs = network_input(images.to(self.device), net.arch["kwargs"]["in_channels"], self.palette)
         with self.runtime.autocast():
             outputs = run_padded(net, self.runtime.put(inputs.float()))
+        net.train(was_training)
         return output_image(outputs.float(), self.palette).contiguous().cpu()
 
     def translate(self, image: Image.Image, direction: str = "AtoB") -> Image.Image:

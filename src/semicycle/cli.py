@@ -31,7 +31,7 @@ def cmd_train(args) -> int:
         saved = Path(args.resume) / "config.yaml"
         if not saved.is_file():
             raise SemicycleError(f"{args.resume}: no config.yaml here; --resume takes the run folder of an earlier 'semicycle train'")
-        cfg = cfgmod.load_yaml(saved)
+        cfg = cfgmod.load_yaml(saved, warn_renamed=False)  # the run's own config, perhaps of an earlier version
         cfg = cfgmod.apply_overrides(cfg, args.overrides)
         cfg.run_dir = args.resume
     else:

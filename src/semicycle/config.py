@@ -7,7 +7,7 @@ inside every checkpoint, so a run can be resumed and its networks rebuilt withou
 from __future__ import annotations
 
 import dataclasses
-import math
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +16,8 @@ import yaml
 
 from .atomic import atomic_write_text
 from .errors import ConfigError
+from .methods import METHODS, method_sections
+from .settings import Range
 
 
 @dataclass
@@ -65,36 +67,35 @@ class PairsConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation schedule, losses and bookkeeping."""
+    """The method and its optimisation schedule (the method's own settings are its section)."""
 
-    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal
-    task: str = "translate"  # translate (B as an RGB image) | segment (B as class labels; K-class softmax)
+    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal (semicycle.methods.METHODS)
     epochs: int = 100  # epochs at the initial learning rate
     decay_epochs: int = 100  # then linear decay to 0 over this many epochs
-    batch_size: int = 1
+    batch_size: int = 1  # per process (the global batch is batch_size x processes)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    gan_loss: str = "lsgan"  # lsgan | vanilla | rasgan | ralsgan (relativistic average)
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # times lambda_cycle; 0 disables the identity loss
-    lambda_l1: float = 100.0  # paired (pix2pix): L1 weight
-    kappa: float = 10.0  # okada: weight of the supervised L1 term L_sv
-    lambda_reconstruction: float = 150.0  # shukla: L1 reconstruction on pairs
-    balance: bool = True  # shukla: replicate pairs to match the unpaired count each epoch
-    lambda_image_sup: float = 1.0  # mondal lambda1: ||G_SI(y_l) - x_l||_2^2
-    lambda_label_cycle: float = 0.05  # mondal lambda2: CE(y_l, G_IS(G_SI(y_l)))
-    lambda_image_cycle: float = 1.0  # mondal lambda3: ||G_SI(G_IS(x_u)) - x_u||_1
-    lambda_label_adv: float = 1.0  # mondal lambda4: LSGAN on D_S
-    lambda_image_adv: float = 1.0  # mondal lambda5: LSGAN on D_I
-    pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
     seed: int = 0
+    max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how the computation runs (semicycle.runtime); none of it changes what a method computes
+    except precision."""
+
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, runtime.py)
     channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
     compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
-    max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
+
+
+@dataclass
+class LogConfig:
+    """What a run writes while it trains."""
+
     log_every: int = 10  # iterations between loss-log lines
     sample_every: int = 200  # iterations between sample grids (0 = only at the end)
     checkpoint_every: int = 500  # iterations between 'latest' checkpoints (at an epoch end once due; 0 = every epoch end)
@@ -118,16 +119,8 @@ class EvalConfig:
     batch_size: int = 8
 
 
-@dataclass
-class Config:
-    """A whole run."""
-
-    run_dir: str = "runs/semicycle"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pairs: PairsConfig = field(default_factory=PairsConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+class _Run:
+    """What a run config does (its fields are made below, with one section per method)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -136,22 +129,56 @@ class Config:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+def _section(cls):
+    return field(default_factory=cls)
+
+
+# A whole run: the shared sections, then one per method (declared by the method: its ``settings``).
+Config = dataclasses.make_dataclass(
+    "Config",
+    [("run_dir", str, field(default="runs/semicycle")), ("data", DataConfig, _section(DataConfig)),
+     ("model", ModelConfig, _section(ModelConfig)), ("pairs", PairsConfig, _section(PairsConfig)),
+     ("train", TrainConfig, _section(TrainConfig))]
+    + [(name, method.settings, _section(method.settings)) for name, method in METHODS.items() if method.settings]
+    + [("runtime", RuntimeConfig, _section(RuntimeConfig)), ("log", LogConfig, _section(LogConfig)),
+       ("eval", EvalConfig, _section(EvalConfig))],
+    bases=(_Run,),
+    namespace={"__doc__": "A whole run: shared sections, one section per method, runtime, log and eval."},
+)
+Config.__module__ = __name__
+
 # Keys that may differ between a run and its resumption: they do not change what is computed.
 RESUME_NEUTRAL_KEYS = frozenset(
-    {
-        "run_dir",
-        "train.device",
-        "train.threads",
-        "train.channels_last",
-        "train.compile",
-        "train.max_steps",
-        "train.log_every",
-        "train.sample_every",
-        "train.checkpoint_every",
-        "train.keep_every_epochs",
-        "train.progress",
-    }
+    {"run_dir", "train.max_steps", "runtime.device", "runtime.threads", "runtime.channels_last", "runtime.compile"}
+    | {f"log.{name}" for name in LogConfig.__dataclass_fields__}
 )
+
+# The flat train.* keys of semicycle 0.1 and their places now (train.gan_loss was shared by CycleGAN and
+# pix2pix, so it sets both). Saved run configs are read through it silently; on the command line and in
+# YAML files each old key gives one deprecation line naming the new key.
+RENAMED_KEYS = {
+    **{f"train.{k}": (f"runtime.{k}",) for k in RuntimeConfig.__dataclass_fields__},
+    **{f"train.{k}": (f"log.{k}",) for k in LogConfig.__dataclass_fields__},
+    "train.task": ("paired.task",), "train.lambda_l1": ("paired.lambda_l1",),
+    "train.gan_loss": ("cyclegan.gan_loss", "paired.gan_loss"),
+    **{f"train.{k}": (f"cyclegan.{k}",) for k in ("lambda_cycle", "lambda_identity", "pool_size")},
+    "train.kappa": ("okada.kappa",),
+    **{f"train.{k}": (f"shukla.{k}",) for k in ("lambda_reconstruction", "balance")},
+    **{f"train.{k}": (f"mondal.{k}",) for k in ("lambda_image_sup", "lambda_label_cycle", "lambda_image_cycle",
+                                                  "lambda_label_adv", "lambda_image_adv")},
+}
+
+
+_WARNED: set[str] = set()  # old keys already named in this process (one line each)
+
+
+def upgrade_keys(flat: dict) -> dict:
+    """A flattened config dict with the keys of earlier versions renamed (values unchanged)."""
+    out = {}
+    for key, value in flat.items():
+        for new in RENAMED_KEYS.get(key, (key,)):
+            out[new] = value
+    return out
 
 
 # Keys added after runs may have started, with the value such runs had in effect: resuming a run whose
@@ -159,7 +186,7 @@ RESUME_NEUTRAL_KEYS = frozenset(
 # pick bf16 on this machine).
 # A request for such a run may say today's default or that value; anything else is a difference.
 LEGACY_VALUES = {
-    "train.precision": "fp32", "train.channels_last": False, "train.compile": False, "data.subset": "",
+    "runtime.precision": "fp32", "runtime.channels_last": False, "runtime.compile": False, "data.subset": "",
     "model.label_void_channel": False,
 }
 
@@ -202,7 +229,15 @@ def _coerce(value, typ, key: str):
     raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
 
 
-def _apply(cfg: Config, dotted: str, value) -> None:
+def _apply(cfg: Config, dotted: str, value, warn: bool) -> None:
+    if dotted in RENAMED_KEYS:
+        new = RENAMED_KEYS[dotted]
+        if warn and dotted not in _WARNED:
+            _WARNED.add(dotted)
+            print(f"semicycle: {dotted} is deprecated; use {' and '.join(new)}", file=sys.stderr)
+        for key in new:
+            _apply(cfg, key, value, warn)
+        return
     parts = dotted.split(".")
     obj = cfg
     for i, part in enumerate(parts):
@@ -216,7 +251,7 @@ def _apply(cfg: Config, dotted: str, value) -> None:
                 if not isinstance(value, dict):
                     raise ConfigError(f"{dotted}: expected a mapping of keys, got {value!r}")
                 for key, sub in value.items():
-                    _apply(cfg, f"{dotted}.{key}", sub)
+                    _apply(cfg, f"{dotted}.{key}", sub, warn)
             else:
                 setattr(obj, part, _coerce(value, types[part], dotted))
         else:
@@ -225,16 +260,19 @@ def _apply(cfg: Config, dotted: str, value) -> None:
             obj = getattr(obj, part)
 
 
-def from_dict(values: dict, base: Config | None = None) -> Config:
-    """Build a Config from a nested mapping, on top of ``base`` (defaults if None)."""
+def from_dict(values: dict, base: Config | None = None, warn_renamed: bool = False) -> Config:
+    """Build a Config from a nested mapping, on top of ``base`` (defaults if None). Keys of earlier versions
+    are renamed (silently: saved run configs hold them; ``warn_renamed`` for what a person wrote)."""
     cfg = base if base is not None else Config()
     for key, value in (values or {}).items():
-        _apply(cfg, key, value)
+        _apply(cfg, key, value, warn_renamed)
     validate(cfg)
     return cfg
 
 
-def load_yaml(path: str | Path, base: Config | None = None) -> Config:
+def load_yaml(path: str | Path, base: Config | None = None, warn_renamed: bool = True) -> Config:
+    """A YAML file of sections on top of ``base``; keys of earlier versions give a deprecation line unless
+    ``warn_renamed`` is False (a run's own saved config.yaml)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -245,7 +283,7 @@ def load_yaml(path: str | Path, base: Config | None = None) -> Config:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, train:)")
     try:
-        return from_dict(values, base)
+        return from_dict(values, base, warn_renamed)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -256,7 +294,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.epochs=5)")
         key, value = item.split("=", 1)
-        _apply(cfg, key.strip(), value)
+        _apply(cfg, key.strip(), value, warn=True)
     validate(cfg)
     return cfg
 
@@ -267,79 +305,49 @@ _CHOICES = {
     "data.direction": ("AtoB", "BtoA"),
     "model.upsample": ("transpose", "resize"),
     "model.norm": ("instance", "batch", "none"),
-    "train.gan_loss": ("lsgan", "vanilla", "rasgan", "ralsgan"),
-    "train.task": ("translate", "segment"),
-    "train.method": ("cyclegan", "paired", "okada", "shukla", "mondal"),  # = semicycle.methods.METHODS (tested)
-    "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "train.channels_last": ("auto", "true", "false"),
-    "train.compile": ("auto", "true", "false"),
+    "train.method": tuple(METHODS),
+    "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
+    "runtime.channels_last": ("auto", "true", "false"),
+    "runtime.compile": ("auto", "true", "false"),
     "eval.fcn_void_predictions": ("skip", "wrong"),
     "eval.label_decoding": ("classes", "classes_and_void"),
 }
 
 
-@dataclass(frozen=True)
-class _Range:
-    """The valid values of a numeric key: between ``low`` and ``high`` (None: unbounded), inclusive
-    unless ``open_low``/``open_high``; floats must also be finite. ``why`` ends the error message."""
-
-    low: int | float | None = None
-    high: int | float | None = None
-    open_low: bool = False
-    open_high: bool = False
-    why: str = ""
-
-    def admits(self, value: int | float) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):  # nan compares False with everything
-            return False
-        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.open_high else value <= self.high)
-
-    def describe(self, value: int | float) -> str:
-        kind = "a whole number" if isinstance(value, int) else "a finite number"
-        if self.low is not None and self.high is not None:
-            return f"{kind} in {'(' if self.open_low else '['}{self.low}, {self.high}{')' if self.open_high else ']'}"
-        if self.low is not None:
-            return f"{kind} {'>' if self.open_low else '>='} {self.low}"
-        return f"{kind} {'<' if self.open_high else '<='} {self.high}"
-
-
-_WEIGHT = _Range(0, why="a loss weight; 0 switches the term off")
-# Every int and float key (tests check that none is missing); loss weights (train.lambda_*) are added below.
+# Every int and float key (tests check that none is missing); the methods' keys are added below.
 _RANGES = {
-    "data.load_size": _Range(1, why="pixels; images are resized to this square once"),
-    "data.crop_size": _Range(1, why="pixels; the random training crop"),
-    "data.max_images": _Range(0, why="0 = every image"),
-    "data.memory_limit_mb": _Range(1, why="megabytes of preloaded images allowed"),
-    "model.ngf": _Range(1, why="generator width"),
-    "model.ndf": _Range(1, why="discriminator width"),
-    "model.d_layers": _Range(1, 16, why="PatchGAN depth; 3 = 70x70; it needs crops of at least 3 * 2**d_layers"),
-    "pairs.count": _Range(0, why="number of paired samples; 0 = unset"),
-    "pairs.rate": _Range(0, 1, why="the fraction of training images paired: 0.1 = 10%"),
-    "pairs.batch_size": _Range(0, why="0 = train.batch_size"),
-    "train.epochs": _Range(0, why="epochs at the initial learning rate"),
-    "train.decay_epochs": _Range(0, why="epochs of linear decay to 0"),
-    "train.batch_size": _Range(1, why="images per step"),
-    "train.lr": _Range(0, 1, open_low=True, why="Adam's step size: far larger steps make training diverge; typical 2e-4"),
-    "train.beta1": _Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.5"),
-    "train.beta2": _Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.999"),
-    "train.kappa": _WEIGHT,
-    "train.pool_size": _Range(0, why="generated images kept per discriminator; 0 = no pool"),
-    "train.seed": _Range(0, 2**63 - 1, why="a random seed"),
-    "train.threads": _Range(0, why="0 = torch's default"),
-    "train.max_steps": _Range(0, why="0 = the full schedule"),
-    "train.log_every": _Range(1, why="iterations between loss-log lines"),
-    "train.sample_every": _Range(0, why="iterations between sample grids; 0 = only at the end"),
-    "train.checkpoint_every": _Range(0, why="iterations between checkpoints; 0 = every epoch end"),
-    "train.keep_every_epochs": _Range(0, why="0 = only 'latest'"),
-    "eval.size": _Range(0, why="pixels; 0 = data.crop_size"),
-    "eval.max_images": _Range(0, why="0 = every image"),
-    "eval.fcn_max_color_distance": _Range(0, why="an RGB distance"),
-    "eval.samples": _Range(0, why="image rows in the report per direction"),
-    "eval.batch_size": _Range(1, why="images per forward pass"),
+    "data.load_size": Range(1, why="pixels; images are resized to this square once"),
+    "data.crop_size": Range(1, why="pixels; the random training crop"),
+    "data.max_images": Range(0, why="0 = every image"),
+    "data.memory_limit_mb": Range(1, why="megabytes of preloaded images allowed"),
+    "model.ngf": Range(1, why="generator width"),
+    "model.ndf": Range(1, why="discriminator width"),
+    "model.d_layers": Range(1, 16, why="PatchGAN depth; 3 = 70x70; it needs crops of at least 3 * 2**d_layers"),
+    "pairs.count": Range(0, why="number of paired samples; 0 = unset"),
+    "pairs.rate": Range(0, 1, why="the fraction of training images paired: 0.1 = 10%"),
+    "pairs.batch_size": Range(0, why="0 = train.batch_size"),
+    "train.epochs": Range(0, why="epochs at the initial learning rate"),
+    "train.decay_epochs": Range(0, why="epochs of linear decay to 0"),
+    "train.batch_size": Range(1, why="images per step"),
+    "train.lr": Range(0, 1, open_low=True, why="Adam's step size: far larger steps make training diverge; typical 2e-4"),
+    "train.beta1": Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.5"),
+    "train.beta2": Range(0, 1, open_high=True, why="Adam's moving-average decay; 1 never updates it; typical 0.999"),
+    "train.seed": Range(0, 2**63 - 1, why="a random seed"),
+    "runtime.threads": Range(0, why="0 = torch's default"),
+    "train.max_steps": Range(0, why="0 = the full schedule"),
+    "log.log_every": Range(1, why="iterations between loss-log lines"),
+    "log.sample_every": Range(0, why="iterations between sample grids; 0 = only at the end"),
+    "log.checkpoint_every": Range(0, why="iterations between checkpoints; 0 = every epoch end"),
+    "log.keep_every_epochs": Range(0, why="0 = only 'latest'"),
+    "eval.size": Range(0, why="pixels; 0 = data.crop_size"),
+    "eval.max_images": Range(0, why="0 = every image"),
+    "eval.fcn_max_color_distance": Range(0, why="an RGB distance"),
+    "eval.samples": Range(0, why="image rows in the report per direction"),
+    "eval.batch_size": Range(1, why="images per forward pass"),
 }
-_RANGES.update({f"train.{f.name}": _WEIGHT for f in dataclasses.fields(TrainConfig) if f.name.startswith("lambda_")})
+for _name, _method in METHODS.items():
+    _CHOICES.update({f"{_name}.{key}": choices for key, choices in _method.setting_choices.items()})
+    _RANGES.update({f"{_name}.{key}": valid for key, valid in _method.setting_ranges.items()})
 
 
 def validate(cfg: Config) -> None:
@@ -377,7 +385,7 @@ def _check_training_size(cfg: Config) -> None:
         if name not in names:
             raise ConfigError(f"model.{kind}={name!r} is not one of: {', '.join(names)}")
     networks = [("generator", m.generator, registry.generator_kwargs(m))]
-    if not (cfg.train.method == "paired" and cfg.train.task == "segment"):  # a segmenter has no discriminator
+    if not (cfg.train.method == "paired" and cfg.paired.task == "segment"):  # a segmenter has no discriminator
         networks.append(("discriminator", m.discriminator, registry.discriminator_kwargs(m)))
     for kind, name, kwargs in networks:
         problem = registry.input_size_problem(kind, name, size, **kwargs)
@@ -402,11 +410,13 @@ def flatten(values: dict, prefix: str = "") -> dict:
 
 
 def resume_differences(saved: dict, requested: dict) -> list[str]:
-    """Keys whose values differ between a saved run config and a requested one (neutral keys excluded)."""
-    old, new, defaults = flatten(saved), flatten(requested), flatten(Config().to_dict())
+    """Keys whose values differ between a saved run config and a requested one (neutral keys and the settings
+    of methods the run does not use excluded; keys of earlier versions read under their new names)."""
+    old, new, defaults = upgrade_keys(flatten(saved)), upgrade_keys(flatten(requested)), flatten(Config().to_dict())
+    unused = set(METHODS) - set(method_sections(old.get("train.method", "cyclegan")))  # other methods' settings
     diffs = []
     for key in sorted(set(old) | set(new)):
-        if key in RESUME_NEUTRAL_KEYS or key.startswith("eval."):
+        if key in RESUME_NEUTRAL_KEYS or key.startswith("eval.") or key.split(".")[0] in unused:
             continue
         if key in LEGACY_VALUES and key not in old:  # the run predates the key (see LEGACY_VALUES)
             if new.get(key, LEGACY_VALUES[key]) not in (LEGACY_VALUES[key], defaults.get(key)):

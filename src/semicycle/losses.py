@@ -87,7 +87,7 @@ def relativistic_g_loss(
 
 
 class Adversarial:
-    """One interface over every adversarial loss (``train.gan_loss``).
+    """One interface over every adversarial loss (``cyclegan.gan_loss``, ``paired.gan_loss``).
 
     ``d_loss(real_pred, fake_pred)`` and ``g_loss(fake_pred, real_pred)``: standard losses judge
     each prediction against a constant target (``real_pred`` is unused by ``g_loss``); the

@@ -35,7 +35,7 @@ from .errors import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "true", "false")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# train.compile=auto compiles only runs with at least this many iterations left: compiling the four
+# runtime.compile=auto compiles only runs with at least this many iterations left: compiling the four
 # CycleGAN networks takes minutes on a 2-core CPU, and pays back after a few hundred steps.
 COMPILE_MIN_STEPS = 2000
 # Whether precision=auto (training and inference) may pick bf16: only once the fast path is shown to train
@@ -56,9 +56,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"train.device={name!r} is not a device (use auto, cpu, cuda, cuda:N or mps)") from None
+        raise ConfigError(f"runtime.device={name!r} is not a device (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name} but CUDA is not available here; use train.device=cpu or auto")
+        raise ConfigError(f"runtime.device={name} but CUDA is not available here; use runtime.device=cpu or auto")
     return device
 
 
@@ -122,7 +122,7 @@ def cuda_has_bf16(device: torch.device) -> bool:
         return bool(torch.cuda.is_bf16_supported())
 
 
-def resolve_precision(requested: str, device: torch.device, key: str = "train.precision") -> str:
+def resolve_precision(requested: str, device: torch.device, key: str = "runtime.precision") -> str:
     """``auto`` -> the precision to run in on ``device``; explicit choices are checked."""
     if requested not in PRECISIONS:
         raise ConfigError(f"{key}={requested!r} is not one of: {', '.join(PRECISIONS)}")
@@ -198,7 +198,7 @@ class Runtime:
     precision_setting: str = "fp32"  # auto | fp32 | bf16 | fp16
     channels_last_setting: str = "false"  # auto | true | false
     compile_setting: str = "false"  # auto | true | false
-    label: str = "train"  # config section named in messages
+    label: str = "runtime"  # config section named in messages
     rank: int = 0
     world_size: int = 1
     scalers: dict = field(default_factory=dict)
@@ -213,7 +213,7 @@ class Runtime:
         precision: str = "fp32",
         channels_last="false",
         compile="false",
-        label: str = "train",
+        label: str = "runtime",
     ) -> "Runtime":
         """Resolve the device and precision now; channels_last/compile when the models are prepared.
 

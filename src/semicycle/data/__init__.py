@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from .paths import expand_path
 
 if TYPE_CHECKING:
-    from ..config import DataConfig
+    from ..config import DataConfig, PairsConfig
 from .domains import TranslationData
 from .io import NameList
 from .palettes import get_palette
+from .pairing import TrainingSets, training_sets
+from .unaligned import load_folder
 
 
 def load_data(cfg: DataConfig, split: str, run_dir: str | Path = ".", progress: bool = True) -> TranslationData:
@@ -43,4 +45,18 @@ def load_data(cfg: DataConfig, split: str, run_dir: str | Path = ".", progress: 
     return load_cmp(root, split, cfg.load_size, **common)
 
 
-__all__ = ["TranslationData", "load_data"]
+def load_training_sets(data: DataConfig, pairs: PairsConfig, seed: int, run_dir: str | Path = ".", progress: bool = True) -> TrainingSets:
+    """The training split with its pairs chosen and its unpaired streams (domain B from
+    ``pairs.unpaired_b_root`` when set): what every method trains on."""
+    loaded = load_data(data, data.train_split, run_dir, progress=progress)
+    other_B = None
+    if pairs.unpaired_b_root:
+        images, labels, paths = load_folder(
+            expand_path(pairs.unpaired_b_root), data.load_size, loaded.palette, data.max_images, progress,
+            hint="pairs.unpaired_b_root takes a folder of domain-B images",
+        )
+        other_B = TranslationData(A=images[:0], B=images, paths_A=[], paths_B=paths, labels_B=labels, palette=loaded.palette)
+    return training_sets(loaded, pairs, seed, other_B)
+
+
+__all__ = ["TranslationData", "load_data", "load_training_sets"]

@@ -2,20 +2,66 @@
 
 Each epoch shuffles with permutations derived from (seed, epoch, stream), and each sample's crop
 and flip from (seed, epoch, slot, stream), so training resumed mid-epoch sees exactly the batches
-an uninterrupted run would. Every batch source has ``steps_per_epoch`` and ``batch(epoch, step)``.
+an uninterrupted run would. Every batch source has ``steps_per_epoch`` and ``batch(epoch, step)``,
+which returns a :class:`Batch` (the one contract between batch sources and methods).
+
+Processes: a source built with ``rank`` and ``world_size`` returns rank's share of the global batch
+(``world_size * batch_size`` items, cut in contiguous blocks), so the ranks together see exactly what
+one process with the global batch size sees.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator
 
 import torch
 
 from .transforms import crop_and_flip, sample_seed, to_float
 
 STREAM_A, STREAM_B, STREAM_PAIRS, STREAM_MIX = 0, 1, 2, 3
+
+
+@dataclass
+class Images:
+    """A minibatch of domain-A and domain-B images; row i of A and B is a true pair where ``is_pair[i]``."""
+
+    A: torch.Tensor  # (n, 3, S, S) float in [-1, 1]
+    B: torch.Tensor  # (n, 3, S, S) float in [-1, 1]: photos, or label maps in their palette's colours
+    labels_B: torch.Tensor | None  # (n, S, S) long class indices of B (the palette's ignore index = void), or None
+    is_pair: torch.Tensor  # (n,) bool
+    rows_A: list[int] = field(default_factory=list)  # the dataset rows drawn (for tests and diagnostics)
+    rows_B: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.A)
+
+    def to(self, put: Callable[[torch.Tensor], torch.Tensor]) -> Images:
+        """The same minibatch with every tensor passed through ``put`` (e.g. ``Runtime.put``)."""
+        labels = put(self.labels_B) if self.labels_B is not None else None
+        return replace(self, A=put(self.A), B=put(self.B), labels_B=labels, is_pair=put(self.is_pair))
+
+
+@dataclass
+class Batch:
+    """What a method's ``train_step`` gets at one step.
+
+    ``images``: the step's main minibatch: unpaired A and B (CycleGAN), or a shuffled mix of unpaired and
+    paired rows (Shukla; ``is_pair`` marks the pairs). ``pairs``: a paired minibatch (Okada's and Mondal's
+    supervised batch, present at the steps their schedules give it; the paired method's only one).
+    """
+
+    images: Images | None = None
+    pairs: Images | None = None
+
+    @property
+    def size(self) -> int:
+        """Images of each domain in the step (for throughput)."""
+        return sum(len(part) for part in (self.images, self.pairs) if part is not None)
+
+    def to(self, put: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        return Batch(*(part.to(put) if part is not None else None for part in (self.images, self.pairs)))
 
 
 @dataclass
@@ -58,16 +104,39 @@ def gather(images: torch.Tensor, labels: torch.Tensor | None, rows: list[int], s
     return to_float(torch.stack(out_images)), batch_labels
 
 
-class UnpairedBatches:
-    """Two independent shuffled streams (A and B); an epoch is max(|A|, |B|) // batch_size steps."""
+class BatchSource:
+    """Common part of the batch sources: the epoch's batches from a step on, and the rank's share."""
 
-    def __init__(self, stream_A: Stream, stream_B: Stream, batch_size: int, crop: int, flip: bool, seed: int):
+    steps_per_epoch: int
+    batch_size: int  # per process
+    rank: int = 0
+    world_size: int = 1
+
+    def batch(self, epoch: int, step: int) -> Batch:
+        raise NotImplementedError
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[int, Batch]]:
+        for step in range(start_step, self.steps_per_epoch):
+            yield step, self.batch(epoch, step)
+
+    def shard(self, positions: range) -> range:
+        """Rank's contiguous block of a global batch's positions (the last global batch may be short)."""
+        start = positions.start + self.rank * self.batch_size
+        return range(min(start, positions.stop), min(start + self.batch_size, positions.stop))
+
+
+class UnpairedBatches(BatchSource):
+    """Two independent shuffled streams (A and B); an epoch is max(|A|, |B|) // global batch steps."""
+
+    def __init__(self, stream_A: Stream, stream_B: Stream, batch_size: int, crop: int, flip: bool, seed: int,
+                 rank: int = 0, world_size: int = 1):
         self.A, self.B = stream_A, stream_B
         self.batch_size, self.crop, self.flip, self.seed = batch_size, crop, flip, seed
+        self.rank, self.world_size = rank, world_size
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, max(len(self.A), len(self.B)) // self.batch_size)
+        return max(1, max(len(self.A), len(self.B)) // (self.batch_size * self.world_size))
 
     def draw(self, stream: Stream, code: int, epoch: int, slots: range):
         perm = epoch_permutation(len(stream), self.seed, epoch, code)
@@ -76,94 +145,84 @@ class UnpairedBatches:
         images, labels = gather(stream.images, stream.labels, rows, seeds, self.crop, self.flip)
         return images, labels, rows
 
-    def batch(self, epoch: int, step: int) -> dict:
-        slots = range(step * self.batch_size, (step + 1) * self.batch_size)
+    def images(self, epoch: int, step: int) -> Images:
+        size = self.batch_size * self.world_size
+        slots = self.shard(range(step * size, (step + 1) * size))
         A, _, rows_A = self.draw(self.A, STREAM_A, epoch, slots)
         B, labels_B, rows_B = self.draw(self.B, STREAM_B, epoch, slots)
-        batch = {"A": A, "B": B, "rows_A": rows_A, "rows_B": rows_B, "size": len(slots)}
-        if labels_B is not None:
-            batch["labels_B"] = labels_B
-        return batch
+        return Images(A, B, labels_B, torch.zeros(len(slots), dtype=torch.bool), rows_A, rows_B)
 
-    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[int, dict]]:
-        for step in range(start_step, self.steps_per_epoch):
-            yield step, self.batch(epoch, step)
+    def batch(self, epoch: int, step: int) -> Batch:
+        return Batch(images=self.images(epoch, step))
 
 
-class PairedBatches:
+class PairedBatches(BatchSource):
     """Pairs (A[i], B[i]) with identical crop/flip; ``per_epoch`` items per epoch (default: each
     pair once; more replicates the pairs with fresh shuffles). The last batch may be smaller."""
 
-    def __init__(self, data, rows: list[int], batch_size: int, crop: int, flip: bool, seed: int, per_epoch: int = 0):
+    def __init__(self, data, rows: list[int], batch_size: int, crop: int, flip: bool, seed: int, per_epoch: int = 0,
+                 rank: int = 0, world_size: int = 1):
         self.data, self.rows = data, rows
         self.batch_size, self.crop, self.flip, self.seed = batch_size, crop, flip, seed
         self.per_epoch = per_epoch or len(rows)
+        self.rank, self.world_size = rank, world_size
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(self.per_epoch / self.batch_size))
+        return max(1, math.ceil(self.per_epoch / (self.batch_size * self.world_size)))
 
-    def items(self, epoch: int, positions: range) -> dict:
+    def items(self, epoch: int, positions: range) -> Images:
         order = epoch_sequence(len(self.rows), self.per_epoch, self.seed, epoch, STREAM_PAIRS)
         rows = [self.rows[order[p]] for p in positions]
         seeds = [sample_seed(self.seed, epoch, p, STREAM_PAIRS) for p in positions]
         data = self.data
         A, _ = gather(data.A, None, rows, seeds, self.crop, self.flip)
         B, labels_B = gather(data.B, data.labels_B, rows, seeds, self.crop, self.flip)
-        batch = {"A": A, "B": B, "rows": rows, "size": len(rows)}
-        if labels_B is not None:
-            batch["labels_B"] = labels_B
-        return batch
+        return Images(A, B, labels_B, torch.ones(len(rows), dtype=torch.bool), rows, rows)
 
-    def batch(self, epoch: int, step: int) -> dict:
-        start = step * self.batch_size
-        return self.items(epoch, range(start, min(start + self.batch_size, self.per_epoch)))
+    def images(self, epoch: int, step: int) -> Images:
+        start = step * self.batch_size * self.world_size
+        return self.items(epoch, self.shard(range(start, min(start + self.batch_size * self.world_size, self.per_epoch))))
 
-    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[int, dict]]:
-        for step in range(start_step, self.steps_per_epoch):
-            yield step, self.batch(epoch, step)
+    def batch(self, epoch: int, step: int) -> Batch:
+        return Batch(pairs=self.images(epoch, step))
 
 
-class JointBatches:
+class JointBatches(BatchSource):
     """An unpaired batch at every step, plus a paired batch at the first ``paired.steps_per_epoch``
     steps of the epoch (Okada's Algorithm 2; with replicated pairs, every step, as Mondal)."""
 
     def __init__(self, unpaired: UnpairedBatches, paired: PairedBatches):
         self.unpaired, self.paired = unpaired, paired
+        self.batch_size, self.rank, self.world_size = unpaired.batch_size, unpaired.rank, unpaired.world_size
 
     @property
     def steps_per_epoch(self) -> int:
         return max(self.unpaired.steps_per_epoch, self.paired.steps_per_epoch)
 
-    def batch(self, epoch: int, step: int) -> dict:
-        batch = {"unpaired": self.unpaired.batch(epoch, step % self.unpaired.steps_per_epoch)}
-        if step < self.paired.steps_per_epoch:
-            batch["paired"] = self.paired.batch(epoch, step)
-        batch["size"] = sum(part["size"] for part in batch.values())
-        return batch
-
-    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[int, dict]]:
-        for step in range(start_step, self.steps_per_epoch):
-            yield step, self.batch(epoch, step)
+    def batch(self, epoch: int, step: int) -> Batch:
+        pairs = self.paired.images(epoch, step) if step < self.paired.steps_per_epoch else None
+        return Batch(images=self.unpaired.images(epoch, step % self.unpaired.steps_per_epoch), pairs=pairs)
 
 
-class MixedBatches:
+class MixedBatches(BatchSource):
     """One shuffled sequence of unpaired and paired items (Shukla et al. 2019, sec. 4.1.5).
 
     An epoch holds U = max(|A|, |B|) unpaired items and ``paired.per_epoch`` paired items (U when
     balanced: the pairs replicated; else each pair once). A batch holds ``batch_size`` consecutive items:
-    unpaired ones take A and B from independent streams, paired ones take a true pair; the
-    boolean ``paired`` marks which rows are pairs.
+    unpaired ones take A and B from independent streams, paired ones take a true pair; ``is_pair``
+    marks which rows are pairs.
     """
 
     def __init__(self, unpaired: UnpairedBatches, paired: PairedBatches, batch_size: int):
         self.unpaired, self.paired, self.batch_size = unpaired, paired, batch_size
+        self.rank, self.world_size = unpaired.rank, unpaired.world_size
         self.unpaired_count = max(len(unpaired.A), len(unpaired.B))
         self.paired_count = paired.per_epoch
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, (self.unpaired_count + self.paired_count) // self.batch_size)
+        return max(1, (self.unpaired_count + self.paired_count) // (self.batch_size * self.world_size))
 
     def tokens(self, epoch: int) -> list[tuple[bool, int]]:
         """(is_paired, position in its own stream) for every item of the epoch, shuffled."""
@@ -171,31 +230,23 @@ class MixedBatches:
         order = epoch_permutation(len(items), self.unpaired.seed, epoch, STREAM_MIX)
         return [items[int(i)] for i in order]
 
-    def batch(self, epoch: int, step: int) -> dict:
-        chosen = self.tokens(epoch)[step * self.batch_size : (step + 1) * self.batch_size]
-        parts_A, parts_B, labels, is_paired = [], [], [], []
-        for paired, position in chosen:
+    def batch(self, epoch: int, step: int) -> Batch:
+        size = self.batch_size * self.world_size
+        tokens = self.tokens(epoch)
+        parts = []
+        for i in self.shard(range(step * size, (step + 1) * size)):
+            paired, position = tokens[i]
+            slot = range(position, position + 1)
             if paired:
-                part = self.paired.items(epoch, range(position, position + 1))
+                parts.append(self.paired.items(epoch, slot))
             else:
-                slot = range(position, position + 1)
-                A, _, _ = self.unpaired.draw(self.unpaired.A, STREAM_A, epoch, slot)
-                B, lab, _ = self.unpaired.draw(self.unpaired.B, STREAM_B, epoch, slot)
-                part = {"A": A, "B": B, "labels_B": lab}
-            parts_A.append(part["A"])
-            parts_B.append(part["B"])
-            labels.append(part.get("labels_B"))
-            is_paired.append(paired)
-        batch = {
-            "A": torch.cat(parts_A),
-            "B": torch.cat(parts_B),
-            "paired": torch.tensor(is_paired),
-            "size": len(chosen),
-        }
-        if all(lab is not None for lab in labels):
-            batch["labels_B"] = torch.cat(labels)
-        return batch
-
-    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[int, dict]]:
-        for step in range(start_step, self.steps_per_epoch):
-            yield step, self.batch(epoch, step)
+                A, _, rows_A = self.unpaired.draw(self.unpaired.A, STREAM_A, epoch, slot)
+                B, labels_B, rows_B = self.unpaired.draw(self.unpaired.B, STREAM_B, epoch, slot)
+                parts.append(Images(A, B, labels_B, torch.zeros(1, dtype=torch.bool), rows_A, rows_B))
+        labels = [part.labels_B for part in parts]
+        return Batch(images=Images(
+            A=torch.cat([part.A for part in parts]), B=torch.cat([part.B for part in parts]),
+            labels_B=torch.cat(labels) if all(lab is not None for lab in labels) else None,
+            is_pair=torch.cat([part.is_pair for part in parts]),
+            rows_A=[r for part in parts for r in part.rows_A], rows_B=[r for part in parts for r in part.rows_B],
+        ))

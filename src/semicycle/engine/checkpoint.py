@@ -8,10 +8,14 @@ Layout of the dict (format ``semicycle-checkpoint-1``)::
     optimizers, schedulers, method_state (image pools ...), rng, progress {epoch, step, iteration}
     grad_scalers {optimizer: GradScaler state} (fp16 only), runtime {device, threads, precision, channels_last, compile}
     domains     what the networks translate (label palette, ...), translators {direction: network}
+
+Beside ``latest.pt`` each save writes ``progress.json`` (iteration, epoch, step, train_seconds, epochs,
+iterations, finished): a run's progress without loading its checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from ..errors import CheckpointError
 
 FORMAT = "semicycle-checkpoint-1"
 LATEST = "latest.pt"
+PROGRESS = "progress.json"
 
 
 def save_atomic(obj, path: str | Path) -> Path:
@@ -58,3 +63,23 @@ def load(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a semicycle checkpoint (format {FORMAT} expected)")
     return state
+
+
+def read_progress(run_dir: str | Path) -> dict | None:
+    """A run's progress at its latest save: ``{epoch, step, iteration, train_seconds, epochs, iterations,
+    finished}`` from ``RUN/ckpt/progress.json``, or None before the first save. Runs of earlier versions
+    (no progress.json, or one older than the checkpoint) are read from the checkpoint itself; their
+    ``iterations`` is None when no epoch has ended yet (the steps per epoch are not recorded)."""
+    ckpt = Path(run_dir) / "ckpt"
+    latest, saved = ckpt / LATEST, ckpt / PROGRESS
+    if not latest.is_file():
+        return None
+    if saved.is_file() and saved.stat().st_mtime_ns >= latest.stat().st_mtime_ns:
+        return json.loads(saved.read_text())
+    state = load(latest)
+    progress, train = state["progress"], state["config"]["train"]
+    epochs = train["epochs"] + train["decay_epochs"]
+    per_epoch = (progress["iteration"] - progress["step"]) // progress["epoch"] if progress["epoch"] else None
+    return {"epoch": progress["epoch"], "step": progress["step"], "iteration": progress["iteration"],
+            "train_seconds": progress.get("train_seconds"), "epochs": epochs,
+            "iterations": None if per_epoch is None else per_epoch * epochs, "finished": progress["epoch"] >= epochs}

@@ -13,8 +13,10 @@ writes its initial state (iteration 0) first, so ``ckpt/latest.pt`` always holds
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from dataclasses import dataclass
 import warnings
 from pathlib import Path
 
@@ -23,18 +25,16 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..atomic import atomic_write_text
-from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, flatten, from_dict, resume_differences
-from ..data import load_data
-from ..data.domains import TranslationData
-from ..data.paths import expand_path
-from ..data.pairing import pair_names, training_sets
-from ..data.unaligned import load_folder
+from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, flatten, from_dict, resume_differences, upgrade_keys
+from ..api import Translator
+from ..data import load_training_sets
+from ..data.pairing import pair_names
 from ..data.transforms import center_crop, to_float, to_uint8
 from ..errors import CheckpointError, TrainingDiverged
-from ..methods import create_method
+from ..methods import create_method, method_class
 from . import checkpoint
 from ..runtime import Runtime
-from .plots import image_grid, plot_loss_curves
+from ..figures import image_grid, plot_loss_curves
 from .runlog import LossLog
 
 SAMPLE_COUNT = 4
@@ -69,7 +69,8 @@ class Trainer:
             )
         self.cfg = cfg
         t = cfg.train
-        self.runtime = Runtime.create(t.device, t.threads, t.precision, t.channels_last, t.compile)
+        r = cfg.runtime
+        self.runtime = Runtime.create(r.device, r.threads, r.precision, r.channels_last, r.compile)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(self.run_dir / "config.yaml")
 
@@ -92,23 +93,17 @@ class Trainer:
         self.runtime.prepare_models(self.method.networks.values(), planned_steps=planned)
         if state is not None:
             self._check_precision(state.get("runtime", {}))
-        if t.progress:
+        if cfg.log.progress:
             print(self.runtime.summary(), file=sys.stderr)
+        self.translator = Translator({direction: self.method.networks[name] for direction, name in self.method.translators.items()},
+                                     self.runtime.device, cfg.to_dict(), self.sets.palette, self.runtime)
         self.sample_batch = self._fixed_samples()
 
     def _training_sets(self, resume: bool):
         """Load the training split, choose the pairs, and record them in ``pairs.txt``."""
-        cfg, progress = self.cfg, self.cfg.train.progress
-        data = load_data(cfg.data, cfg.data.train_split, self.run_dir, progress=progress)
-        other_B = None
-        if cfg.pairs.unpaired_b_root:
-            images, labels, paths = load_folder(
-                expand_path(cfg.pairs.unpaired_b_root), cfg.data.load_size, data.palette, cfg.data.max_images, progress,
-                hint="pairs.unpaired_b_root takes a folder of domain-B images",
-            )
-            other_B = TranslationData(A=images[:0], B=images, paths_A=[], paths_B=paths, labels_B=labels, palette=data.palette)
-        sets = training_sets(data, cfg.pairs, cfg.train.seed, other_B)
-        listing = "".join(name + "\n" for name in pair_names(data, sets.paired_rows))
+        cfg = self.cfg
+        sets = load_training_sets(cfg.data, cfg.pairs, cfg.train.seed, self.run_dir, progress=cfg.log.progress)
+        listing = "".join(name + "\n" for name in pair_names(sets.data, sets.paired_rows))
         pairs_file = self.run_dir / "pairs.txt"
         if resume and pairs_file.exists() and pairs_file.read_text() != listing:
             raise CheckpointError(f"{pairs_file}: the pairs chosen now differ from the run's (did pairs.list change?); restore the list or start a new run")
@@ -126,7 +121,7 @@ class Trainer:
                 "drop those overrides or start a new run_dir"
             )
         cfg = from_dict(saved)
-        saved_keys = flatten(saved)
+        saved_keys = upgrade_keys(flatten(saved))
         legacy = {k: v for k, v in LEGACY_VALUES.items() if k not in saved_keys}
         neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS or k.startswith("eval.")}
         return from_dict({**legacy, **neutral}, base=cfg)
@@ -175,6 +170,9 @@ class Trainer:
         path = checkpoint.save_atomic(state, self.ckpt_dir / checkpoint.LATEST)
         if keep_epoch is not None:
             checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
+        progress = {**state["progress"], "epochs": self.total_epochs, "iterations": self.total_iterations,
+                    "finished": self.epoch >= self.total_epochs}
+        atomic_write_text(self.ckpt_dir / checkpoint.PROGRESS, json.dumps(progress, indent=2) + "\n")
         return path
 
     def check_losses(self) -> None:
@@ -198,7 +196,7 @@ class Trainer:
         kept = (f"ckpt/{checkpoint.LATEST} keeps iteration {self.saved_iteration}, the last finite state"
                 if (self.ckpt_dir / checkpoint.LATEST).exists() else "no checkpoint was written")
         precision = self.runtime.precision
-        fp32 = f" or use train.precision=fp32 (now {precision})" if precision != "fp32" else ""
+        fp32 = f" or use runtime.precision=fp32 (now {precision})" if precision != "fp32" else ""
         return TrainingDiverged(
             f"{self.run_dir}: training diverged: {what} at iteration {iteration}; {kept}; lower train.lr "
             f"(now {self.cfg.train.lr:g}){fp32} and start a new run, or --resume {self.run_dir} if the cause was transient"
@@ -232,7 +230,7 @@ class Trainer:
         if before and before != now:
             warnings.warn(
                 f"{self.run_dir}: this run trained in {before} so far and continues in {now} here "
-                f"(train.precision={self.cfg.train.precision} on {self.runtime.device}); "
+                f"(runtime.precision={self.cfg.runtime.precision} on {self.runtime.device}); "
                 "the result is valid but not bitwise what an uninterrupted run would give",
                 stacklevel=3,
             )
@@ -242,11 +240,11 @@ class Trainer:
         A, B = self.sample_batch["A"], self.sample_batch["B"]
         columns, titles = [A], ["A"]
         if "AtoB" in self.method.translators:
-            columns, titles = columns + [self.method.translate("AtoB", A)], titles + ["A->B"]
+            columns, titles = columns + [self.translator.translate_tensor(A, "AtoB")], titles + ["A->B"]
         columns, titles = columns + [B], titles + ["B"]
         if "BtoA" in self.method.translators:
-            columns, titles = columns + [self.method.translate("BtoA", B)], titles + ["B->A"]
-        rows = [[to_uint8(x.cpu()) for x in images] for images in zip(*columns)]
+            columns, titles = columns + [self.translator.translate_tensor(B, "BtoA")], titles + ["B->A"]
+        rows = [[to_uint8(x) for x in images] for images in zip(*columns)]
         scale = max(1, 128 // self.cfg.data.crop_size)
         path = self.run_dir / "samples" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,10 +260,10 @@ class Trainer:
     # ---------------------------------------------------------------- loop
     def fit(self) -> Path:
         """Train to the end of the schedule (or ``train.max_steps``); returns the latest checkpoint."""
-        t = self.cfg.train
+        t, log = self.cfg.train, self.cfg.log
         batches = self.method.batches
         stop_at = t.max_steps if t.max_steps > 0 else None
-        bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not t.progress, desc=t.method, dynamic_ncols=True)
+        bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not log.progress, desc=t.method, dynamic_ncols=True)
         self.window = {}
         window_start, window_images = time.perf_counter(), 0
         self.fit_started = window_start
@@ -276,27 +274,27 @@ class Trainer:
                 for step, batch in batches.epoch(self.epoch, self.step):
                     if stop_at is not None and self.iteration >= stop_at:
                         raise _StopRequested
-                    step_losses = self.runtime.timed_first_step(self.method.train_step, batch)
+                    step_losses = self.runtime.timed_first_step(self.method.train_step, batch.to(self.runtime.put))
                     self.step, self.iteration = step + 1, self.iteration + 1
-                    window_images += batch["size"]
+                    window_images += batch.size
                     for key, value in step_losses.items():
                         self.window.setdefault(key, {})[self.iteration] = value
                     bar.update(1)
-                    if self.iteration % t.log_every == 0:
+                    if self.iteration % log.log_every == 0:
                         self.check_losses()
                         elapsed = time.perf_counter() - window_start
                         record = self._log_record(self.window, window_images / max(elapsed, 1e-9))
                         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("iter", "epoch", "lr")})
                         self.window, window_start, window_images = {}, time.perf_counter(), 0
-                    if t.sample_every and self.iteration % t.sample_every == 0:
+                    if log.sample_every and self.iteration % log.sample_every == 0:
                         self.write_samples(f"iter_{self.iteration:07d}")
-                    if t.checkpoint_every and self.iteration % t.checkpoint_every == 0 and self.step < batches.steps_per_epoch:
+                    if log.checkpoint_every and self.iteration % log.checkpoint_every == 0 and self.step < batches.steps_per_epoch:
                         self.save()
                 for sched in self.schedulers.values():
                     sched.step()
                 self.epoch, self.step = self.epoch + 1, 0
-                keep = t.keep_every_epochs and (self.epoch % t.keep_every_epochs == 0 or self.epoch == self.total_epochs)
-                due = not t.checkpoint_every or self.iteration - self.saved_iteration >= t.checkpoint_every
+                keep = log.keep_every_epochs and (self.epoch % log.keep_every_epochs == 0 or self.epoch == self.total_epochs)
+                due = not log.checkpoint_every or self.iteration - self.saved_iteration >= log.checkpoint_every
                 if keep or due or self.epoch == self.total_epochs:  # tiny epochs: not a save per epoch
                     self.save(keep_epoch=self.epoch if keep else None)
                     self.write_curves()
@@ -348,3 +346,22 @@ class _StopRequested(Exception):
 def train(cfg: Config, resume: bool = False) -> Path:
     """Train as configured; returns the path of the latest checkpoint."""
     return Trainer(cfg, resume=resume).fit()
+
+
+@dataclass
+class Plan:
+    """What a run will do, known before it starts (no network is built)."""
+
+    steps_per_epoch: int
+    epochs: int
+    iterations: int
+    training_samples: int
+    paired_samples: int
+
+
+def plan(cfg: Config) -> Plan:
+    """The schedule of a run as configured: loads the training split and the pairs as training does."""
+    sets = load_training_sets(cfg.data, cfg.pairs, cfg.train.seed, cfg.run_dir, progress=False)
+    steps = method_class(cfg.train.method).make_batches(cfg, sets).steps_per_epoch
+    epochs = cfg.train.epochs + cfg.train.decay_epochs
+    return Plan(steps, epochs, epochs * steps, len(sets.data.A), len(sets.paired_rows))

@@ -9,6 +9,7 @@ from .espnet import Espnet, EspnetScorer, load_espnet
 from .fcn import FcnScore, label_targets
 from .fid import (
     FidKid,
+    FidKidScore,
     InceptionFeatures,
     compute_fid_kid,
     fid_from_features,
@@ -26,6 +27,7 @@ __all__ = [
     "EspnetScorer",
     "FcnScore",
     "FidKid",
+    "FidKidScore",
     "InceptionFeatures",
     "MapsAccuracy",
     "best_blank_color",

@@ -19,9 +19,9 @@ averaging). Conventions:
   as an error: it adds to ``t_i`` but to no ``n_ij``. With ``"skip"`` the pixel is left out of
   every score, as when one keeps the ``K x K`` block of a ``(K+1) x (K+1)`` matrix whose extra
   class is void (the FCN-score protocol of :mod:`semicycle.evaluation.fcn`). Either way
-  :meth:`ConfusionMatrix.as_dict` reports the fraction of such pixels.
+  :meth:`ConfusionMatrix.result` reports the fraction of such pixels.
 * A class absent from the ground truth has no accuracy and no IoU: :meth:`per_class_iou` and
-  :meth:`per_class_accuracy` give ``NaN`` for it (``None`` in :meth:`as_dict`, so the dict is
+  :meth:`per_class_accuracy` give ``NaN`` for it (``None`` in :meth:`result`, so the dict is
   valid JSON), and it does not count in the means. Its false positives still lower the IoU of
   the true classes of those pixels (through ``t_i - n_ii``).
 """
@@ -34,9 +34,14 @@ import torch
 
 
 class ConfusionMatrix:
-    """Counts (ground truth, prediction) pairs of a segmentation over many batches."""
+    """Counts (ground truth, prediction) pairs of a segmentation over many batches.
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, void_predictions: str = "wrong") -> None:
+    ``class_names`` name the per-class scores of :meth:`result` (default: ``"0"``, ``"1"``, ...).
+    """
+
+    def __init__(
+        self, num_classes: int, ignore_index: int = 255, void_predictions: str = "wrong", class_names=None
+    ) -> None:
         if void_predictions not in ("wrong", "skip"):
             raise ValueError(f"void_predictions must be 'wrong' or 'skip', got {void_predictions!r}")
         if num_classes < 1:
@@ -46,7 +51,11 @@ class ConfusionMatrix:
                 f"ignore_index {ignore_index} is a class index; use a value outside "
                 f"0..{num_classes - 1} (e.g. 255)"
             )
+        class_names = [str(i) for i in range(num_classes)] if class_names is None else list(class_names)
+        if len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class names given for {num_classes} classes")
         self.num_classes = num_classes
+        self.class_names = class_names
         self.ignore_index = ignore_index
         self.void_predictions = void_predictions
         self.reset()
@@ -93,9 +102,9 @@ class ConfusionMatrix:
         return self
 
     def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
-        """Add the counts of another matrix with the same classes (e.g. from another worker)."""
-        if (other.num_classes, other.ignore_index, other.void_predictions) != (
-            self.num_classes, self.ignore_index, self.void_predictions
+        """Add the counts of another matrix with the same classes (e.g. from another worker), in place."""
+        if (other.num_classes, other.class_names, other.ignore_index, other.void_predictions) != (
+            self.num_classes, self.class_names, self.ignore_index, self.void_predictions
         ):
             raise ValueError("cannot merge confusion matrices with different classes")
         self.matrix += other.matrix
@@ -152,24 +161,17 @@ class ConfusionMatrix:
         """Mean of :meth:`per_class_iou` over the classes present in the GT."""
         return _nanmean(self.per_class_iou())
 
-    def as_dict(self, class_names=None) -> dict:
+    def result(self) -> dict:
         """JSON-ready scores; per-class values are ``None`` for classes absent from the GT."""
-        if class_names is None:
-            class_names = [str(i) for i in range(self.num_classes)]
-        class_names = list(class_names)
-        if len(class_names) != self.num_classes:
-            raise ValueError(
-                f"{len(class_names)} class names given for {self.num_classes} classes"
-            )
         return {
             "pixel_accuracy": _none_if_nan(self.pixel_accuracy()),
             "mean_class_accuracy": _none_if_nan(self.mean_class_accuracy()),
             "mean_iou": _none_if_nan(self.mean_iou()),
             "per_class_iou": {
-                name: _none_if_nan(v) for name, v in zip(class_names, self.per_class_iou())
+                name: _none_if_nan(v) for name, v in zip(self.class_names, self.per_class_iou())
             },
             "per_class_accuracy": {
-                name: _none_if_nan(v) for name, v in zip(class_names, self.per_class_accuracy())
+                name: _none_if_nan(v) for name, v in zip(self.class_names, self.per_class_accuracy())
             },
             "classes_present": int(self.present.sum()),
             "pixels": self.num_pixels,

@@ -69,7 +69,7 @@ class FcnScore:
         self.palette = get_palette(palette) if isinstance(palette, str) else palette
         self.max_color_distance = max_color_distance
         self.matrix = ConfusionMatrix(
-            self.palette.num_classes, self.palette.ignore_index, void_predictions=void_predictions
+            self.palette.num_classes, self.palette.ignore_index, void_predictions, self.palette.class_names
         )
 
     @property
@@ -96,8 +96,15 @@ class FcnScore:
         self.matrix.update(predictions, targets)
         return self
 
+    def merge(self, other: "FcnScore") -> "FcnScore":
+        """Add the pixels another FcnScore with the same protocol has scored, in place."""
+        if other.protocol != self.protocol:
+            raise ValueError(f"cannot merge FCN-scores of different protocols: {self.protocol!r} and {other.protocol!r}")
+        self.matrix.merge(other.matrix)
+        return self
+
     def result(self) -> dict:
-        """Scores as :meth:`ConfusionMatrix.as_dict` (class names from the palette) + protocol."""
-        out = self.matrix.as_dict(self.palette.class_names)
+        """Scores as :meth:`ConfusionMatrix.result` (class names from the palette) + protocol."""
+        out = self.matrix.result()
         out["protocol"] = self.protocol
         return out

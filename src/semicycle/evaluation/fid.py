@@ -218,12 +218,6 @@ class FidKid:
             f"{self.kid_subsets} subsets of {self.kid_subset_size}"
         )
 
-    def as_dict(self) -> dict:
-        return {
-            "fid": self.fid, "kid": self.kid, "kid_std": self.kid_std,
-            "fid_images_a": self.n_a, "fid_images_b": self.n_b, "fid_protocol": self.protocol,
-        }  # fmt: skip
-
 
 def fid_kid_from_features(
     features_a: torch.Tensor,
@@ -259,6 +253,49 @@ def compute_fid_kid(
     """
     extractor = extractor or InceptionFeatures(device, batch_size)
     return fid_kid_from_features(extractor(images_a), extractor(images_b), **kid_options)
+
+
+class FidKidScore:
+    """Accumulates the Inception features of real and generated images, batch by batch; FID/KID of the two sets.
+
+    ``extractor`` (default: an :class:`InceptionFeatures` on ``device``) turns uint8 images into
+    features; ``kid_options`` go to :func:`kid_from_features`. :meth:`merge` appends another
+    instance's features (e.g. of another shard of the split) after this one's.
+    """
+
+    def __init__(
+        self,
+        extractor: InceptionFeatures | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        **kid_options,
+    ) -> None:
+        self.extractor = extractor or InceptionFeatures(device, batch_size)
+        self.kid_options = kid_options
+        self.real: list[torch.Tensor] = []  # feature batches (n, 2048) of the real images
+        self.generated: list[torch.Tensor] = []  # and of the generated ones
+
+    def update(self, real: torch.Tensor, generated: torch.Tensor) -> "FidKidScore":
+        """Add uint8 (N, 3, H, W) real and generated images (the two sets need not be the same size)."""
+        self.real.append(self.extractor(real))
+        self.generated.append(self.extractor(generated))
+        return self
+
+    def merge(self, other: "FidKidScore") -> "FidKidScore":
+        """Append the features another FidKidScore has accumulated, in place."""
+        if other.kid_options != self.kid_options:
+            raise ValueError(f"cannot merge FID/KID scores with KID options {self.kid_options} and {other.kid_options}")
+        self.real += other.real
+        self.generated += other.generated
+        return self
+
+    def result(self) -> dict:
+        """``fid``, ``kid``, ``kid_std``, ``fid_images_a`` (real), ``fid_images_b`` (generated), ``fid_protocol``."""
+        scores = fid_kid_from_features(torch.cat(self.real), torch.cat(self.generated), **self.kid_options)
+        return {
+            "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
+            "fid_images_a": scores.n_a, "fid_images_b": scores.n_b, "fid_protocol": scores.protocol,
+        }  # fmt: skip
 
 
 def format_fid_kid(result: FidKid) -> str:

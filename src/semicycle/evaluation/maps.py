@@ -76,6 +76,16 @@ class MapsAccuracy:
         self.images += diff.shape[0]
         return self
 
+    def merge(self, other: "MapsAccuracy") -> "MapsAccuracy":
+        """Add the pixels and images another MapsAccuracy with the same thresholds has seen, in place."""
+        if other.thresholds != self.thresholds:
+            raise ValueError(f"cannot merge maps accuracies at thresholds {self.thresholds} and {other.thresholds}")
+        self.correct += other.correct
+        self.pixels += other.pixels
+        self.image_accuracy_sum += other.image_accuracy_sum
+        self.images += other.images
+        return self
+
     def result(self) -> dict:
         """``{"pixel_accuracy@T": ..., "mean_image_accuracy@T": ..., "images": N, "pixels": P}``."""
         out: dict = {}

@@ -23,6 +23,10 @@ from semicycle.errors import DataError
 
 SAMPLE_COLUMNS = ("input", "output", "ground truth")
 MISSING = "—"
+# How the HTML report shows metrics.json keys that are terse for a reader.
+DISPLAY_NAMES = {"real_photos": "real photos (upper bound)"}
+# metrics.json keys renamed since: {group: {old key: new key}}; load_metrics reads older files with the new keys.
+RENAMED_KEYS = {"label_to_photo": {"real photos (upper bound)": "real_photos"}}
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
@@ -94,8 +98,16 @@ def _config_text(config: dict) -> str:
 
 
 # --------------------------------------------------------------------------- sections
+def _display_names(metrics: dict) -> dict:
+    """``metrics`` with its keys, at every depth, as :data:`DISPLAY_NAMES` shows them."""
+    return {
+        DISPLAY_NAMES.get(k, k): _display_names(v) if isinstance(v, dict) else v for k, v in metrics.items()
+    }
+
+
 def _metrics_section(metrics: dict) -> str:
     """Scalars -> one two-column table; each dict of scalars -> rows of a grouped table."""
+    metrics = _display_names(metrics)
     scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     groups = {k: v for k, v in metrics.items() if isinstance(v, dict)}
     parts = []
@@ -186,7 +198,8 @@ def write_html_report(
 
     * ``config``: shown collapsed (YAML).
     * ``metrics``: scalars in a metric/value table; values that are dicts (e.g. ``{"generated":
-      {...}, "real photos (upper bound)": {...}}``) become the rows of one grouped table.
+      {...}, "real_photos": {...}}``) become the rows of one grouped table; keys are shown by
+      their :data:`DISPLAY_NAMES`.
     * ``per_class_iou``: ``{class name: IoU or None}`` drawn as horizontal bars (``None``/NaN:
       class absent from the ground truth).
     * ``sample_rows``: rows of images ``[input, output, ground truth]`` (uint8 HxWx3 arrays,
@@ -263,7 +276,10 @@ def compare_table(metrics_by_run: dict, include_per_class: bool = False) -> str:
 
 
 def load_metrics(path: str | os.PathLike) -> dict:
-    """Read a run's metrics: ``RUN_DIR/metrics.json`` or the JSON file itself."""
+    """Read a run's metrics: ``RUN_DIR/metrics.json`` or the JSON file itself.
+
+    Files written before a key was renamed (:data:`RENAMED_KEYS`) are read with the new keys.
+    """
     path = Path(path)
     file = path / "metrics.json" if path.is_dir() else path
     if not file.is_file():
@@ -274,6 +290,9 @@ def load_metrics(path: str | os.PathLike) -> dict:
         raise DataError(f"{file}: not valid JSON ({exc}); re-run the evaluation") from exc
     if not isinstance(metrics, dict):
         raise DataError(f"{file}: expected a JSON object of metrics; re-run the evaluation")
+    for group, renames in RENAMED_KEYS.items():
+        if isinstance(metrics.get(group), dict):
+            metrics[group] = {renames.get(k, k): v for k, v in metrics[group].items()}
     return metrics
 
 

@@ -1,25 +1,42 @@
-"""What every training strategy provides to the trainer."""
+"""What every training strategy provides to the trainer, and the wiring the strategies share.
+
+A method declares its own settings (a dataclass, the config section named after the method, with the
+valid ranges and choices of its keys next to it), builds its batch source from the config and the
+training sets without building networks (:meth:`Method.make_batches`, so a run can be planned cheaply),
+and implements one optimisation step on a :class:`~semicycle.data.batches.Batch`.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import Config
+from ..data.batches import BatchSource, PairedBatches, UnpairedBatches
 from ..data.pairing import TrainingSets
+from ..errors import ConfigError
+from ..models import create_generator, generator_kwargs
 from ..runtime import Runtime
-from ..data.labels import network_input, output_image
+from ..settings import Range
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 class Method:
     """A training strategy: its networks, optimizers, minibatch source and one training step.
 
-    Subclasses set ``networks`` ({name: module}), ``optimizers`` ({name: optimizer}),
-    ``translators`` ({"AtoB"/"BtoA": network name}) and ``batches`` (an object with
-    ``steps_per_epoch`` and ``epoch(epoch, start_step)``), and implement :meth:`train_step`.
+    Subclasses set ``name`` (also their config section), ``settings`` (that section's dataclass, or None),
+    ``setting_ranges`` / ``setting_choices`` (its numeric ranges and string choices), implement
+    :meth:`make_batches` and :meth:`train_step`, and in ``__init__`` fill ``networks`` ({name: module}),
+    ``optimizers`` ({name: optimizer}) and ``translators`` ({"AtoB"/"BtoA": network name}).
     """
 
     name = ""
+    settings: type | None = None
+    setting_ranges: dict[str, Range] = {}
+    setting_choices: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, cfg: Config, sets: TrainingSets, runtime: Runtime):
         self.cfg, self.sets, self.runtime = cfg, sets, runtime
@@ -27,44 +44,26 @@ class Method:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.translators: dict[str, str] = {}
+        self.batches = self.make_batches(cfg, sets, runtime.rank, runtime.world_size)
+
+    @classmethod
+    def make_batches(cls, cfg: Config, sets: TrainingSets, rank: int = 0, world_size: int = 1) -> BatchSource:
+        """The method's batch source (refusing training sets it cannot use); builds no network."""
+        raise NotImplementedError
 
     def adam(self, *modules: nn.Module) -> torch.optim.Adam:
         params = [p for m in modules for p in m.parameters()]
         t = self.cfg.train
         return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2))
 
-    def to_device(self, batch: dict) -> dict:
-        """Move the tensors of a (possibly nested) batch to the training device (in the networks'
-        memory format)."""
-        out = {}
-        for key, value in batch.items():
-            if isinstance(value, dict):
-                value = self.to_device(value)
-            elif isinstance(value, torch.Tensor):
-                value = self.runtime.put(value)
-            out[key] = value
-        return out
-
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """Backward ``loss`` and step optimizer ``name`` (loss scaling in fp16 is the runtime's job)."""
         self.runtime.backward_step(loss, self.optimizers[name], name)
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """One optimisation step; returns detached scalar losses by name."""
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        """One optimisation step on a :class:`~semicycle.data.batches.Batch` already on the device;
+        returns detached scalar losses by name."""
         raise NotImplementedError
-
-    @torch.no_grad()
-    def translate(self, direction: str, images: torch.Tensor) -> torch.Tensor:
-        """RGB images in [-1, 1] -> the translation as RGB in [-1, 1] (eval mode, no gradient);
-        label maps go in and come out as palette colours."""
-        net = self.networks[self.translators[direction]]
-        was_training = net.training
-        net.eval()
-        inputs = network_input(images.to(self.runtime.device), net.arch["kwargs"]["in_channels"], self.palette)
-        with self.runtime.autocast():
-            out = output_image(net(inputs).float(), self.palette)
-        net.train(was_training)
-        return out
 
     def state_dict(self) -> dict:
         """Method-specific state beyond networks and optimizers (e.g. image pools)."""
@@ -72,6 +71,32 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def unpaired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int) -> UnpairedBatches:
+    """The two unpaired streams, ``train.batch_size`` per process, cropped and flipped as ``data`` says."""
+    t, d = cfg.train, cfg.data
+    return UnpairedBatches(sets.unpaired_A, sets.unpaired_B, t.batch_size, d.crop_size, d.flip, t.seed, rank, world_size)
+
+
+def paired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int, batch_size: int = 0,
+                   per_epoch: int = 0, needed_by: str = "") -> PairedBatches:
+    """The paired rows (``pairs.batch_size`` per process unless ``batch_size``); ``needed_by`` names the
+    method in the error when the run has no pairs."""
+    rows = sets.paired_rows
+    if not rows and needed_by:
+        raise ConfigError(f"{needed_by} needs paired samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
+    t, d = cfg.train, cfg.data
+    size = batch_size or cfg.pairs.batch_size or t.batch_size
+    return PairedBatches(sets.data, rows, size, d.crop_size, d.flip, t.seed, per_epoch, rank, world_size)
+
+
+def segmentation_network(cfg: Config, palette, runtime: Runtime, void_class: bool = False) -> nn.Module:
+    """The image -> class-logits generator (the segmenter G_IS): K classes, + void with ``void_class``."""
+    if palette is None:
+        raise ConfigError("segmentation needs class labels: set data.palette (facades, cityscapes, ...) or data.dataset=cmp")
+    kw = dict(generator_kwargs(cfg.model), out_channels=palette.num_classes + int(void_class), output="logits")
+    return create_generator(cfg.model.generator, **kw).to(runtime.device)
 
 
 def set_requires_grad(modules, flag: bool) -> None:

@@ -7,23 +7,41 @@ Full objective (Zhu eq. 3): L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A) + lambda_cycle *
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .. import losses
-from ..data.batches import UnpairedBatches
 from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
-from .base import Method, set_requires_grad
+from ..settings import WEIGHT, Range
+from .base import Method, set_requires_grad, unpaired_batches
 from .pool import ImagePool
+
+
+@dataclass
+class CycleGANSettings:
+    """CycleGAN's terms (also those of the methods built on it: okada, shukla)."""
+
+    gan_loss: str = "lsgan"  # lsgan | vanilla | rasgan | ralsgan (relativistic average)
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # times lambda_cycle; 0 disables the identity loss
+    pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
+
+
+GAN_LOSSES = ("lsgan", "vanilla", "rasgan", "ralsgan")
 
 
 class CycleGAN(Method):
     name = "cyclegan"
+    settings = CycleGANSettings
+    setting_choices = {"gan_loss": GAN_LOSSES}
+    setting_ranges = {"lambda_cycle": WEIGHT, "lambda_identity": WEIGHT,
+                      "pool_size": Range(0, why="generated images kept per discriminator; 0 = no pool")}
 
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)
-        t, m, device = cfg.train, cfg.model, runtime.device
+        t, m, device = cfg.cyclegan, cfg.model, runtime.device
         self.networks = {
             "G_AB": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
             "G_BA": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
@@ -34,19 +52,16 @@ class CycleGAN(Method):
         n = self.networks
         self.optimizers = {"G": self.adam(n["G_AB"], n["G_BA"]), "D": self.adam(n["D_A"], n["D_B"])}
         self.adversarial = losses.Adversarial(t.gan_loss)
-        self.pools = {"A": ImagePool(t.pool_size, seed=t.seed + 1), "B": ImagePool(t.pool_size, seed=t.seed + 2)}
-        self.batches = self.make_batches()
+        seed = cfg.train.seed
+        self.pools = {"A": ImagePool(t.pool_size, seed=seed + 1), "B": ImagePool(t.pool_size, seed=seed + 2)}
 
-    def unpaired_batches(self) -> UnpairedBatches:
-        t, d = self.cfg.train, self.cfg.data
-        return UnpairedBatches(self.sets.unpaired_A, self.sets.unpaired_B, t.batch_size, d.crop_size, d.flip, t.seed)
-
-    def make_batches(self):
-        return self.unpaired_batches()
+    @classmethod
+    def make_batches(cls, cfg, sets, rank=0, world_size=1):
+        return unpaired_batches(cfg, sets, rank, world_size)
 
     def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """CycleGAN generator terms (Zhu eqs. 1-3, identity sec. 5.2); also returns the fakes."""
-        n, t, adv = self.networks, self.cfg.train, self.adversarial
+        n, t, adv = self.networks, self.cfg.cyclegan, self.adversarial
         fake_B = n["G_AB"](real_A)
         fake_A = n["G_BA"](real_B)
         real_pred_B = n["D_B"](real_B) if adv.relativistic else None
@@ -91,9 +106,8 @@ class CycleGAN(Method):
         self.optimize("D", sum(d_losses.values()))
         return {k: v.detach() for k, v in {**g_losses, **d_losses}.items()}
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = self.to_device(batch)
-        return self.adversarial_step(batch["A"], batch["B"])
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        return self.adversarial_step(batch.images.A, batch.images.B)
 
     def state_dict(self) -> dict:
         return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}

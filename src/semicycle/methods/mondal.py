@@ -22,25 +22,47 @@ the labelled pairs are replicated (reshuffled) to last the whole epoch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .. import losses
-from ..data.batches import JointBatches, PairedBatches, UnpairedBatches
+from ..data.batches import JointBatches
 from ..errors import ConfigError
-from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
 from ..data.labels import label_channels, label_input, void_as_class
-from .base import Method, set_requires_grad
-from .paired import segmentation_network
+from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
+from ..settings import WEIGHT
+from .base import Method, paired_batches, segmentation_network, set_requires_grad, unpaired_batches
+
+
+@dataclass
+class MondalSettings:
+    """The weights of Mondal's eq. 8 (their lambda1..lambda5)."""
+
+    lambda_image_sup: float = 1.0  # lambda1: ||G_SI(y_l) - x_l||_2^2
+    lambda_label_cycle: float = 0.05  # lambda2: CE(y_l, G_IS(G_SI(y_l)))
+    lambda_image_cycle: float = 1.0  # lambda3: ||G_SI(G_IS(x_u)) - x_u||_1
+    lambda_label_adv: float = 1.0  # lambda4: LSGAN on D_S
+    lambda_image_adv: float = 1.0  # lambda5: LSGAN on D_I
 
 
 class Mondal(Method):
     name = "mondal"
+    settings = MondalSettings
+    setting_choices = {}
+    setting_ranges = {name: WEIGHT for name in MondalSettings.__dataclass_fields__}
+
+    @classmethod
+    def make_batches(cls, cfg, sets, rank=0, world_size=1):
+        if not sets.paired_rows:
+            raise ConfigError("mondal needs labelled samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
+        unpaired = unpaired_batches(cfg, sets, rank, world_size)
+        per_epoch = unpaired.steps_per_epoch * (cfg.pairs.batch_size or cfg.train.batch_size) * world_size
+        return JointBatches(unpaired, paired_batches(cfg, sets, rank, world_size, per_epoch=per_epoch))
 
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)
-        t, d, m, dev = cfg.train, cfg.data, cfg.model, runtime.device
-        if not sets.paired_rows:
-            raise ConfigError("mondal needs labelled samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
+        m, dev = cfg.model, runtime.device
         void = m.label_void_channel
         self.mask_channels = classes = label_channels(self.palette, void) if self.palette else 0
         self.networks = {
@@ -53,16 +75,9 @@ class Mondal(Method):
         n = self.networks
         self.optimizers = {"G": self.adam(n["G_IS"], n["G_SI"]), "D": self.adam(n["D_S"], n["D_I"])}
         self.gan = losses.GANLoss("lsgan")
-        unpaired = UnpairedBatches(sets.unpaired_A, sets.unpaired_B, t.batch_size, d.crop_size, d.flip, t.seed)
-        paired_batch = cfg.pairs.batch_size or t.batch_size
-        paired = PairedBatches(
-            sets.data, sets.paired_rows, paired_batch, d.crop_size, d.flip, t.seed,
-            per_epoch=unpaired.steps_per_epoch * paired_batch,
-        )
-        self.batches = JointBatches(unpaired, paired)
 
     def generator_losses(self, x_l, y_l, x_u) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, t = self.networks, self.cfg.train
+        n, t = self.networks, self.cfg.mondal
         y_l_onehot = label_input(y_l, self.palette, self.mask_channels)
         if self.cfg.model.label_void_channel:
             y_l = void_as_class(y_l, self.palette)
@@ -81,16 +96,15 @@ class Mondal(Method):
             out["image_adv"] = t.lambda_image_adv * self.gan(n["D_I"](x_from_y), True)
         return out, y_l_onehot, s_u, x_from_y
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = self.to_device(batch)
-        n, t = self.networks, self.cfg.train
-        labelled, x_u = batch["paired"], batch["unpaired"]["A"]
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        n, t = self.networks, self.cfg.mondal
+        labelled, x_u = batch.pairs, batch.images.A
         discriminators = (n["D_S"], n["D_I"])
 
         set_requires_grad(discriminators, False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            g_losses, y_l_onehot, s_u, x_from_y = self.generator_losses(labelled["A"], labelled["labels_B"], x_u)
+            g_losses, y_l_onehot, s_u, x_from_y = self.generator_losses(labelled.A, labelled.labels_B, x_u)
         self.optimize("G", sum(g_losses.values()))
 
         d_losses = {}

@@ -8,41 +8,49 @@ the usual CycleGAN step on an unpaired minibatch; the remaining iterations are C
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .. import losses
-from ..data.batches import JointBatches, PairedBatches
-from ..errors import ConfigError
+from ..data.batches import JointBatches
+from ..settings import WEIGHT
+from .base import paired_batches, unpaired_batches
 from .cyclegan import CycleGAN
+
+
+@dataclass
+class OkadaSettings:
+    """Okada's own term; the CycleGAN terms are the ``cyclegan`` section's."""
+
+    kappa: float = 10.0  # weight of the supervised L1 term L_sv (their eq. 7)
 
 
 class Okada(CycleGAN):
     name = "okada"
+    settings = OkadaSettings
+    setting_choices = {}
+    setting_ranges = {"kappa": WEIGHT}
 
-    def make_batches(self):
-        rows = self.sets.paired_rows
-        if not rows:
-            raise ConfigError("okada needs paired samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
-        t, d = self.cfg.train, self.cfg.data
-        paired = PairedBatches(self.sets.data, rows, self.cfg.pairs.batch_size or t.batch_size, d.crop_size, d.flip, t.seed)
-        return JointBatches(self.unpaired_batches(), paired)
+    @classmethod
+    def make_batches(cls, cfg, sets, rank=0, world_size=1):
+        paired = paired_batches(cfg, sets, rank, world_size, needed_by=cls.name)
+        return JointBatches(unpaired_batches(cfg, sets, rank, world_size), paired)
 
-    def supervised_step(self, pair: dict) -> torch.Tensor:
+    def supervised_step(self, pair) -> torch.Tensor:
         """Generator update on kappa * L_sv only (Algorithm 2, lines 3-4)."""
         n = self.networks
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            l_sv = self.cfg.train.kappa * (
-                losses.supervised_l1(n["G_AB"](pair["A"]), pair["B"]) + losses.supervised_l1(n["G_BA"](pair["B"]), pair["A"])
+            l_sv = self.cfg.okada.kappa * (
+                losses.supervised_l1(n["G_AB"](pair.A), pair.B) + losses.supervised_l1(n["G_BA"](pair.B), pair.A)
             )
         self.optimize("G", l_sv)
         return l_sv.detach()
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = self.to_device(batch)
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
         out = {}
-        if "paired" in batch:
-            out["sv"] = self.supervised_step(batch["paired"])
-        unpaired = batch["unpaired"]
-        out.update(self.adversarial_step(unpaired["A"], unpaired["B"]))
+        if batch.pairs is not None:
+            out["sv"] = self.supervised_step(batch.pairs)
+        out.update(self.adversarial_step(batch.images.A, batch.images.B))
         return out

@@ -9,34 +9,47 @@ with gradients (one forward graph for every term).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .. import losses
-from ..data.batches import MixedBatches, PairedBatches
+from ..data.batches import MixedBatches
+from ..settings import WEIGHT
+from .base import paired_batches, unpaired_batches
 from .cyclegan import CycleGAN
+
+
+@dataclass
+class ShuklaSettings:
+    """Shukla's own terms; the CycleGAN terms (their relativistic loss: ``cyclegan.gan_loss=rasgan``) are
+    the ``cyclegan`` section's."""
+
+    lambda_reconstruction: float = 150.0  # L1 reconstruction on pairs (their eq. 5)
+    balance: bool = True  # replicate pairs to match the unpaired count each epoch (sec. 4.1.5)
 
 
 class Shukla(CycleGAN):
     name = "shukla"
+    settings = ShuklaSettings
+    setting_choices = {}
+    setting_ranges = {"lambda_reconstruction": WEIGHT}
 
-    def make_batches(self):
-        unpaired = self.unpaired_batches()
-        rows = self.sets.paired_rows
-        if not rows:  # "unpaired only" row of their Table 2: the same losses without pairs
+    @classmethod
+    def make_batches(cls, cfg, sets, rank=0, world_size=1):
+        unpaired = unpaired_batches(cfg, sets, rank, world_size)
+        if not sets.paired_rows:  # "unpaired only" row of their Table 2: the same losses without pairs
             return unpaired
-        t, d = self.cfg.train, self.cfg.data
-        per_epoch = max(len(unpaired.A), len(unpaired.B)) if t.balance else len(rows)
-        paired = PairedBatches(self.sets.data, rows, 1, d.crop_size, d.flip, t.seed, per_epoch=per_epoch)
-        return MixedBatches(unpaired, paired, t.batch_size)
+        per_epoch = max(len(unpaired.A), len(unpaired.B)) if cfg.shukla.balance else len(sets.paired_rows)
+        paired = paired_batches(cfg, sets, rank, world_size, batch_size=1, per_epoch=per_epoch)
+        return MixedBatches(unpaired, paired, cfg.train.batch_size)
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        batch = self.to_device(batch)
-        real_A, real_B = batch["A"], batch["B"]
-        is_pair = batch.get("paired")
-        weight = self.cfg.train.lambda_reconstruction
+    def train_step(self, batch) -> dict[str, torch.Tensor]:
+        real_A, real_B, is_pair = batch.images.A, batch.images.B, batch.images.is_pair
+        weight = self.cfg.shukla.lambda_reconstruction
 
         def reconstruction(fake_A, fake_B):
-            if is_pair is None or not bool(is_pair.any()):
+            if not bool(is_pair.any()):
                 return {"rec": real_A.new_zeros(())}
             rec = losses.supervised_l1(fake_B[is_pair], real_B[is_pair]) + losses.supervised_l1(fake_A[is_pair], real_A[is_pair])
             return {"rec": weight * rec}

@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..atomic import atomic_write_text
 from ..data.io import NameList, list_images, load_rgb, read_names, save_image
 from ..data.transforms import to_float
-from ..engine.plots import image_grid
+from ..figures import image_grid
 from ..errors import ConfigError, DataError
 from .features import SIDES, extract_features, file_hash, image_half
 from .kmedoids import kmedoids

@@ -1,0 +1,144 @@
+"""An experiment's results page: ``results.md`` (its tables and figures, then every run's status, wall times
+and exact commands), ``results.json`` and its block in docs/results.md.
+
+A concern of its own beside the driver (common.py, which brings runs to 'evaluated'): this module only
+reads what the run folders hold (``ckpt/progress.json``, ``plan.json``, ``walltime.json``) and the
+metrics the driver collected, and writes the results folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import traceback
+from pathlib import Path
+
+from common import GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel, write_json
+from docs_page import DOCS_RESULTS, update_docs_section
+from semicycle.atomic import atomic_write_text
+from semicycle.engine.checkpoint import read_progress
+
+
+def write(exp, tabulate, figures=None) -> Path:
+    """Write the results folder from ``exp.metrics`` (collected just before); returns results.md's path."""
+    out = exp.out_dir
+    try:
+        notes = [note for note in (figures(exp) if figures else None) or [] if note.get("file")]
+    except Exception:  # a figure must not lose the tables
+        traceback.print_exc()
+        notes = []
+    tables = partial_banner(exp) + tabulate(exp) + "\n"
+    shown = "".join(f"![{n['caption']}]({n['file']})\n\n*{n['caption']}*\n\n" for n in notes)
+    text = f"# {exp.title}\n{header(exp)}{tables}{shown}{runs_section(exp)}"
+    for step in exp.prepared:  # the chosen image lists (select-pairs) are part of the result
+        if step.get("file") and (REPO / step["file"]).is_file():  # (REPO / an absolute path is that path)
+            (out / "selection").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / step["file"], out / "selection" / Path(step["file"]).name)
+    atomic_write_text(out / "results.md", text)
+    write_json(out / "results.json", summary(exp, previous=read_json(out / "results.json", {})))
+    if not exp.quick and not exp.args.no_docs:
+        rel_out = os.path.relpath(out, DOCS_RESULTS.parent)
+        figures_md = "".join(f"![{n['caption']}]({rel_out}/{n['file']})\n\n" for n in notes)
+        update_docs_section(exp.name, f"{tables}{figures_md}Per-run status, wall times and exact commands: "
+                                      f"[{rel(out / 'results.md')}]({rel_out}/results.md).\n")
+    print(f"[{exp.name}] results: {rel(out / 'results.md')} ({'%d of %d' % completed(exp)} runs evaluated)", flush=True)
+    return out / "results.md"
+
+
+def completed(exp) -> tuple[int, int]:
+    scored = [run for run in exp.runs if run.evaluate]
+    return sum(exp.metrics.get(run.name) is not None for run in scored), len(scored)
+
+
+def partial_banner(exp) -> str:
+    done, total = completed(exp)
+    if done == total:
+        return ""
+    return f"**PARTIAL ({done} of {total} runs)** — rows marked \"not yet run\" have no finished, evaluated run yet.\n\n"
+
+
+def header(exp) -> str:
+    command = ["OMP_WAIT_POLICY=PASSIVE", "python", f"experiments/{exp.script}.py", *exp.script_args, "--split", exp.split]
+    command += ["--quick"] if exp.quick else []
+    lines = [
+        f"Command: `{command_line(command)}`" + (" (quick smoke version: numbers mean nothing)" if exp.quick else ""),
+        f"Configuration: {exp.size} px (resized to {load_size_for(exp.size)}, random crop {exp.size}, flip; unless the runs "
+        f"say otherwise), {GENERATOR}, ngf = ndf = {QUICK_WIDTH if exp.quick else WIDTH}, {exp.iterations} iterations per run "
+        f"({100 * (1 - exp.decay_fraction):.0f}% constant LR, then linear decay); evaluated on `{exp.split}` at {exp.size} px.",
+        f"Runs: `{rel(exp.runs_dir)}` (checkpoints, `ckpt/progress.json`, `plan.json`, `eval/{exp.split}/report.html`).",
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
+def run_record(exp, run) -> dict:
+    """What the page says about one run, from its folder."""
+    progress, wall = read_progress(run.run_dir) or {}, read_json(run.run_dir / "walltime.json", {})
+    seconds = progress.get("train_seconds")
+    if seconds is None and progress:  # a checkpoint older than train_seconds: the sessions recorded by earlier versions
+        seconds = wall.get("train_seconds")
+    if run.name in exp.errors:
+        state = f"failed: {exp.errors[run.name]}"
+    elif run.evaluate and exp.metrics.get(run.name) is not None:
+        state = "evaluated"
+    elif progress:
+        state = "trained" if progress["finished"] else f"stopped (continues at iteration {progress['iteration']})"
+    else:
+        state = "not yet run"
+    return {"plan": read_json(run.run_dir / "plan.json"), "done": progress.get("iteration", 0), "state": state,
+            "train_seconds": seconds, "finished": bool(progress.get("finished")),
+            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split)}
+
+
+def runs_section(exp) -> str:
+    rows = ["## Runs\n", "| run | what | status | iterations done / planned | train wall time | eval wall time |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    commands = []
+    for run in exp.runs:
+        try:
+            command = exp.train_command(run)  # plans the run if needed
+        except Exception as exc:  # e.g. data missing on this machine: the table must still be written
+            command = f"# cannot plan {run.name} here ({exc})"
+        commands.append("\n".join([f"# {run.name}: {run.label}", command] + ([exp.evaluate_command(run)] if run.evaluate else [])))
+        record = run_record(exp, run)
+        planned = f"{record['done']} / {record['plan']['iterations']}" if record["plan"] else "—"
+        rows.append(f"| `{run.name}` | {run.label} | {record['state']} | {planned} | {format_duration(record['train_seconds'])} | "
+                    f"{format_duration(record['eval_seconds'])} |")
+    text = "\n".join(rows) + "\n\n"
+    if exp.prepared:
+        text += "## Preparation\n\n```bash\n" + "\n".join(p["command"] for p in exp.prepared) + "\n```\n\n"
+    return text + ("## Commands (the driver calls the same Python functions; `semicycle train --resume RUN` continues "
+                   "an interrupted run)\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
+
+
+def summary(exp, previous: dict | None = None) -> dict:
+    """results.json; its "written" time changes only with its content (a worker passing by rewrites nothing)."""
+    runs = {}
+    for run in exp.runs:
+        record = {k: v for k, v in run_record(exp, run).items() if k not in ("done", "state")}
+        runs[run.name] = {"label": run.label, "run_dir": rel(run.run_dir), "preset": run.preset, "overrides": run.overrides,
+                          **record, "metrics": headline(exp.metrics.get(run.name)), "error": exp.errors.get(run.name)}
+    done, total = completed(exp)
+    result = json.loads(json.dumps({"experiment": exp.name, "split": exp.split, "quick": exp.quick, "size": exp.size,
+                                    "iterations": exp.iterations, "evaluated": done, "runs_total": total, "runs": runs}))
+    unchanged = previous is not None and "written" in previous and result == {k: v for k, v in previous.items() if k != "written"}
+    return {**result, "written": previous["written"] if unchanged else now()}
+
+
+def headline(metrics: dict | None) -> dict | None:
+    """The numbers the tables use, without per-class details."""
+    def flat(scores: dict) -> dict:
+        return {k: v for k, v in scores.items() if not isinstance(v, dict)}
+
+    if metrics is None:
+        return None
+    return {key: ({name: flat(s) for name, s in value.items() if isinstance(s, dict)} if key == "label_to_photo" else flat(value))
+            if isinstance(value, dict) else value for key, value in metrics.items()}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
