@@ -11,7 +11,7 @@ real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32
 2-core machine). Variants:
 
 * ``fp32``: precision fp32, NCHW, eager (the reference);
-* ``fast``: the fast path for a long run on a CPU with native bf16 (``train.precision=bf16``): bf16
+* ``fast``: the fast path for a long run on a CPU with native bf16 (``runtime.precision=bf16``): bf16
   autocast, channels_last, torch.compile;
 * ``fast-fp32-pair-step`` (cause-finding, okada): the fast path with Okada's supervised step in fp32;
 * ``fast-fp32-discriminators`` (cause-finding): the fast path with both discriminators in fp32.
@@ -126,9 +126,9 @@ def val_label_maps(run_dir: Path, inference: dict) -> tuple[torch.Tensor, torch.
 
 
 def scores(predicted: torch.Tensor, truth: torch.Tensor, palette) -> dict:
-    matrix = ConfusionMatrix(palette.num_classes, palette.ignore_index)
+    matrix = ConfusionMatrix(palette.num_classes, palette.ignore_index, class_names=palette.class_names)
     matrix.update(predicted, truth)
-    result = matrix.as_dict(palette.class_names)
+    result = matrix.result()
     return {k: result[k] for k in METRICS}
 
 

@@ -8,7 +8,7 @@ One run measures everything in one table (medians over --steps timed steps after
 
 * CycleGAN training step, (a) the reference: eager fp32 NCHW with the official CycleGAN defaults (ResNet-9,
   ngf 64, 3-layer PatchGAN, LSGAN, pool 50, identity 0.5, batch 1) and (b) the fast path: the same run with
-  ``train.precision=bf16`` and ``train.channels_last/compile=auto`` (channels_last + compile for a long run;
+  ``runtime.precision=bf16`` and ``runtime.channels_last/compile=auto`` (channels_last + compile for a long run;
   on hardware without native bf16, ``auto`` everywhere, i.e. fp32), at 128 and 256 px; ratio = (a) / (b).
   Where the CPU has no native bf16 the explicit alternatives are measured
   too (channels_last alone, compile alone), to show why auto leaves them off.

@@ -1,28 +1,10 @@
 """The experiment driver shared by the scripts in experiments/ (issue 7: the papers' tables at CPU scale).
 
-An experiment is a list of named runs (a preset + overrides, seed included) and a function that turns
-their metrics into markdown tables and figures. For every run the driver
-
-1. skips it when ``RUN/metrics_<split>.json`` exists (or ``RUN/metrics.json`` scored on that split);
-2. else trains it with ``semicycle.train`` (``semicycle train``), resuming it when it has a checkpoint of an
-   unfinished schedule (``semicycle train --resume RUN``);
-3. evaluates the finished run with ``semicycle.evaluate`` (``semicycle evaluate RUN --split S --out
-   RUN/eval/S``) and copies the scores to ``RUN/metrics_<split>.json``.
-
-Progress and training wall time (summed over sessions) are the trainer's ``RUN/ckpt/progress.json``; the
-evaluation wall time goes to ``RUN/walltime.json``. Runs live in ``runs/experiments/<experiment>/<run>``
-(ignored by git); tables and figures go to ``experiments/results/<experiment>/`` (committed). ``--quick``
-shrinks everything (32 px, ngf 8, 8 images, a few iterations) into ``runs/experiments-quick`` and
-``experiments/results-quick`` so that it can never overwrite real results.
-
-Schedule: every run of an experiment gets the same number of training iterations (generator updates),
-split into epochs at a constant learning rate and epochs of linear decay (half and half; Mondal's 1:3),
-computed once per run from its steps per epoch (``semicycle.plan``) and stored in ``RUN/plan.json``, so a
-resumed run never changes its schedule.
-
-Stopping: Ctrl-C, ``kill PID`` (SIGTERM), ``kill -INT PID`` or a hang-up (unless started with nohup) save a
-checkpoint; running the same command again continues where it stopped. A lock file per run keeps two
-processes from training the same run.
+An experiment is named runs (preset + overrides, seed included) and a function turning their metrics into tables and
+figures (results_page.py). Each run gets the experiment's iterations (epochs at a constant learning rate, then of linear
+decay; planned once by ``semicycle.plan`` into ``RUN/plan.json``), is trained by ``semicycle.train`` (resumed from its
+checkpoint) and scored by ``semicycle.evaluate`` into ``RUN/metrics_<split>.json``; runs with scores are skipped. Ctrl-C,
+SIGTERM or a hang-up save a checkpoint (the same command continues); a lock per run keeps two processes off it.
 """
 
 from __future__ import annotations
@@ -34,35 +16,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported:
 import argparse
 import json
 import shlex
-import shutil
 import signal
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
 import semicycle
-from docs_page import DOCS_RESULTS, update_docs_section
 from locks import RunLock, exclusive_lock
 from semicycle import config as cfgmod
 from semicycle.atomic import atomic_write_text
-from semicycle.data.paths import expand_path
 from semicycle.engine.checkpoint import read_progress
 from semicycle.evaluation import load_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-EXPERIMENTS = REPO / "experiments"
 
-# The CPU-scale configuration (measured: see docs/results.md "Configuration" and experiments/step_time.py):
-# 64 px images (load 72 -> random crop 64, as 286 -> 256) for training and evaluation, ngf = ndf = 32.
+# The CPU-scale configuration (docs/results.md "Configuration", experiments/step_time.py): 64 px, ngf = ndf = 32
 SIZE, WIDTH, GENERATOR = 64, 32, "resnet_6blocks"
 QUICK_SIZE, QUICK_WIDTH, QUICK_IMAGES, QUICK_EVAL_IMAGES, QUICK_ITERATIONS = 32, 8, 8, 4, 16
-# fp32, written out: runtime.precision=auto may pick bf16 on CPUs with AMX/AVX512-BF16, so a run resumed on
-# another machine or version could change precision half-way.
+# fp32 written out: precision=auto may pick bf16 on some CPUs, so a run resumed elsewhere could change precision
 PINNED_PRECISION = ["runtime.precision=fp32"]
 BOOKKEEPING = ["log.log_every=50", "log.sample_every=2000", "log.checkpoint_every=250", "log.keep_every_epochs=0", "log.progress=false"]
 QUICK_BOOKKEEPING = ["log.log_every=4", "log.sample_every=0", "log.checkpoint_every=0", "log.keep_every_epochs=0", "log.progress=false"]
@@ -88,24 +63,12 @@ def rel(path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def shown(path) -> str:
-    """A path for a printed shell command: relative to the repository, or under $SEMICYCLE_DATA, else absolute."""
-    resolved, data = Path(path).resolve(), Path(expand_path("$SEMICYCLE_DATA")).resolve()
-    if resolved.is_relative_to(data) and not resolved.is_relative_to(REPO):
-        return "${SEMICYCLE_DATA:-../shared/data}/" + str(resolved.relative_to(data))
-    return rel(path)
-
-
-def data_root(dataset: str) -> Path:
-    return Path(expand_path(f"$SEMICYCLE_DATA/{dataset}")).resolve()
-
-
 def command_line(args) -> str:
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def read_json(path: Path, default=None):
@@ -153,19 +116,15 @@ class Experiment:
         self.iterations, self.size = (QUICK_ITERATIONS, QUICK_SIZE) if self.quick else (iterations, SIZE)
         self.runs_root = Path(args.runs_dir or REPO / "runs" / ("experiments-quick" if self.quick else "experiments")).resolve()
         self.runs_dir = self.runs_root / name
-        self.out_dir = Path(args.out or EXPERIMENTS / ("results-quick" if self.quick else "results") / name).resolve()
+        self.out_dir = Path(args.out or REPO / "experiments" / ("results-quick" if self.quick else "results") / name).resolve()
         self.runs: list[Run] = []
-        self.metrics: dict[str, dict | None] = {}
-        self.status: dict[str, str] = {}
-        self.errors: dict[str, str] = {}
-        self.prepared: list[dict] = []  # preparation steps (pair selection, data subsets) with their commands
+        self.metrics, self.status, self.errors = {}, {}, {}  # by run name: scores, what happened, why it failed
+        self.prepared: list[dict] = []  # preparation steps (pair selection) with their commands: see select()
 
-    # ------------------------------------------------------------------ configuration
     def add(self, run: Run) -> Run:
         run.run_dir = Path(run.run_dir or self.runs_dir / run.name).resolve()
-        for other in self.runs:
-            if run.name == other.name or run.run_dir == other.run_dir:
-                raise ValueError(f"runs {run.name!r} and {other.name!r} of {self.name} share a name or the folder {run.run_dir}")
+        if any(run.name == other.name or run.run_dir == other.run_dir for other in self.runs):
+            raise ValueError(f"run {run.name!r} of {self.name}: another run has that name or the folder {run.run_dir}")
         self.runs.append(run)
         return run
 
@@ -204,30 +163,16 @@ class Experiment:
         return plan
 
     def schedule(self, run: Run) -> list[str]:
-        plan = self.plan(run)
-        return [f"train.epochs={plan['epochs']}", f"train.decay_epochs={plan['decay_epochs']}"]
+        return [f"train.{key}={self.plan(run)[key]}" for key in ("epochs", "decay_epochs")]
 
-    def train_command(self, run: Run) -> str:
-        """The run's `semicycle train` command; --set values that do not change the result (train.max_steps,
-        logging, ...) are left out: they belong to a session, not to the run."""
-        overrides = [o for o in self.base_overrides(run) + self.schedule(run)
-                     if o not in (self.args.set or []) or o.split("=", 1)[0] not in cfgmod.RESUME_NEUTRAL_KEYS]
-        return command_line(["semicycle", "train", "--preset", run.preset, "--out", rel(run.run_dir), *overrides])
-
-    def evaluate_command(self, run: Run) -> str:
-        direction = ["--direction", run.direction] if run.direction else []
-        return command_line(["semicycle", "evaluate", rel(run.run_dir), "--split", self.split, *direction,
-                             "--out", rel(run.run_dir / "eval" / self.split), *self.eval_overrides(run)])
-
-    # ------------------------------------------------------------------ state of a run
     def metrics_for(self, run: Run) -> dict | None:
-        """The run's scores on the split (``metrics_<split>.json``, else a plain ``semicycle evaluate RUN``'s
-        ``metrics.json`` of that split), or None while it has none scored by today's protocol (so
-        --tabulate-only re-scores it)."""
+        """The run's scores on the split (``metrics_<split>.json``, else a plain ``semicycle evaluate RUN``'s ``metrics.json``
+        of that split), or None while it has none scored by today's protocol (so --tabulate-only re-scores it)."""
         for path in (run.run_dir / f"metrics_{self.split}.json", run.run_dir / "metrics.json"):
             metrics = load_metrics(path) if path.is_file() else None
             if metrics is not None and (path.name != "metrics.json" or metrics.get("split") == self.split):
-                return None if outdated_protocol(metrics) else metrics
+                # label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void, counted wrong): again
+                return None if "photo_to_label" in metrics and "label_decoding" not in metrics["photo_to_label"] else metrics
         return None
 
     def is_finished(self, run: Run) -> bool:
@@ -243,14 +188,8 @@ class Experiment:
                 raise ExperimentError(f"{rel(run.run_dir)} holds a run with another configuration ({'; '.join(diffs)}); "
                                       "move it away (or restore the script's settings) and run again")
 
-    # ------------------------------------------------------------------ work
-    def train(self, run: Run) -> str:
-        resume = read_progress(run.run_dir) is not None
-        print(f"[{self.name}] {'resuming' if resume else 'training'} {run.name} ({rel(run.run_dir)})", flush=True)
-        semicycle.train(self.build_config(run, self.schedule(run)), resume=resume)
-        return "resumed" if resume else "trained"
-
     def evaluate(self, run: Run) -> dict:
+        """Score the run on the split; the scores go to ``RUN/metrics_<split>.json``, the seconds to ``RUN/walltime.json``."""
         print(f"[{self.name}] evaluating {run.name} on {self.split}", flush=True)
         start, overrides = time.perf_counter(), dict(item.split("=", 1) for item in self.eval_overrides(run))
         metrics = semicycle.evaluate(run.run_dir, direction=run.direction, split=self.split,
@@ -262,8 +201,7 @@ class Experiment:
         return metrics
 
     def ensure(self, run: Run) -> str:
-        """Bring one run to 'evaluated on the split' (or 'trained' for tool runs); returns what happened.
-        The run's lock is taken first: its config and progress are read while no other worker writes them."""
+        """Bring one run to 'evaluated on the split' (or 'trained' for tool runs) under its lock; says what happened."""
         lock = RunLock(run.run_dir)
         if not lock.acquire():
             return f"busy (pid {lock.owner()})"
@@ -275,9 +213,11 @@ class Experiment:
             if not self.is_finished(run):
                 if self.args.tabulate_only:
                     return "not finished"
-                did = self.train(run)
-                progress = read_progress(run.run_dir)
-                if not progress["finished"]:  # stopped early (train.max_steps): continue next time
+                resume = read_progress(run.run_dir) is not None  # a checkpoint: continue it
+                print(f"[{self.name}] {'resuming' if resume else 'training'} {run.name} ({rel(run.run_dir)})", flush=True)
+                semicycle.train(self.build_config(run, self.schedule(run)), resume=resume)
+                did = "resumed" if resume else "trained"
+                if not (progress := read_progress(run.run_dir))["finished"]:  # stopped early (train.max_steps): continue next time
                     return f"{did}, stopped at iteration {progress['iteration']} of {progress['iterations']}"
             if run.evaluate:
                 waiting = [n for n in run.needs if not self.is_finished(self.run(n))]
@@ -290,50 +230,43 @@ class Experiment:
             lock.release()
 
     def execute(self, tabulate, figures=None) -> int:
-        """Run everything (honouring --only / --tabulate-only), then write the results folder. SIGINT, SIGTERM and
-        SIGHUP act as Ctrl-C (the trainer saves a checkpoint), SIGINT also in a background job; a SIGHUP that
-        nohup ignores stays ignored. The previous handlers come back at the end."""
-        signals = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
-        previous = {s: signal.signal(s, _interrupt) for s in signals if s != signal.SIGHUP or signal.getsignal(s) != signal.SIG_IGN}
-        try:
-            return self._execute(tabulate, figures)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def _execute(self, tabulate, figures) -> int:
-        only = set(self.args.only.split(",")) if self.args.only else set()
-        if only - {r.name for r in self.runs}:
-            raise SystemExit(f"--only: no run named {', '.join(sorted(only - {r.name for r in self.runs}))} in {self.name} "
-                             f"(runs: {', '.join(r.name for r in self.runs)})")
+        """Run everything (honouring --only / --tabulate-only), then write the results folder. SIGINT (also in a
+        background job), SIGTERM and SIGHUP (unless nohup ignores it) act as Ctrl-C: the trainer saves a checkpoint."""
+        only, names = set(self.args.only.split(",")) if self.args.only else set(), [r.name for r in self.runs]
+        if only - set(names):
+            raise SystemExit(f"--only: no run named {', '.join(sorted(only - set(names)))} in {self.name} (runs: {', '.join(names)})")
         pending = list(only)
         while pending:  # the runs they need come along
             needs = set(self.run(pending.pop()).needs) - only
-            only |= needs
-            pending += needs
-        for run in self.runs:
-            if only and run.name not in only:
-                self.status[run.name] = "skipped (--only)"
-                continue
-            try:
-                self.status[run.name] = self.ensure(run)
-            except KeyboardInterrupt:
-                print(f"[{self.name}] stopped during {run.name}; run the same command again to continue", file=sys.stderr)
-                self.write_results(tabulate, figures)
-                return 130
-            except Exception as exc:  # one broken run must not stop the others; reported and non-zero exit
-                self.errors[run.name], self.status[run.name] = f"{type(exc).__name__}: {exc}", "failed"
-                traceback.print_exc()
-            print(f"[{self.name}] {run.name}: {self.status[run.name]}", flush=True)
-            if "evaluated" in self.status[run.name] and run is not self.runs[-1]:
-                self.write_results(tabulate, figures)  # a new number: the partial tables stay current
+            only, pending = only | needs, pending + list(needs)
+        signals = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+        previous = {s: signal.signal(s, signal.default_int_handler) for s in signals
+                    if s != getattr(signal, "SIGHUP", None) or signal.getsignal(s) != signal.SIG_IGN}
+        try:
+            for run in self.runs:
+                if only and run.name not in only:
+                    self.status[run.name] = "skipped (--only)"
+                    continue
+                try:
+                    self.status[run.name] = self.ensure(run)
+                except KeyboardInterrupt:
+                    print(f"[{self.name}] stopped during {run.name}; run the same command again to continue", file=sys.stderr)
+                    self.write_results(tabulate, figures)
+                    return 130
+                except Exception as exc:  # one broken run must not stop the others; reported and non-zero exit
+                    self.errors[run.name], self.status[run.name] = f"{type(exc).__name__}: {exc}", "failed"
+                    traceback.print_exc()
+                print(f"[{self.name}] {run.name}: {self.status[run.name]}", flush=True)
+                if "evaluated" in self.status[run.name] and run is not self.runs[-1]:
+                    self.write_results(tabulate, figures)  # a new number: the partial tables stay current
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         self.write_results(tabulate, figures)
         return 1 if self.errors else 0
 
-    # ------------------------------------------------------------------ results
     def write_results(self, tabulate, figures=None) -> Path:
-        """results.md, results.json and the docs block (results_page.py), from one fresh look at the runs. Two
-        workers finishing at once take turns (a lock in the results folder): the last writer saw the other's run."""
+        """The results folder (results_page.py) from a fresh look at the runs; two workers take turns (a lock)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.out_dir / ".results.lock"):
             return self._write_results(tabulate, figures)
@@ -343,30 +276,6 @@ class Experiment:
 
         self.metrics = {run.name: self.metrics_for(run) for run in self.runs if run.evaluate}
         return results_page.write(self, tabulate, figures)
-
-
-def outdated_protocol(metrics: dict) -> bool:
-    """Scores of generated label maps from before eval.label_decoding (semicycle 0.1 also decoded to
-    void colours, counted wrong): to be scored again."""
-    return "photo_to_label" in metrics and "label_decoding" not in metrics["photo_to_label"]
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def select(exp: Experiment, data_dir: Path, budget: int, method: str, seed: int, out: Path, what: str, among: Path | None = None) -> list[str]:
-    """``semicycle select-pairs`` once (kept in the runs folder), among the images listed in ``among`` if given;
-    returns the chosen file names."""
-    from semicycle.selection import read_name_list, select_pairs
-
-    options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
-    command = f"semicycle select-pairs --data {shown(data_dir)} {command_line(options)}"
-    exp.prepared.append({"what": what, "command": command, "file": rel(out)})
-    if not out.is_file():
-        print(f"[{exp.name}] {what}: {command}", flush=True)
-        select_pairs(str(data_dir), budget, method=method, seed=seed, out=str(out), among=among, progress=False)
-    return read_name_list(out)
 
 
 def parser(description: str, name: str) -> argparse.ArgumentParser:
@@ -384,10 +293,8 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
 
 
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse, make the given paths absolute, then work from the repository root (presets read
-    $SEMICYCLE_DATA, default ../shared/data, relative to it). Defaults are filled in by Experiment."""
+    """Parse, make the paths absolute and work from the repository root ($SEMICYCLE_DATA's default is relative to it)."""
     args = p.parse_args(argv)
-    args.out = str(Path(args.out).resolve()) if args.out else None
-    args.runs_dir = str(Path(args.runs_dir).resolve()) if args.runs_dir else None
+    args.out, args.runs_dir = (str(Path(path).resolve()) if path else None for path in (args.out, args.runs_dir))
     os.chdir(REPO)
     return args

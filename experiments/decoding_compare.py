@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import EXPERIMENTS, REPO, read_json  # noqa: E402
+from common import REPO, read_json  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs-dir", default=str(REPO / "runs" / "experiments"))
     p.add_argument("--split", default="val")
     args = p.parse_args(argv)
-    stored = (read_json(EXPERIMENTS / "results" / args.experiment / "results.json") or {}).get("runs", {})
+    stored = (read_json(REPO / "experiments" / "results" / args.experiment / "results.json") or {}).get("runs", {})
     lines = ["| run | pixel acc, papers' decoding | pixel acc, old decoding | mean IoU, papers' decoding | mean IoU, old decoding "
              "| void fraction, old decoding | stored: pixel acc / mean IoU / void fraction |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -82,10 +82,11 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=100, help="photos per group (default %(default)s)")
     args = p.parse_args(argv)
     from semicycle import api
+    from semicycle.engine.checkpoint import read_progress
 
     root = Path(args.runs_dir).resolve()
     os.chdir(common.REPO)  # the runs' $SEMICYCLE_DATA default (../shared/data) is relative to the repository
-    names = args.runs or [n for n in DEFAULT_RUNS if common.read_json(root / n / "walltime.json", {}).get("finished")]
+    names = args.runs or [n for n in DEFAULT_RUNS if (read_progress(root / n) or {}).get("finished")]
     missing = [n for n in names if not (root / n / "ckpt").is_dir()]
     if missing or not names:
         raise SystemExit(f"no trained run {', '.join(missing) or 'at all'} in {root}; train it with experiments/mondal_table1.py first")

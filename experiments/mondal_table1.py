@@ -51,8 +51,8 @@ PAPER = {  # Mondal et al. 2019, Table 1, Cityscapes column (mIoU)
 }
 
 ABLATIONS = {  # run-name suffix: (the one override, sample-grid title, what the table row says)
-    "no_label_adv": ("train.lambda_label_adv=0", "no D_S", "ablation: lambda4 = 0, no label discriminator (as the released code's gradients)"),
-    "no_image_cycle": ("train.lambda_image_cycle=0", "no image cycle", "ablation: lambda3 = 0, no image cycle"),
+    "no_label_adv": ("mondal.lambda_label_adv=0", "no D_S", "ablation: lambda4 = 0, no label discriminator (as the released code's gradients)"),
+    "no_image_cycle": ("mondal.lambda_image_cycle=0", "no image cycle", "ablation: lambda3 = 0, no image cycle"),
     "d_1x1": ("model.discriminator=pixelwise_1x1", "1x1 Ds", "ablation: 1x1-kernel pixel-wise discriminators (as the released code)"),
 }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from common import GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel, write_json
 from docs_page import DOCS_RESULTS, update_docs_section
 from semicycle.atomic import atomic_write_text
+from semicycle.config import RESUME_NEUTRAL_KEYS
 from semicycle.engine.checkpoint import read_progress
 
 
@@ -96,10 +97,10 @@ def runs_section(exp) -> str:
     commands = []
     for run in exp.runs:
         try:
-            command = exp.train_command(run)  # plans the run if needed
+            command = train_command(exp, run)  # plans the run if needed
         except Exception as exc:  # e.g. data missing on this machine: the table must still be written
             command = f"# cannot plan {run.name} here ({exc})"
-        commands.append("\n".join([f"# {run.name}: {run.label}", command] + ([exp.evaluate_command(run)] if run.evaluate else [])))
+        commands.append("\n".join([f"# {run.name}: {run.label}", command] + ([evaluate_command(exp, run)] if run.evaluate else [])))
         record = run_record(exp, run)
         planned = f"{record['done']} / {record['plan']['iterations']}" if record["plan"] else "—"
         rows.append(f"| `{run.name}` | {run.label} | {record['state']} | {planned} | {format_duration(record['train_seconds'])} | "
@@ -109,6 +110,20 @@ def runs_section(exp) -> str:
         text += "## Preparation\n\n```bash\n" + "\n".join(p["command"] for p in exp.prepared) + "\n```\n\n"
     return text + ("## Commands (the driver calls the same Python functions; `semicycle train --resume RUN` continues "
                    "an interrupted run)\n\n```bash\n" + "\n\n".join(commands) + "\n```\n")
+
+
+def train_command(exp, run) -> str:
+    """The run's `semicycle train` command; --set values that do not change the result (train.max_steps,
+    logging, ...) are left out: they belong to a session, not to the run."""
+    overrides = [o for o in exp.base_overrides(run) + exp.schedule(run)
+                 if o not in (exp.args.set or []) or o.split("=", 1)[0] not in RESUME_NEUTRAL_KEYS]
+    return command_line(["semicycle", "train", "--preset", run.preset, "--out", rel(run.run_dir), *overrides])
+
+
+def evaluate_command(exp, run) -> str:
+    direction = ["--direction", run.direction] if run.direction else []
+    return command_line(["semicycle", "evaluate", rel(run.run_dir), "--split", exp.split, *direction,
+                         "--out", rel(run.run_dir / "eval" / exp.split), *exp.eval_overrides(run)])
 
 
 def summary(exp, previous: dict | None = None) -> dict:

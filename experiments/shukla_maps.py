@@ -3,8 +3,8 @@
     OMP_WAIT_POLICY=PASSIVE python experiments/shukla_maps.py [--split val] [--quick]
 
 Preparation: the 100 training images by k-medoids (MobileNetV2 features) over the 300 maps training
-images we have (the paper: 1096), as a dataset folder of symlinks (other splits link to the real ones);
-then k-medoids pairs among them (k = 5, 20).
+images we have (the paper: 1096), as a list the runs train on (data.subset); then k-medoids pairs among
+them (k = 5, 20).
 Runs (training seed 0):
   shukla_pairs0         100 unpaired, shukla losses (RaSGAN, cycle 10, identity 10), no pairs - "100 | -"
   shukla_kmedoids_5     100 unpaired + 5 k-medoids pairs (reconstruction 150, balanced)
@@ -33,7 +33,7 @@ import common  # noqa: E402
 import samples  # noqa: E402
 import shukla_tables  # noqa: E402
 import tables  # noqa: E402
-from common import Experiment, Run, rel  # noqa: E402
+from common import Experiment, Run  # noqa: E402
 from shukla_tables import pl  # noqa: E402
 
 NAME = "shukla_maps"
@@ -50,13 +50,12 @@ def build(args) -> Experiment:
     pairs = QUICK_PAIRS if exp.quick else PAIRS
     size = QUICK_UNPAIRED if exp.quick else UNPAIRED
     exp.pairs, exp.size_unpaired = pairs, size
-    root = shukla_tables.prepare_subset(exp, "maps", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
-    exp.data_root = root
-    data = [f"data.root={rel(root)}", "data.max_images=0", "train.seed=0"]
+    subset, listing = shukla_tables.prepare_subset(exp, "maps", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
+    exp.data = data = [*subset, "data.max_images=0", "train.seed=0"]
     shukla = "shukla2019-weak-maps"
     exp.add(Run("shukla_pairs0", shukla, data + ["pairs.count=0"], label=f"{size} unpaired, shukla losses, no pairs", direction="AtoB"))
     for n in pairs:
-        pairs_file = shukla_tables.pair_list(exp, root, n, "kmedoids")
+        pairs_file = shukla_tables.pair_list(exp, "maps", listing, n, "kmedoids")
         exp.add(Run(f"shukla_kmedoids_{n}", shukla, data + ["pairs.count=0", f"pairs.list={pairs_file}"],
                     label=f"{size} unpaired + {n} k-medoids {pl(n)}, balanced", direction="AtoB"))
     exp.add(Run("pix2pix_all", "isola2017-pix2pix-maps", data + ["model.norm=instance"],
@@ -78,11 +77,12 @@ def tabulate(exp: Experiment) -> str:
 
 def blank_map_line(exp: Experiment) -> str:
     """The metric's floor on the same images: a blank map in the best single colour for the training maps."""
-    from semicycle.config import DataConfig
+    from semicycle import config as cfgmod
     from semicycle.data import load_data
     from semicycle.evaluation import blank_map_scores, best_blank_color
 
-    data = DataConfig(dataset="aligned", root=str(exp.data_root), load_size=exp.size, crop_size=exp.size)
+    data = cfgmod.apply_overrides(cfgmod.load_preset("shukla2019-weak-maps"), exp.data + [f"data.load_size={exp.size}",
+                                                                                       f"data.crop_size={exp.size}"]).data
     color = best_blank_color(load_data(data, "train", progress=False).B)
     scores = blank_map_scores(color, load_data(data, exp.split, progress=False).B)
     return (f"\nThe floor: a blank map in the colour that is right on most pixels of the {exp.size_unpaired} training maps, RGB {color} (no model), "

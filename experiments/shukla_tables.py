@@ -4,8 +4,7 @@
 
 Preparation (kept under the runs folder, lists copied to the results folder):
   1. the 200 training images: k-medoids (MobileNetV2 features; the paper: ResNet-50) over the 1000
-     Cityscapes training images we have (the paper: 2975) -> a dataset folder whose train/ holds only
-     those 200 (symlinks) and whose other splits link to the real ones;
+     Cityscapes training images we have (the paper: 2975) -> a list the runs train on (data.subset);
   2. the pairs among those 200: k-medoids with k = N, and random draws (select-pairs --method random,
      seeds 1, 2, 3), N = 1, 5, 10, 20.
 Runs (training seed 0 everywhere, so pair selection is the only difference between draws):
@@ -14,9 +13,9 @@ Runs (training seed 0 everywhere, so pair selection is the only difference betwe
     shukla_pairs0               200 unpaired, shukla losses, no pairs - "200 (ours)"
     shukla_kmedoids_{N}         + N k-medoids pairs
     shukla_random_{N}_draw{D}   + N random pairs, draws D = 1, 2, 3
-    shukla_kmedoids_20_unbalanced  + 20 k-medoids pairs, each pair once per epoch (train.balance=false)
+    shukla_kmedoids_20_unbalanced  + 20 k-medoids pairs, each pair once per epoch (shukla.balance=false)
     shukla_pairs0_identity5, shukla_kmedoids_20_identity5   ablation: identity weight 5 (CycleGAN's,
-                                train.lambda_identity=0.5) instead of the paper's 10, with 0 and 20 pairs
+                                cyclegan.lambda_identity=0.5) instead of the paper's 10, with 0 and 20 pairs
   Table 1 (paired only: pix2pix with the same ResNet generator and instance norm, conditional PatchGAN, L1 x 100)
     pix2pix_kmedoids_{N}, pix2pix_random_{N}_draw{D}, pix2pix_all (all 200 pairs - the "- | 200" row)
 
@@ -43,6 +42,8 @@ import common  # noqa: E402
 import samples  # noqa: E402
 import tables  # noqa: E402
 from common import Experiment, Run, rel  # noqa: E402
+from semicycle.atomic import atomic_write_text  # noqa: E402
+from semicycle.data.paths import expand_path  # noqa: E402
 
 NAME = "shukla_tables"
 ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; docs/results.md)
@@ -51,9 +52,9 @@ QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS, QUICK_DRAWS = 16, 8, [1, 2], [1]
 METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("photo_to_label", "mean_class_accuracy")),
            ("mean IoU", ("photo_to_label", "mean_iou"))]
 # Variants of a shukla run (default: balanced, identity 10 = 1.0 x cycle 10): run-name suffix, override, label
-UNBALANCED = ("_unbalanced", "train.balance=false", "unbalanced")
+UNBALANCED = ("_unbalanced", "shukla.balance=false", "unbalanced")
 IDENTITY_ABLATION = "ablation: identity weight 5 (CycleGAN's) instead of 10"
-IDENTITY5 = ("_identity5", "train.lambda_identity=0.5", f"balanced, {IDENTITY_ABLATION}")
+IDENTITY5 = ("_identity5", "cyclegan.lambda_identity=0.5", f"balanced, {IDENTITY_ABLATION}")
 # The six classes that cover 92% of the label pixels of the 350 Cityscapes val images at 64 px (road 38%,
 # building 23%, vegetation 18%, sidewalk 5%, car 5%, sky 3%); the other 13 share the remaining 8%.
 FREQUENT_CLASSES = ("road", "building", "vegetation", "sidewalk", "car", "sky")
@@ -70,28 +71,43 @@ PAPER_T2 = {  # Table 2: 200 unpaired + N k-medoids pairs
 }
 
 
-def prepare_subset(exp: Experiment, dataset: str, unpaired: int, quick_unpaired: int, quick_source: int) -> Path:
-    """The k-medoids choice of the training images, as a dataset folder of symlinks; returns its root."""
-    source = common.data_root(dataset)
+def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, out: Path, what: str, among: Path | None = None) -> list[str]:
+    """``semicycle select-pairs`` on the training images of ``$SEMICYCLE_DATA/<dataset>`` (only among those listed
+    in ``among`` if given), once: the list is kept in the runs folder. Returns the chosen file names."""
+    from semicycle.selection import read_name_list, select_pairs
+
+    options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
+    command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {common.command_line(options)}"
+    exp.prepared.append({"what": what, "command": command, "file": rel(out)})
+    if not out.is_file():
+        print(f"[{exp.name}] {what}: {command}", flush=True)
+        select_pairs(expand_path(f"$SEMICYCLE_DATA/{dataset}/train"), budget, method=method, seed=seed, out=str(out),
+                     among=among, progress=False)
+    return read_name_list(out)
+
+
+def prepare_subset(exp: Experiment, dataset: str, unpaired: int, quick_unpaired: int, quick_source: int) -> tuple[list[str], Path]:
+    """The k-medoids choice of the training images, as a list; returns the runs' data overrides and the list."""
+    among = None
     if exp.quick:  # choose among the first few training images only (features of 16 images: seconds)
         from semicycle.data.io import list_images
 
-        first = [p.name for p in list_images(source / "train")[:quick_source]]
-        source = common.subset_root(source, first, exp.runs_dir / "data" / f"{dataset}_first{quick_source}")
-        unpaired = quick_unpaired
+        among, unpaired = exp.runs_dir / "selection" / f"first{quick_source}.txt", quick_unpaired
+        first = list_images(Path(expand_path(f"$SEMICYCLE_DATA/{dataset}/train")))[:quick_source]
+        atomic_write_text(among, "".join(f"{path.name}\n" for path in first))
     listing = exp.runs_dir / "selection" / f"unpaired{unpaired}.txt"
-    names = common.select(exp, source / "train", unpaired, "kmedoids", 0, listing, f"the {unpaired} training images")
-    root = exp.runs_dir / "data" / f"{dataset}_kmedoids{unpaired}"
-    exp.prepared.append({"what": "dataset folder", "file": None, "command":
-                         f"# {rel(root)}/train/: symlinks to the {unpaired} files of {rel(listing)}; its other entries link to "
-                         f"{common.shown(source)}/*"})
-    return common.subset_root(source, names, root)
+    select(exp, dataset, unpaired, "kmedoids", 0, listing, f"the {unpaired} training images", among)
+    folder = exp.runs_dir / "data" / f"{dataset}_kmedoids{unpaired}"
+    if (folder / "train").is_dir():  # earlier versions trained on a folder of links to those images: their runs keep it
+        return [f"data.root={rel(folder)}"], listing
+    return [f"data.subset={rel(listing)}"], listing
 
 
-def pair_list(exp: Experiment, root: Path, count: int, method: str, draw: int = 0) -> str:
+def pair_list(exp: Experiment, dataset: str, subset: Path, count: int, method: str, draw: int = 0) -> str:
+    """``count`` pairs among the images of the list ``subset`` (k-medoids, or random draw ``draw``); returns the list."""
     stem = f"pairs_kmedoids_{count}" if method == "kmedoids" else f"pairs_random_{count}_draw{draw}"
     out = exp.runs_dir / "selection" / f"{stem}.txt"
-    common.select(exp, root / "train", count, method, draw, out, f"{count} pairs ({method}{'' if method == 'kmedoids' else f', draw {draw}'})")
+    select(exp, dataset, count, method, draw, out, f"{count} pairs ({method}{'' if method == 'kmedoids' else f', draw {draw}'})", subset)
     return rel(out)
 
 
@@ -101,12 +117,12 @@ def build(args) -> Experiment:
     pairs, draws = (QUICK_PAIRS, QUICK_DRAWS) if exp.quick else (PAIRS, DRAWS)
     size = QUICK_UNPAIRED if exp.quick else UNPAIRED
     exp.pairs, exp.draws = pairs, draws
-    root = prepare_subset(exp, "cityscapes", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
-    data = [f"data.root={rel(root)}", "data.max_images=0", "train.seed=0"]
+    subset, listing = prepare_subset(exp, "cityscapes", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
+    data = [*subset, "data.max_images=0", "train.seed=0"]
     shukla, pix2pix = "shukla2019-weak-cityscapes", "isola2017-pix2pix-cityscapes"
     pix2pix_arch = ["model.norm=instance"]  # the preset's U-Net/batch norm -> the shared ResNet/instance norm
-    lists = {(n, "kmedoids", 0): pair_list(exp, root, n, "kmedoids") for n in pairs}
-    lists.update({(n, "random", d): pair_list(exp, root, n, "random", d) for n in pairs for d in draws})
+    lists = {(n, "kmedoids", 0): pair_list(exp, "cityscapes", listing, n, "kmedoids") for n in pairs}
+    lists.update({(n, "random", d): pair_list(exp, "cityscapes", listing, n, "random", d) for n in pairs for d in draws})
     # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
     # rows, Table 1's k-medoids rows with the first random draw, Table 1's other draws (pix2pix runs are
     # short, so Table 1 completes early), pix2pix at a balanced run's pair steps, Table 2's random draws,

@@ -50,8 +50,8 @@ def measure(preset: str, extra: list[str], steps: int, size: int, window: int, t
     with tempfile.TemporaryDirectory() as tmp:
         cfg = cfgmod.load_preset(preset)
         overrides = cpu_scale_overrides(size) + extra + list(settings) + [
-            f"train.max_steps={steps + 1}", "train.log_every=1000", "train.sample_every=0",
-            "train.checkpoint_every=0", "train.keep_every_epochs=0", "train.progress=false", f"train.threads={threads}",
+            f"train.max_steps={steps + 1}", "log.log_every=1000", "log.sample_every=0",
+            "log.checkpoint_every=0", "log.keep_every_epochs=0", "log.progress=false", f"runtime.threads={threads}",
         ]
         cfg = cfgmod.apply_overrides(cfg, overrides)
         cfg.run_dir = str(Path(tmp) / "run")

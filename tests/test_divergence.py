@@ -7,18 +7,13 @@ import pytest
 import torch
 
 from semicycle.cli import main
-from semicycle.config import Config, apply_overrides
 from semicycle.engine import trainer as trainer_module
 from semicycle.engine.trainer import Trainer
 from semicycle.errors import TrainingDiverged
-from tiny_runs import interrupt_at, tiny_overrides
+from tiny_runs import TINY, interrupt_at, tiny_config
 
 # 12 images, batch 2: 6 iterations per epoch, 12 in all
-TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "cyclegan.pool_size=3", "log.sample_every=0")
-
-
-def tiny_config(run_dir, root, *extra) -> Config:
-    return apply_overrides(Config(), [f"run_dir={run_dir}", f"data.root={root}", *TINY, *extra])
+DIVERGENCE = ("data.max_images=12", "train.decay_epochs=1", "cyclegan.pool_size=3", "log.sample_every=0")
 
 
 def latest(run_dir) -> dict:
@@ -61,7 +56,7 @@ def test_infinite_lr_stops_with_one_line_and_leaves_a_finite_checkpoint_that_res
     # the config refuses train.lr=inf, so the schedule's factor makes Adam's step size infinite instead
     monkeypatch.setattr(trainer_module, "linear_decay", lambda *schedule: lambda epoch: math.inf)
     run = tmp_path / "run"
-    args = [f"data.root={synthetic_root}", *TINY, "log.log_every=2", "log.checkpoint_every=0"]
+    args = [f"data.root={synthetic_root}", *TINY, *DIVERGENCE, "log.log_every=2", "log.checkpoint_every=0"]
     assert main(["train", "--out", str(run), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("semicycle: error:"), err
@@ -74,7 +69,7 @@ def test_infinite_lr_stops_with_one_line_and_leaves_a_finite_checkpoint_that_res
     assert not (run / "losses.jsonl").exists() or not (run / "losses.jsonl").read_text().strip()
     assert not (run / "loss_curves.png").exists()
 
-    trainer = Trainer(tiny_config(run, synthetic_root), resume=True)  # loads the finite state; the step size is still inf
+    trainer = Trainer(tiny_config(run, synthetic_root, *DIVERGENCE), resume=True)  # loads the finite state; the step size is still inf
     with pytest.raises(TrainingDiverged, match=r"loss 'G_AB_gan' is nan at iteration 2;"):
         trainer.fit()  # and diverges the same way again
     assert latest(run)["progress"]["iteration"] == 0
@@ -83,7 +78,7 @@ def test_infinite_lr_stops_with_one_line_and_leaves_a_finite_checkpoint_that_res
 def test_injected_nan_in_one_loss_names_its_first_iteration_and_the_run_resumes(tmp_path, synthetic_root, monkeypatch):
     run = tmp_path / "run"
     # log at 3, 6, ...; save at 2, 4, ...; cycle_B is NaN from iteration 5 on: found at the log point 6
-    cfg = tiny_config(run, synthetic_root, "log.log_every=3", "log.checkpoint_every=2")
+    cfg = tiny_config(run, synthetic_root, *DIVERGENCE, "log.log_every=3", "log.checkpoint_every=2")
     trainer = Trainer(cfg)
     inject(trainer, monkeypatch, from_iteration=5, term="cycle_B")
     with pytest.raises(TrainingDiverged, match=r"loss 'cycle_B' is nan at iteration 5; ckpt/latest\.pt keeps iteration 4,"):
@@ -117,7 +112,7 @@ def poison_optimizer(trainer):
                                              (poison_optimizer, "optimizer 'D' has a non-finite state")])
 def test_non_finite_state_is_never_saved(tmp_path, synthetic_root, monkeypatch, poison, problem):
     run = tmp_path / "run"
-    trainer = Trainer(tiny_config(run, synthetic_root, "log.log_every=1", "log.checkpoint_every=2"))
+    trainer = Trainer(tiny_config(run, synthetic_root, *DIVERGENCE, "log.log_every=1", "log.checkpoint_every=2"))
     inject(trainer, monkeypatch, from_iteration=4, poison=poison)  # after step 4: its losses are finite
     with pytest.raises(TrainingDiverged, match=rf"{problem} at iteration 4; ckpt/latest\.pt keeps iteration 2,"):
         trainer.fit()
@@ -129,7 +124,7 @@ def test_non_finite_state_is_never_saved(tmp_path, synthetic_root, monkeypatch, 
 @pytest.mark.parametrize("stop", ["max_steps", "ctrl-c"])
 def test_stopping_checks_the_losses_not_yet_logged(tmp_path, synthetic_root, monkeypatch, stop):
     run = tmp_path / "run"
-    trainer = Trainer(tiny_config(run, synthetic_root, "log.log_every=10", "log.checkpoint_every=0",
+    trainer = Trainer(tiny_config(run, synthetic_root, *DIVERGENCE, "log.log_every=10", "log.checkpoint_every=0",
                                   "train.max_steps=3" if stop == "max_steps" else "train.max_steps=0"))
     inject(trainer, monkeypatch, from_iteration=2, term="D_A")
     if stop == "ctrl-c":

@@ -10,13 +10,13 @@ from semicycle.cli import main
 from semicycle.data.synthetic import write_aligned_dataset
 from tiny_runs import tiny_overrides
 
-TINY = tiny_overrides("data.max_images=8", "train.sample_every=0", "train.max_steps=3")
+TINY = tiny_overrides("data.max_images=8", "log.sample_every=0", "train.max_steps=3")
 METHOD_ARGS = {
     "cyclegan": [],
     "okada": ["pairs.count=2"],
     "shukla": ["pairs.count=2"],
     "mondal": ["pairs.count=2", "model.discriminator=pixelwise"],
-    "paired": ["train.task=segment"],
+    "paired": ["paired.task=segment"],
 }
 
 

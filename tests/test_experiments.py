@@ -60,8 +60,9 @@ def assert_png(path: Path):
         assert image.format == "PNG" and image.width > 100 and image.height > 100
 
 
-def sessions(folders, experiment, run):
-    return json.loads((folders["runs"] / experiment / run / "walltime.json").read_text())["sessions"]
+def progress(folders, experiment, run):
+    """What the trainer wrote after the run's latest save."""
+    return json.loads((folders["runs"] / experiment / run / "ckpt" / "progress.json").read_text())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -88,22 +89,21 @@ def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
 
     # an interrupted run (stopped after 4 of 16 iterations) is resumed by the next invocation
     code, output = run_script("okada_table1", folders, "--only", "okada_seed0", "--set", "train.max_steps=4", capsys=capsys)
-    assert code == 0 and "stopped at iteration 4" in output
+    assert code == 0 and "stopped at iteration 4 of 16" in output
     assert not (folders["runs"] / "okada_table1" / "okada_seed0" / "metrics_val.json").exists()
-    # as if that session had been killed without warning: its record is gone, its checkpoint is not
-    walltime = folders["runs"] / "okada_table1" / "okada_seed0" / "walltime.json"
-    recorded = json.loads(walltime.read_text())
-    killed_seconds = recorded["sessions"].pop()["seconds"]
-    walltime.write_text(json.dumps(recorded))
+    stopped = progress(folders, "okada_table1", "okada_seed0")
+    assert (stopped["iteration"], stopped["finished"]) == (4, False) and stopped["train_seconds"] > 0
+    assert "| `okada_seed0` | okada, 10% pairs, kappa = lambda = 10, seed 0 | stopped (continues at iteration 4) | 4 / 16 |" in (
+        out / "results.md").read_text()
 
     code, output = run_script("okada_table1", folders, capsys=capsys)
     assert code == 0, output
     assert "resuming okada_seed0" in output
-    first, second = sessions(folders, "okada_table1", "okada_seed0")
-    assert (first["to_iteration"], second["from_iteration"], second["to_iteration"]) == (4, 4, 16)
-    assert first["unrecorded"] and 0 < first["seconds"] <= killed_seconds  # rebuilt from the checkpoint's train_seconds
-    wall = json.loads((folders["runs"] / "okada_table1" / "okada_seed0" / "walltime.json").read_text())
-    assert wall["finished"] and wall["train_seconds"] == pytest.approx(first["seconds"] + second["seconds"], abs=0.2)
+    finished = progress(folders, "okada_table1", "okada_seed0")
+    assert (finished["iteration"], finished["finished"]) == (16, True)
+    assert finished["train_seconds"] > stopped["train_seconds"]  # the training time of both sessions
+    record = json.loads((out / "results.json").read_text())["runs"]["okada_seed0"]
+    assert record["finished"] and record["train_seconds"] == finished["train_seconds"] and record["eval_seconds"] >= 0
 
     text = (out / "results.md").read_text()
     assert "PARTIAL" not in text and "not yet run" not in text
@@ -124,8 +124,8 @@ def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     before = (out / "results.json").read_text()
     time.sleep(1.1)  # "written" has a resolution of one second: a rewrite would show
     code, output = run_script("okada_table1", folders, capsys=capsys)
-    assert code == 0 and "training" not in output and "evaluating" not in output
-    assert len(sessions(folders, "okada_table1", "okada_seed0")) == 2
+    assert code == 0 and "training" not in output and "resuming" not in output and "evaluating" not in output
+    assert progress(folders, "okada_table1", "okada_seed0") == finished
     assert (out / "results.json").read_text() == before
 
 
@@ -136,7 +136,7 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     runs = json.loads((out / "results.json").read_text())["runs"]
     for name in ("scorer", "cyclegan_seed0", "okada_seed0"):  # 0%, 10% and the scorer are okada_table1's runs
         assert Path(runs[name]["run_dir"]).parent.name == "okada_table1"
-    assert len(sessions(folders, "okada_table1", "cyclegan_seed0")) == 1  # trained once for both experiments
+    assert "training cyclegan_seed0" not in output and "resuming cyclegan_seed0" not in output  # trained once for both experiments
     rows = table_rows(out / "results.md")
     assert [r for r in rows if r.endswith("%")] == ["0%", "2%", "5%", "10%", "20%", "100%"]
     assert "not yet run" not in (out / "results.md").read_text()
@@ -188,7 +188,7 @@ def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     base = exp.run("mondal_10")
     base_config = exp.build_config(base, exp.schedule(base))
     assert base_config.model.discriminator == "pixelwise"
-    for suffix, section, key, value in (("no_label_adv", "train", "lambda_label_adv", 0), ("no_image_cycle", "train", "lambda_image_cycle", 0),
+    for suffix, section, key, value in (("no_label_adv", "mondal", "lambda_label_adv", 0), ("no_image_cycle", "mondal", "lambda_image_cycle", 0),
                                         ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
         ablation = exp.run(f"mondal_10_{suffix}")
         assert ablation.preset == base.preset
@@ -223,17 +223,19 @@ def test_shukla_tables(folders, capsys):
     # the chosen images are part of the result, and the runs train on exactly those
     chosen = (out / "selection" / "unpaired8.txt").read_text().split()
     assert len(chosen) == 8
-    subset = folders["runs"] / "shukla_tables" / "data" / "cityscapes_kmedoids8"
-    assert sorted(p.name for p in (subset / "train").iterdir()) == sorted(chosen)
+    runs = folders["runs"] / "shukla_tables"
+    for name in ("cyclegan", "shukla_pairs0", "pix2pix_all"):
+        subset = yaml.safe_load((runs / name / "config.yaml").read_text())["data"]["subset"]
+        assert Path(subset).read_text().split() == chosen
+        assert json.loads((runs / name / "plan.json").read_text())["training_samples"] == 8
     pairs = (out / "selection" / "pairs_kmedoids_2.txt").read_text().split()
     assert set(pairs) <= set(chosen)
-    runs = folders["runs"] / "shukla_tables"
     assert set((runs / "shukla_kmedoids_2" / "pairs.txt").read_text().split()) == set(pairs)
     assert "balance: false" in (runs / "shukla_kmedoids_2_unbalanced" / "config.yaml").read_text()
     # the identity-weight ablation differs from its row in that weight only
     for name in ("shukla_pairs0", "shukla_kmedoids_2"):
         row, ablation = (yaml.safe_load((runs / run / "config.yaml").read_text()) for run in (name, name + "_identity5"))
-        assert (row["train"].pop("lambda_identity"), ablation["train"].pop("lambda_identity")) == (1.0, 0.5)
+        assert (row["cyclegan"].pop("lambda_identity"), ablation["cyclegan"].pop("lambda_identity")) == (1.0, 0.5)
         assert {k: v for k, v in row.items() if k != "run_dir"} == {k: v for k, v in ablation.items() if k != "run_dir"}
     assert {"ablation: 0 pairs, identity weight 5", "ablation: + 2 k-medoids pairs, identity weight 5"} <= set(rows)
     # paired only at a balanced run's steps on pairs: the same run as Table 1's, half the iterations
@@ -315,7 +317,7 @@ def test_quick_runs_never_touch_the_docs(folders, docs_before):
 
 def test_changed_configuration_is_refused(folders, capsys):
     """A run folder holding another configuration is never silently reused."""
-    code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", "--set", "train.lambda_cycle=5", capsys=capsys)
+    code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", "--set", "cyclegan.lambda_cycle=5", capsys=capsys)
     assert code == 1
     summary = json.loads((folders["out"] / "okada_table1" / "results.json").read_text())
     assert "another configuration" in summary["runs"]["cyclegan_seed0"]["error"]

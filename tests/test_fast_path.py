@@ -23,7 +23,8 @@ from semicycle.methods.pool import ImagePool
 from semicycle.models import create_discriminator, create_generator, list_discriminators, list_generators
 from semicycle.models.registry import size_rule
 
-from test_training import assert_states_equal, tiny_config
+from test_training import TRAINING, assert_states_equal
+from tiny_runs import tiny_config
 
 no_bf16_warning = pytest.mark.filterwarnings("ignore:.*no native bf16")
 
@@ -31,9 +32,8 @@ no_bf16_warning = pytest.mark.filterwarnings("ignore:.*no native bf16")
 SMALL = {"generator": {"ngf": 4}, "discriminator": {"ndf": 4}}
 
 
-def tiny(run_dir, root, *extra) -> Config:
-    """test_training's tiny CycleGAN, narrower (emulated bf16 is slow): 4 steps per epoch, 2 epochs."""
-    return tiny_config(run_dir, root, "data.max_images=8", "model.ngf=4", "model.ndf=4", *extra)
+# test_training's tiny CycleGAN, narrower (emulated bf16 is slow): 4 steps per epoch, 2 epochs
+NARROW = (*TRAINING, "data.max_images=8", "model.ngf=4", "model.ndf=4")
 
 
 # ---------------------------------------------------------------- precision choices
@@ -207,7 +207,7 @@ def test_image_pool_keeps_float32():
 
 @no_bf16_warning
 def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_float32(tmp_path, synthetic_root):
-    trainer = Trainer(tiny(tmp_path / "run", synthetic_root, "runtime.precision=bf16", "train.max_steps=1"))
+    trainer = Trainer(tiny_config(tmp_path / "run", synthetic_root, *NARROW, "runtime.precision=bf16", "train.max_steps=1"))
     method = trainer.method
     assert trainer.runtime.precision == "bf16"
     batch = method.batches.batch(0, 0).to(method.runtime.put).images
@@ -230,7 +230,7 @@ def test_bf16_cyclegan_step_autocasts_networks_but_keeps_losses_and_weights_floa
 @no_bf16_warning
 def test_bf16_run_writes_float32_checkpoints(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "runtime.precision=bf16", "train.max_steps=3"))
+    train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=bf16", "train.max_steps=3"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["runtime"]["precision"] == "bf16"
     tensors = [t for net in state["models"].values() for t in net.values()]
@@ -244,10 +244,10 @@ def test_bf16_run_writes_float32_checkpoints(tmp_path, synthetic_root):
 @no_bf16_warning
 def test_bf16_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root):
     straight = tmp_path / "straight"
-    train(tiny(straight, synthetic_root, "runtime.precision=bf16"))
+    train(tiny_config(straight, synthetic_root, *NARROW, "runtime.precision=bf16"))
     stopped = tmp_path / "stopped"  # 4 steps per epoch: stop mid-epoch, resume to the end
-    train(tiny(stopped, synthetic_root, "runtime.precision=bf16", "train.max_steps=3"))
-    train(tiny(stopped, synthetic_root, "runtime.precision=bf16"), resume=True)
+    train(tiny_config(stopped, synthetic_root, *NARROW, "runtime.precision=bf16", "train.max_steps=3"))
+    train(tiny_config(stopped, synthetic_root, *NARROW, "runtime.precision=bf16"), resume=True)
     a = torch.load(straight / "ckpt" / "latest.pt", weights_only=True)
     b = torch.load(stopped / "ckpt" / "latest.pt", weights_only=True)
     for state in (a, b):
@@ -259,10 +259,10 @@ def test_bf16_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthet
 
 def test_resume_refuses_a_precision_change_but_not_a_layout_change(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=1"))
+    train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=1"))
     with pytest.raises(Exception, match=r"runtime\.precision: 'fp32' -> 'bf16'"):
-        Trainer(tiny(run, synthetic_root, "runtime.precision=bf16"), resume=True)
-    trainer = Trainer(tiny(run, synthetic_root, "runtime.precision=fp32", "runtime.channels_last=true"), resume=True)
+        Trainer(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=bf16"), resume=True)
+    trainer = Trainer(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "runtime.channels_last=true"), resume=True)
     assert trainer.runtime.channels_last and trainer.cfg.runtime.channels_last == "true"
 
 
@@ -286,7 +286,7 @@ def test_channels_last_gives_the_nchw_outputs():
 def test_channels_last_training_matches_nchw(tmp_path, synthetic_root):
     steps = {}
     for flag in ("false", "true"):
-        trainer = Trainer(tiny(tmp_path / flag, synthetic_root, "runtime.precision=fp32", f"runtime.channels_last={flag}"))
+        trainer = Trainer(tiny_config(tmp_path / flag, synthetic_root, *NARROW, "runtime.precision=fp32", f"runtime.channels_last={flag}"))
         assert trainer.runtime.channels_last == (flag == "true")
         batch = trainer.method.batches.batch(0, 0).to(trainer.runtime.put)
         losses_ = trainer.method.train_step(batch)
@@ -318,7 +318,7 @@ def test_compile_failure_falls_back_with_a_clear_message(tmp_path, synthetic_roo
     monkeypatch.setattr(torch, "compile", broken_compile)
     run = tmp_path / "run"
     with pytest.warns(UserWarning, match=r"runtime\.compile: torch\.compile is not usable here .*no compiler in this test.*running without compiling"):
-        train(tiny(run, synthetic_root, "runtime.precision=fp32", "runtime.compile=true", "train.max_steps=2"))
+        train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "runtime.compile=true", "train.max_steps=2"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["progress"]["iteration"] == 2 and state["runtime"]["compile"] is False
 
@@ -381,7 +381,7 @@ def test_fp16_backward_step_scales_the_loss_and_saves_the_scaler_state():
 @no_bf16_warning
 def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=2"))
+    train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=2"))
     images = torch.rand(3, 3, 20, 28) * 2 - 1  # any size: padded to the generator's multiple
     reference = load(run, device="cpu", precision="fp32", channels_last=False).translate_tensor(images)
     for options in ({"precision": "fp32", "channels_last": True}, {"precision": "bf16", "channels_last": True}):
@@ -395,7 +395,7 @@ def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, syn
 
 def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthetic_root, monkeypatch):
     run = tmp_path / "run"
-    train(tiny(run, synthetic_root, "runtime.precision=fp32", "train.max_steps=1"))
+    train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=1"))
     path = run / "ckpt" / "latest.pt"
     state = torch.load(path, weights_only=True)
     for key in ("precision", "channels_last", "compile"):  # as written by semicycle 0.1
@@ -403,5 +403,5 @@ def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthe
     del state["runtime"]
     torch.save(state, path)
     monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here
-    trainer = Trainer(tiny(run, synthetic_root), resume=True)  # today's defaults: precision=auto
+    trainer = Trainer(tiny_config(run, synthetic_root, *NARROW), resume=True)  # today's defaults: precision=auto
     assert trainer.runtime.precision == "fp32" and trainer.cfg.runtime.precision == "fp32"

@@ -128,7 +128,7 @@ def test_compare_table_runs_side_by_side(tmp_path):
 
 
 def test_metrics_written_before_a_key_was_renamed_load_with_the_new_key(tmp_path):
-    """semicycle <= 46892f9 wrote the label -> photo upper bound as "real photos (upper bound)"."""
+    """Runs evaluated before the rename hold the label -> photo upper bound as "real photos (upper bound)"."""
     scores = {"pixel_accuracy": 0.65, "mean_iou": 0.32}
     old = {"split": "val", "label_to_photo": {"generated": {"mean_iou": 0.2}, "real photos (upper bound)": scores}}
     new = {"split": "val", "label_to_photo": {"generated": {"mean_iou": 0.2}, "real_photos": scores}}

@@ -9,13 +9,9 @@ from semicycle.config import Config, apply_overrides
 from semicycle.engine import checkpoint
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import CheckpointError
-from tiny_runs import interrupt_at, tiny_overrides
+from tiny_runs import interrupt_at, tiny_config
 
-TINY = tiny_overrides("data.max_images=12", "train.decay_epochs=1", "cyclegan.pool_size=3", "log.sample_every=0", "log.log_every=2", "log.checkpoint_every=0")
-
-
-def tiny_config(run_dir, root, *extra) -> Config:
-    return apply_overrides(Config(), [f"run_dir={run_dir}", f"data.root={root}", *TINY, *extra])
+TRAINING = ("data.max_images=12", "train.decay_epochs=1", "cyclegan.pool_size=3", "log.sample_every=0", "log.log_every=2", "log.checkpoint_every=0")
 
 
 def weights_and_optimizers(run_dir):
@@ -45,23 +41,23 @@ def counters(progress: dict) -> dict:
 
 def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_root, monkeypatch):
     straight = tmp_path / "straight"
-    train(tiny_config(straight, synthetic_root))
+    train(tiny_config(straight, synthetic_root, *TRAINING))
 
     stopped = tmp_path / "stopped"  # stops mid-epoch (6 steps per epoch) via max_steps, then resumes
-    train(tiny_config(stopped, synthetic_root, "train.max_steps=4"))
+    train(tiny_config(stopped, synthetic_root, *TRAINING, "train.max_steps=4"))
     first_session = weights_and_optimizers(stopped)["progress"]
     assert counters(first_session) == {"epoch": 0, "step": 4, "iteration": 4}
-    train(tiny_config(stopped, synthetic_root), resume=True)
+    train(tiny_config(stopped, synthetic_root, *TRAINING), resume=True)
     # the training time of both sessions is carried by the checkpoint
     assert weights_and_optimizers(stopped)["progress"]["train_seconds"] > first_session["train_seconds"] > 0
 
     interrupted = tmp_path / "interrupted"  # Ctrl-C in the second epoch: checkpoint, then resume
-    trainer = Trainer(tiny_config(interrupted, synthetic_root))
+    trainer = Trainer(tiny_config(interrupted, synthetic_root, *TRAINING))
     interrupt_at(trainer, monkeypatch, 8)
     with pytest.raises(KeyboardInterrupt, match="--resume"):
         trainer.fit()
     assert weights_and_optimizers(interrupted)["progress"]["iteration"] == 8
-    train(tiny_config(interrupted, synthetic_root), resume=True)
+    train(tiny_config(interrupted, synthetic_root, *TRAINING), resume=True)
 
     reference = weights_and_optimizers(straight)
     assert counters(reference["progress"]) == {"epoch": 2, "step": 0, "iteration": 12}
@@ -77,7 +73,7 @@ def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path, synthetic_ro
 
 def test_checkpoint_is_safe_fp32_and_self_describing(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny_config(run, synthetic_root, "log.keep_every_epochs=1"))
+    train(tiny_config(run, synthetic_root, *TRAINING, "log.keep_every_epochs=1"))
     state = torch.load(run / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["G_AB"]["name"] == "resnet_6blocks" and state["arch"]["G_AB"]["kwargs"]["ngf"] == 8
     assert all(t.dtype == torch.float32 for t in state["models"]["G_AB"].values() if t.is_floating_point())
@@ -90,12 +86,12 @@ def test_checkpoint_is_safe_fp32_and_self_describing(tmp_path, synthetic_root):
 
 def test_resume_with_a_different_config_is_refused_and_keeps_the_checkpoint(tmp_path, synthetic_root):
     run = tmp_path / "run"
-    train(tiny_config(run, synthetic_root, "train.max_steps=2"))
+    train(tiny_config(run, synthetic_root, *TRAINING, "train.max_steps=2"))
     before = (run / "ckpt" / "latest.pt").read_bytes()
     with pytest.raises(CheckpointError, match=r"cyclegan\.lambda_cycle: 10\.0 -> 5\.0"):
-        Trainer(tiny_config(run, synthetic_root, "cyclegan.lambda_cycle=5"), resume=True)
+        Trainer(tiny_config(run, synthetic_root, *TRAINING, "cyclegan.lambda_cycle=5"), resume=True)
     with pytest.raises(CheckpointError, match="already holds a run"):
-        Trainer(tiny_config(run, synthetic_root))
+        Trainer(tiny_config(run, synthetic_root, *TRAINING))
     assert (run / "ckpt" / "latest.pt").read_bytes() == before
 
 
@@ -141,7 +137,7 @@ def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
 
 
 def test_tiny_epochs_do_not_save_every_epoch(tmp_path, synthetic_root, monkeypatch):
-    cfg = tiny_config(tmp_path / "run", synthetic_root, "log.checkpoint_every=10", "log.keep_every_epochs=0",
+    cfg = tiny_config(tmp_path / "run", synthetic_root, *TRAINING, "log.checkpoint_every=10", "log.keep_every_epochs=0",
                       "train.epochs=3", "train.decay_epochs=1")  # 4 epochs of 6 steps
     trainer = Trainer(cfg)
     saved_at = []

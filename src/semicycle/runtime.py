@@ -199,7 +199,7 @@ class Runtime:
     channels_last_setting: str = "false"  # auto | true | false
     compile_setting: str = "false"  # auto | true | false
     label: str = "runtime"  # config section named in messages
-    rank: int = 0
+    rank: int = 0  # this process among world_size (batch sources take their share of the global batch)
     world_size: int = 1
     scalers: dict = field(default_factory=dict)
     compile_seconds: float | None = None  # wall time of the first compiled step (reported once)
@@ -237,10 +237,6 @@ class Runtime:
             compile_setting=_switch(compile, f"{label}.compile"),
             label=label,
         )
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
