@@ -39,7 +39,7 @@ def groups(run_dir: Path, split: str, count: int) -> dict[str, tuple[torch.Tenso
 
     if not (run_dir / "pairs.txt").is_file():
         raise SystemExit(f"{run_dir} has no pairs.txt (it was trained on every label); name a run with a labelled subset first")
-    cfg = cfgmod.load_yaml(run_dir / "config.yaml")
+    cfg = cfgmod.load_yaml(run_dir / "config.yaml", warn_renamed=False)  # a run's own config: old keys are fine
     size = cfg.eval.size or cfg.data.crop_size
     data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False)
     train = load_data(data_cfg, cfg.data.train_split, cfg.run_dir, progress=False)

@@ -24,7 +24,7 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     ready = [(title, exp.run(name)) for title, name in columns if exp.is_finished(exp.run(name))]
     if not ready:
         return False
-    cfg = cfgmod.load_yaml(ready[0][1].run_dir / "config.yaml")
+    cfg = cfgmod.load_yaml(ready[0][1].run_dir / "config.yaml", warn_renamed=False)  # a run's own config: old keys are fine
     size = cfg.eval.size or cfg.data.crop_size
     data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, max_images=count)
     data = load_data(data_cfg, exp.split, cfg.run_dir, progress=False)

@@ -77,14 +77,17 @@ def tabulate(exp: Experiment) -> str:
 
 def blank_map_line(exp: Experiment) -> str:
     """The metric's floor on the same images: a blank map in the best single colour for the training maps."""
+    import dataclasses
+
     from semicycle import config as cfgmod
     from semicycle.data import load_data
     from semicycle.evaluation import blank_map_scores, best_blank_color
 
     data = cfgmod.apply_overrides(cfgmod.load_preset("shukla2019-weak-maps"), exp.data + [f"data.load_size={exp.size}",
                                                                                        f"data.crop_size={exp.size}"]).data
-    color = best_blank_color(load_data(data, "train", progress=False).B)
-    scores = blank_map_scores(color, load_data(data, exp.split, progress=False).B)
+    color = best_blank_color(load_data(data, "train", progress=False).B)  # the runs' training maps (data.subset)
+    # scored on the whole split, as semicycle evaluate scores the runs (also --split train: every training map)
+    scores = blank_map_scores(color, load_data(dataclasses.replace(data, subset=""), exp.split, progress=False).B)
     return (f"\nThe floor: a blank map in the colour that is right on most pixels of the {exp.size_unpaired} training maps, RGB {color} (no model), "
             f"scores {scores['mean_image_accuracy@20']:.3f} (mean over images) / {scores['pixel_accuracy@20']:.3f} (pooled) "
             f"on the same {scores['images']} {exp.split} images at {exp.size} px.\n")

@@ -4,7 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
+from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.synthetic import write_aligned_dataset
 from semicycle import runtime as device
 
@@ -23,10 +25,35 @@ def data_root() -> Path:
     return root
 
 
+def synthetic_dataset(tmp_path_factory, n_train: int, n_val: int) -> Path:
+    """A new synthetic photo|label dataset of 32 px images with ``n_train`` train and ``n_val`` val pairs."""
+    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=n_train, n_val=n_val, size=32)
+
+
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory) -> Path:
     """A small synthetic photo|label dataset (40 train, 8 val, 32 px), one per test module."""
-    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=40, n_val=8, size=32)
+    return synthetic_dataset(tmp_path_factory, n_train=40, n_val=8)
+
+
+def read_halves(source, count: int | None = None, side: str | None = None) -> list:
+    """The A|B images of ``source`` split into their halves.
+
+    ``source`` is a folder (its images in ``list_images`` order) or a list of image paths; only the first
+    ``count`` are read when it is given. Returns ``(photo, label)`` pairs of HxWx3 uint8 arrays, or only the
+    ``side`` ("photo" or "label") of each.
+    """
+    paths = list_images(source) if isinstance(source, (str, os.PathLike)) else list(source)
+    halves = [split_side_by_side(load_rgb(path)[0], path) for path in paths[:count]]
+    if side is None:
+        return halves
+    index = {"photo": 0, "label": 1}[side]
+    return [pair[index] for pair in halves]
+
+
+def as_batch(arrays) -> torch.Tensor:
+    """HxWx3 uint8 arrays as one Nx3xHxW uint8 tensor."""
+    return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays])
 
 
 @pytest.fixture(autouse=True)

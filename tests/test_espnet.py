@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from semicycle.data.io import list_images, load_rgb, split_side_by_side
+from semicycle.data.io import list_images
 from semicycle.errors import SemicycleError
 from semicycle.evaluation import Espnet, EspnetScorer, FcnScore, load_espnet
 from semicycle.evaluation.espnet import preprocess
+from conftest import as_batch, read_halves
 
 # shared/weights/README.md: ESPNet p=2 q=8 on the real photos of the first 100 files of the
 # pix2pix cityscapes val split: per-pixel acc 0.834, per-class acc 0.476, class IoU 0.345.
@@ -83,9 +84,9 @@ def test_real_photos_reproduce_the_weights_readme(data_root, scorer):
     """
     paths = sorted(list_images(data_root / "cityscapes" / "val"), key=lambda p: p.name)[:100]
     assert [path.name for path in paths[:3]] == ["1.jpg", "10.jpg", "101.jpg"]
-    halves = [split_side_by_side(load_rgb(path)[0], path) for path in paths]
-    photos = torch.stack([torch.from_numpy(photo).permute(2, 0, 1) for photo, _ in halves])
-    labels = torch.stack([torch.from_numpy(label).permute(2, 0, 1) for _, label in halves])
+    halves = read_halves(paths)
+    photos = as_batch(photo for photo, _ in halves)
+    labels = as_batch(label for _, label in halves)
     fcn = FcnScore(scorer, palette="cityscapes")
     start = time.perf_counter()
     for i in range(0, len(paths), 20):

@@ -7,7 +7,7 @@ from PIL import Image
 
 import semicycle
 from semicycle.cli import main
-from semicycle.data.synthetic import write_aligned_dataset
+from conftest import synthetic_dataset
 from tiny_runs import tiny_overrides
 
 TINY = tiny_overrides("data.max_images=8", "log.sample_every=0", "train.max_steps=3")
@@ -21,15 +21,16 @@ METHOD_ARGS = {
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=8, n_val=5, size=32)
+def small_synthetic_root(tmp_path_factory):
+    """8 train and 5 val pairs, the sizes this module's tests are written for (e.g. 5 images scored)."""
+    return synthetic_dataset(tmp_path_factory, n_train=8, n_val=5)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, synthetic_root):
+def runs(tmp_path_factory, small_synthetic_root):
     base = tmp_path_factory.mktemp("runs")
     for method, extra in METHOD_ARGS.items():
-        assert main(["train", "--out", str(base / method), f"data.root={synthetic_root}", f"train.method={method}", *TINY, *extra]) == 0
+        assert main(["train", "--out", str(base / method), f"data.root={small_synthetic_root}", f"train.method={method}", *TINY, *extra]) == 0
     return base
 
 
@@ -53,11 +54,11 @@ def test_compare_prints_runs_side_by_side(runs, capsys):
     assert "| metric | cyclegan | okada |" in table and "photo_to_label.mean_iou" in table
 
 
-def test_folder_of_translations_scores_like_the_checkpoint(runs, synthetic_root, tmp_path):
+def test_folder_of_translations_scores_like_the_checkpoint(runs, small_synthetic_root, tmp_path):
     translator = semicycle.load(runs / "cyclegan")
     out = tmp_path / "translated"
     out.mkdir()
-    for path in sorted((synthetic_root / "val").glob("*.png")):
+    for path in sorted((small_synthetic_root / "val").glob("*.png")):
         photo = Image.open(path).crop((0, 0, 32, 32))
         translator.translate(photo, "AtoB").save(out / path.name)
     assert main(["evaluate", str(runs / "cyclegan"), "--out", str(tmp_path / "ckpt_eval")]) == 0
@@ -69,17 +70,17 @@ def test_folder_of_translations_scores_like_the_checkpoint(runs, synthetic_root,
     assert from_folder["mean_iou"] == from_checkpoint["mean_iou"]
 
 
-def test_missing_translation_is_named(runs, synthetic_root, tmp_path, capsys):
+def test_missing_translation_is_named(runs, small_synthetic_root, tmp_path, capsys):
     (tmp_path / "few").mkdir()
-    (tmp_path / "few" / "1.png").write_bytes((synthetic_root / "val" / "1.png").read_bytes())
+    (tmp_path / "few" / "1.png").write_bytes((small_synthetic_root / "val" / "1.png").read_bytes())
     assert main(["evaluate", "--images", str(tmp_path / "few"), "--direction", "AtoB",
                  "--config", str(runs / "cyclegan" / "config.yaml")]) == 2
     assert "no translation of 2.png" in capsys.readouterr().err
 
 
-def test_label_to_photo_with_a_trained_scorer(runs, synthetic_root, tmp_path):
+def test_label_to_photo_with_a_trained_scorer(runs, small_synthetic_root, tmp_path):
     scorer = tmp_path / "scorer"
-    assert main(["train-scorer", "--out", str(scorer), "data.dataset=synthetic", f"data.root={synthetic_root}",
+    assert main(["train-scorer", "--out", str(scorer), "data.dataset=synthetic", f"data.root={small_synthetic_root}",
                  "data.palette=synthetic", *TINY]) == 0
     assert main(["evaluate", str(runs / "cyclegan"), f"eval.scorer={scorer}", "--out", str(tmp_path / "eval")]) == 0
     scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())["label_to_photo"]
@@ -119,14 +120,14 @@ def test_evaluate_rejects_training_overrides(runs, capsys):
     assert "only eval.* settings can be changed, not train.epochs" in capsys.readouterr().err
 
 
-def test_images_with_a_preset_and_dataset_settings(synthetic_root, tmp_path):
+def test_images_with_a_preset_and_dataset_settings(small_synthetic_root, tmp_path):
     """evaluate --images DIR --preset P data.root=X: the settings describe the data (here: perfect label maps)."""
     translated = tmp_path / "translated"
     translated.mkdir()
-    for path in sorted((synthetic_root / "val").glob("*.png")):
+    for path in sorted((small_synthetic_root / "val").glob("*.png")):
         Image.open(path).crop((32, 0, 64, 32)).save(translated / path.name)  # the ground-truth B half
     out = tmp_path / "eval"
-    assert main(["evaluate", "--images", str(translated), "--preset", "demo", f"data.root={synthetic_root}",
+    assert main(["evaluate", "--images", str(translated), "--preset", "demo", f"data.root={small_synthetic_root}",
                  "data.load_size=32", "data.crop_size=32", "--direction", "AtoB", "--out", str(out), "eval.samples=1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["images"] == 5 and metrics["size"] == 32  # data.root and data.crop_size were used (demo: 64 px, 50 images)
@@ -142,11 +143,11 @@ def test_run_settings_after_options_and_any_evaluation_size(runs, tmp_path):
     assert metrics["images"] == 2 and metrics["size"] == 30
 
 
-def test_a_subset_run_trains_on_its_subset_and_is_scored_on_whole_splits(synthetic_root, tmp_path):
+def test_a_subset_run_trains_on_its_subset_and_is_scored_on_whole_splits(small_synthetic_root, tmp_path):
     listing = tmp_path / "subset.txt"
     listing.write_text("2.png\n5.png\n7.png\n")
     run = tmp_path / "subset_run"
-    assert main(["train", "--out", str(run), f"data.root={synthetic_root}", f"data.subset={listing}", "pairs.count=1",
+    assert main(["train", "--out", str(run), f"data.root={small_synthetic_root}", f"data.subset={listing}", "pairs.count=1",
                  "train.method=okada", *TINY]) == 0
     assert (run / "pairs.txt").read_text().strip() in {"2.png", "5.png", "7.png"}  # pairs are chosen among the subset
     assert main(["evaluate", str(run), "--split", "train"]) == 0

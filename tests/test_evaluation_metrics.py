@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from semicycle.config import Config, flatten
-from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.palettes import get_palette
 from semicycle.evaluation import (
     ConfusionMatrix, FcnScore, MapsAccuracy, best_blank_color, blank_map_scores, label_targets, maps_pixel_accuracy,
@@ -18,6 +17,7 @@ from semicycle.evaluation import (
 from semicycle.evaluation import fid as fid_module
 from semicycle.evaluation import metrics as metrics_module
 from semicycle.evaluation.metrics import METRICS, RGB, PhotoToLabelScores, Translations, create_metrics
+from conftest import as_batch, read_halves
 
 
 def t(values):
@@ -196,15 +196,11 @@ def _jpeg_round_trip(array: np.ndarray, quality: int = 75) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
-def _label_halves(folder, count):
-    return [split_side_by_side(load_rgb(path)[0], path)[1] for path in list_images(folder)[:count]]
-
-
 @pytest.mark.parametrize("dataset", ["facades", "cityscapes"])
 def test_real_label_halves_as_predictions(data_root, dataset):
     """Ground truth vs the same label half re-encoded as JPEG: only JPEG noise separates them."""
     palette = get_palette(dataset)
-    labels = _label_halves(data_root / dataset / "val", 25)
+    labels = read_halves(data_root / dataset / "val", 25, "label")
     same = ConfusionMatrix(palette.num_classes)
     chance = ConfusionMatrix(palette.num_classes)
     generator = torch.Generator().manual_seed(0)
@@ -226,7 +222,7 @@ def test_real_label_halves_as_predictions(data_root, dataset):
 
 def test_fcn_label_targets_ignore_far_colours(data_root):
     palette = get_palette("cityscapes")
-    label = _label_halves(data_root / "cityscapes" / "val", 1)[0]
+    label = read_halves(data_root / "cityscapes" / "val", 1, "label")[0]
     rgb = torch.from_numpy(label).permute(2, 0, 1).unsqueeze(0)
     plain = palette.to_index(rgb)
     targets = label_targets(rgb, palette)
@@ -239,9 +235,7 @@ def test_fcn_label_targets_ignore_far_colours(data_root):
 def test_fcn_score_with_a_perfect_segmenter(data_root):
     """Segmenting into exactly the label map (void -> 255) scores 1.0 on every kept pixel."""
     palette = get_palette("cityscapes")
-    labels = torch.stack([
-        torch.from_numpy(a).permute(2, 0, 1) for a in _label_halves(data_root / "cityscapes" / "val", 4)
-    ])  # fmt: skip
+    labels = as_batch(read_halves(data_root / "cityscapes" / "val", 4, "label"))
 
     class Oracle:
         protocol = "oracle"
@@ -256,18 +250,14 @@ def test_fcn_score_with_a_perfect_segmenter(data_root):
 
 def test_maps_accuracy_on_real_maps(data_root):
     """A re-encoded ground-truth map is right almost everywhere; another tile's map is not."""
-    maps = torch.stack([
-        torch.from_numpy(a).permute(2, 0, 1) for a in _label_halves(data_root / "maps" / "val", 6)
-    ])  # fmt: skip
-    round_trip = torch.stack([
-        torch.from_numpy(_jpeg_round_trip(a.permute(1, 2, 0).numpy())).permute(2, 0, 1) for a in maps
-    ])  # fmt: skip
+    maps = as_batch(read_halves(data_root / "maps" / "val", 6, "label"))
+    round_trip = as_batch(_jpeg_round_trip(a.permute(1, 2, 0).numpy()) for a in maps)
     assert maps_pixel_accuracy(round_trip, maps)["pixel_accuracy@20"] > 0.99
     # unrelated tiles still agree on much of the plain background: the metric's floor is high
     shuffled = maps_pixel_accuracy(maps.roll(1, dims=0), maps)
     assert 0.2 < shuffled["pixel_accuracy@20"] < 0.8
     # and a blank map in the commonest colour of other tiles (train) scores about as well
-    train = torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in _label_halves(data_root / "maps" / "train", 6)])
+    train = as_batch(read_halves(data_root / "maps" / "train", 6, "label"))
     color = best_blank_color(train)
     assert min(color) > 200  # the light grey background of the map style
     blank = blank_map_scores(color, maps)

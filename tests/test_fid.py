@@ -8,7 +8,6 @@ import zipfile
 import pytest
 import torch
 
-from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.errors import SemicycleError
 from semicycle.evaluation import (
     FidKidScore,
@@ -23,6 +22,7 @@ from semicycle.evaluation import (
 from semicycle.evaluation import fid as fid_module
 from semicycle.evaluation.fid import resize_bilinear_tf
 from semicycle.evaluation.inception import load_fid_inception, read_script_tensors
+from conftest import as_batch, read_halves
 
 IMAGES_PER_SET = 32  # the Inception costs ~0.3-0.6 s per image on 2 CPU cores
 
@@ -142,14 +142,6 @@ def test_truncated_weights_archive_names_the_file_and_the_fix(tmp_path, monkeypa
 
 
 # ----------------------------------------------------------------------------- real images
-def _halves(folder, count, side):
-    images = []
-    for path in list_images(folder)[:count]:
-        photo, label = split_side_by_side(load_rgb(path)[0], path)
-        images.append(torch.from_numpy(photo if side == "photo" else label).permute(2, 0, 1))
-    return torch.stack(images)
-
-
 @pytest.fixture(scope="module")
 def extractor():
     extractor = InceptionFeatures(device="cpu", batch_size=16)
@@ -161,10 +153,10 @@ def extractor():
 def facade_features(data_root, extractor):
     folder = data_root / "facades"
     return {
-        "val_photos": extractor(_halves(folder / "val", IMAGES_PER_SET, "photo")),
-        "val_labels": extractor(_halves(folder / "val", IMAGES_PER_SET, "label")),
+        "val_photos": extractor(as_batch(read_halves(folder / "val", IMAGES_PER_SET, "photo"))),
+        "val_labels": extractor(as_batch(read_halves(folder / "val", IMAGES_PER_SET, "label"))),
         # an iterable of batches works as well as one tensor
-        "train_photos": extractor(iter([_halves(folder / "train", IMAGES_PER_SET, "photo")])),
+        "train_photos": extractor(iter([as_batch(read_halves(folder / "train", IMAGES_PER_SET, "photo"))])),
     }
 
 
@@ -190,7 +182,7 @@ def test_fid_kid_on_real_facades(facade_features):
 
 
 def test_compute_fid_kid_end_to_end(data_root, extractor):
-    images = _halves(data_root / "facades" / "val", 3, "photo")
+    images = as_batch(read_halves(data_root / "facades" / "val", 3, "photo"))
     result = compute_fid_kid(images, images.flip(-1), extractor=extractor, subsets=5)
     assert result.n_a == result.n_b == 3 and result.kid_subset_size == 3
     assert result.fid > 0

@@ -21,13 +21,15 @@ from semicycle.losses import pixel_cross_entropy
 from semicycle.methods import create_method
 from semicycle.data.labels import output_image, void_as_class
 from tiny_runs import TINY, tiny_config
+from conftest import synthetic_dataset
 
 SMALL_RUN = ("data.max_images=12", "cyclegan.pool_size=3", "log.sample_every=0", "log.log_every=1", "log.checkpoint_every=0")
 
 
 @pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory):
-    return write_aligned_dataset(tmp_path_factory.mktemp("synthetic"), n_train=24, n_val=4, size=32)
+def small_synthetic_root(tmp_path_factory):
+    """24 train and 4 val pairs, the sizes this module's tests are written for."""
+    return synthetic_dataset(tmp_path_factory, n_train=24, n_val=4)
 
 
 def method_for(cfg):
@@ -40,46 +42,46 @@ def method_for(cfg):
 # ---------------------------------------------------------------- pair budget
 
 
-def test_pair_budget_count_rate_and_list(synthetic_root, tmp_path):
-    data = load_data(tiny_config(tmp_path, synthetic_root, *SMALL_RUN).data, "train", tmp_path, progress=False)
-    by_count = choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=1)
+def test_pair_budget_count_rate_and_list(small_synthetic_root, tmp_path):
+    data = load_data(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN).data, "train", tmp_path, progress=False)
+    by_count = choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=1)
     assert len(by_count) == 3 == len(set(by_count)) and by_count == sorted(by_count)
-    assert by_count == choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=1)
-    assert by_count != choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=2)
-    assert len(choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.rate=0.25").pairs, seed=1)) == 3  # 25% of 12
+    assert by_count == choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=1)
+    assert by_count != choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=3").pairs, seed=2)
+    assert len(choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.rate=0.25").pairs, seed=1)) == 3  # 25% of 12
     listing = tmp_path / "pairs.txt"
     listing.write_text("# chosen by hand\n2.png\n\n10.png\n")
-    rows = choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, f"pairs.list={listing}").pairs, seed=0)
+    rows = choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, f"pairs.list={listing}").pairs, seed=0)
     assert [data.paths_A[r].split("/")[-1] for r in rows] == ["2.png", "10.png"]
 
 
-def test_pair_budget_errors(synthetic_root, tmp_path, data_root):
-    data = load_data(tiny_config(tmp_path, synthetic_root, *SMALL_RUN).data, "train", tmp_path, progress=False)
+def test_pair_budget_errors(small_synthetic_root, tmp_path, data_root):
+    data = load_data(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN).data, "train", tmp_path, progress=False)
     with pytest.raises(ConfigError, match="exceeds the 12 training samples"):
-        choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=50").pairs, 0)
+        choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=50").pairs, 0)
     listing = tmp_path / "bad.txt"
     listing.write_text("2.png\nnot_there.jpg\n")
     with pytest.raises(DataError, match=r"bad\.txt.*not_there\.jpg"):
-        choose_pairs(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, f"pairs.list={listing}").pairs, 0)
+        choose_pairs(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, f"pairs.list={listing}").pairs, 0)
     with pytest.raises(ConfigError, match="only one of"):
-        tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=2", "pairs.rate=0.1")
+        tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=2", "pairs.rate=0.1")
     unpaired = load_data(apply_overrides(Config(), ["data.dataset=unaligned", f"data.root={data_root / 'horse2zebra'}",
                                                     "data.max_images=3", "data.load_size=32", "data.crop_size=32"]).data, "train", progress=False)
     with pytest.raises(ConfigError, match="paired dataset"):
-        choose_pairs(unpaired, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=1").pairs, 0)
+        choose_pairs(unpaired, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=1").pairs, 0)
 
 
-def test_exclude_paired_from_unpaired_streams(synthetic_root, tmp_path):
-    cfg = tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=4", "pairs.exclude_from_unpaired=true")
+def test_exclude_paired_from_unpaired_streams(small_synthetic_root, tmp_path):
+    cfg = tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=4", "pairs.exclude_from_unpaired=true")
     data = load_data(cfg.data, "train", tmp_path, progress=False)
     sets = training_sets(data, cfg.pairs, 0)
     assert len(sets.unpaired_A) == len(sets.unpaired_B) == 8
     assert not set(sets.paired_rows) & set(sets.unpaired_A.indices)
-    included = training_sets(data, tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "pairs.count=4").pairs, 0)
+    included = training_sets(data, tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "pairs.count=4").pairs, 0)
     assert len(included.unpaired_A) == 12
 
 
-def test_unpaired_b_from_another_folder(synthetic_root, tmp_path):
+def test_unpaired_b_from_another_folder(small_synthetic_root, tmp_path):
     other = write_aligned_dataset(tmp_path / "other", n_train=5, n_val=1, size=32)
     # a folder of plain label images: the right halves of another synthetic set
     from PIL import Image
@@ -88,7 +90,7 @@ def test_unpaired_b_from_another_folder(synthetic_root, tmp_path):
     for path in sorted((other / "train").glob("*.png")):
         image = Image.open(path)
         image.crop((32, 0, 64, 32)).save(labels / path.name)
-    cfg = tiny_config(tmp_path / "run", synthetic_root, *SMALL_RUN, "pairs.count=2", f"pairs.unpaired_b_root={labels}", "data.palette=synthetic")
+    cfg = tiny_config(tmp_path / "run", small_synthetic_root, *SMALL_RUN, "pairs.count=2", f"pairs.unpaired_b_root={labels}", "data.palette=synthetic")
     trainer = Trainer(cfg)
     assert len(trainer.sets.unpaired_B) == 5 and trainer.sets.unpaired_B.labels is not None
     assert (tmp_path / "run" / "pairs.txt").read_text().count("\n") == 2
@@ -127,15 +129,15 @@ def test_balancing_counts_paired_and_unpaired_items(balance, pairs, unpaired):
     assert counts.max() - counts.min() <= 1
 
 
-def test_shukla_batches_mark_pairs_and_are_balanced(synthetic_root, tmp_path):
-    method = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "train.batch_size=4"))
+def test_shukla_batches_mark_pairs_and_are_balanced(small_synthetic_root, tmp_path):
+    method = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "train.batch_size=4"))
     flags = torch.cat([batch.images.is_pair for _, batch in method.batches.epoch(0)])
     assert int(flags.sum()) == len(flags) - int(flags.sum()) == 12  # 12 unpaired items, 12 paired copies
 
 
 @pytest.mark.parametrize("pairs, paired_batch", [(5, 2), (6, 2), (1, 4), (12, 5)])
-def test_okada_algorithm2_makes_ceil_p_over_b_paired_steps(synthetic_root, tmp_path, pairs, paired_batch):
-    method = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=okada", f"pairs.count={pairs}", f"pairs.batch_size={paired_batch}"))
+def test_okada_algorithm2_makes_ceil_p_over_b_paired_steps(small_synthetic_root, tmp_path, pairs, paired_batch):
+    method = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=okada", f"pairs.count={pairs}", f"pairs.batch_size={paired_batch}"))
     for epoch in range(2):
         steps = [batch for _, batch in method.batches.epoch(epoch)]
         with_pairs = [i for i, b in enumerate(steps) if b.pairs is not None]
@@ -146,8 +148,8 @@ def test_okada_algorithm2_makes_ceil_p_over_b_paired_steps(synthetic_root, tmp_p
         assert sorted(seen) == method.sets.paired_rows  # each pair once per epoch
 
 
-def test_okada_step_counts_in_training(synthetic_root, tmp_path, monkeypatch):
-    cfg = tiny_config(tmp_path / "run", synthetic_root, *SMALL_RUN, "train.method=okada", "pairs.count=5", "train.epochs=2")
+def test_okada_step_counts_in_training(small_synthetic_root, tmp_path, monkeypatch):
+    cfg = tiny_config(tmp_path / "run", small_synthetic_root, *SMALL_RUN, "train.method=okada", "pairs.count=5", "train.epochs=2")
     trainer = Trainer(cfg)
     calls = []
     real = trainer.method.supervised_step
@@ -168,8 +170,8 @@ def _mondal_batch(method):
 
 
 @pytest.mark.parametrize("discriminator", ["pixelwise", "pixelwise_1x1"])
-def test_mondal_label_adversarial_term_reaches_the_segmenter(synthetic_root, tmp_path, discriminator):
-    cfg = tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=mondal", "pairs.count=4", f"model.discriminator={discriminator}")
+def test_mondal_label_adversarial_term_reaches_the_segmenter(small_synthetic_root, tmp_path, discriminator):
+    cfg = tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=mondal", "pairs.count=4", f"model.discriminator={discriminator}")
     method = method_for(cfg)
     assert isinstance(method.networks["D_S"].net[3], torch.nn.BatchNorm2d)  # the pixel-wise Ds' own batch norm
     batch = _mondal_batch(method)
@@ -186,13 +188,13 @@ def test_mondal_label_adversarial_term_reaches_the_segmenter(synthetic_root, tmp
     ("lambda_image_sup", "image_l2", "G_SI"),
     ("lambda_label_cycle", "label_cycle", "G_IS"),
 ])
-def test_mondal_zero_weight_removes_its_term(synthetic_root, tmp_path, zeroed, term, network):
+def test_mondal_zero_weight_removes_its_term(small_synthetic_root, tmp_path, zeroed, term, network):
     others = ["lambda_image_sup", "lambda_label_cycle", "lambda_image_cycle", "lambda_label_adv", "lambda_image_adv"]
     only = [f"train.{name}={1 if name == zeroed else 0}" for name in others]
     none = [f"train.{name}=0" for name in others]
     base = ["train.method=mondal", "pairs.count=4", "model.discriminator=pixelwise"]
-    on = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, *base, *only))
-    off = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, *base, *none))
+    on = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, *base, *only))
+    off = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, *base, *none))
     found = {}
     for key, method in (("on", on), ("off", off)):
         batch = _mondal_batch(method)
@@ -256,20 +258,20 @@ def test_a_mondal_run_from_before_the_void_channel_resumes_and_translates(data_r
     assert translator.translate_tensor(labels, "BtoA").shape == labels.shape  # K-channel masks from label colours
 
 
-def test_shukla_cycle_term_trains_both_generators(synthetic_root, tmp_path):
-    method = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3"))
+def test_shukla_cycle_term_trains_both_generators(small_synthetic_root, tmp_path):
+    method = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3"))
     batch = method.batches.batch(0, 0).to(method.runtime.put).images
     losses, _, _ = method.generator_losses(batch.A, batch.B)
     losses["cycle_A"].backward()
     assert grad_norm(method.networks["G_AB"]) > 0 and grad_norm(method.networks["G_BA"]) > 0
 
 
-def test_shukla_reconstruction_weight_zero_and_relativistic_loss(synthetic_root, tmp_path):
-    cfg = tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "cyclegan.gan_loss=rasgan", "train.batch_size=4")
+def test_shukla_reconstruction_weight_zero_and_relativistic_loss(small_synthetic_root, tmp_path):
+    cfg = tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "cyclegan.gan_loss=rasgan", "train.batch_size=4")
     method = method_for(cfg)
     batch = next(b for _, b in method.batches.epoch(0) if bool(b.images.is_pair.any())).to(method.runtime.put)
     assert float(method.train_step(batch)["rec"]) > 0
-    zero = method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "train.batch_size=4",
+    zero = method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=shukla", "pairs.count=3", "train.batch_size=4",
                            "shukla.lambda_reconstruction=0"))
     assert float(zero.train_step(batch)["rec"]) == 0
 
@@ -312,18 +314,18 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
     assert okada_l1 < 0.95 * cyclegan_l1 and okada_acc > cyclegan_acc + 0.015, (okada_l1, cyclegan_l1, okada_acc, cyclegan_acc)
 
 
-def test_paired_segmentation_and_pix2pix_train(synthetic_root, tmp_path):
-    seg = tiny_config(tmp_path / "seg", synthetic_root, *SMALL_RUN, "train.method=paired", "paired.task=segment", "pairs.count=4")
+def test_paired_segmentation_and_pix2pix_train(small_synthetic_root, tmp_path):
+    seg = tiny_config(tmp_path / "seg", small_synthetic_root, *SMALL_RUN, "train.method=paired", "paired.task=segment", "pairs.count=4")
     train(seg)
     state = torch.load(tmp_path / "seg" / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["G_IS"]["kwargs"]["output"] == "logits" and state["translators"] == {"AtoB": "G_IS"}
-    pix = tiny_config(tmp_path / "pix", synthetic_root, *SMALL_RUN, "train.method=paired", "data.direction=BtoA", "model.generator=unet_128",
+    pix = tiny_config(tmp_path / "pix", small_synthetic_root, *SMALL_RUN, "train.method=paired", "data.direction=BtoA", "model.generator=unet_128",
                "data.load_size=132", "data.crop_size=128", "model.norm=batch")
     train(pix)
     state = torch.load(tmp_path / "pix" / "ckpt" / "latest.pt", weights_only=True)
     assert state["arch"]["D"]["kwargs"]["in_channels"] == 6 and state["translators"] == {"BtoA": "G"}
     with pytest.raises(ConfigError, match="data.direction=AtoB"):
-        method_for(tiny_config(tmp_path, synthetic_root, *SMALL_RUN, "train.method=paired", "paired.task=segment", "data.direction=BtoA"))
+        method_for(tiny_config(tmp_path, small_synthetic_root, *SMALL_RUN, "train.method=paired", "paired.task=segment", "data.direction=BtoA"))
 
 
 @pytest.mark.parametrize("name", [p for p in list_presets() if p != "demo"])

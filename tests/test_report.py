@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.figures import plot_loss_curves
 from semicycle.errors import DataError
 from semicycle.evaluation import compare_runs, compare_table, load_metrics, write_html_report
+from conftest import read_halves
 
 APT_HINT = "apt-get update && apt-get install -y chromium"
 
@@ -50,8 +50,7 @@ def _render(html_path, tmp_path) -> str:
 @pytest.fixture
 def report_inputs(data_root, tmp_path):
     rows = []
-    for path in list_images(data_root / "facades" / "val")[:3]:
-        photo, label = split_side_by_side(load_rgb(path)[0], path)
+    for photo, label in read_halves(data_root / "facades" / "val", 3):
         rows.append([label, photo[:, ::-1].copy(), photo])  # input, "output", ground truth
     curves = plot_loss_curves(
         [{"iter": i, "loss_G": 1 / (i + 1), "loss_D": 0.5} for i in range(20)], tmp_path / "loss_curves.png"

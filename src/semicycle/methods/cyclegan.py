@@ -29,13 +29,10 @@ class CycleGANSettings:
     pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
 
 
-GAN_LOSSES = ("lsgan", "vanilla", "rasgan", "ralsgan")
-
-
 class CycleGAN(Method):
     name = "cyclegan"
     settings = CycleGANSettings
-    setting_choices = {"gan_loss": GAN_LOSSES}
+    setting_choices = {"gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES}
     setting_ranges = {"lambda_cycle": WEIGHT, "lambda_identity": WEIGHT,
                       "pool_size": Range(0, why="generated images kept per discriminator; 0 = no pool")}
 

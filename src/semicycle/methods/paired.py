@@ -19,7 +19,6 @@ from ..errors import ConfigError
 from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
 from ..settings import WEIGHT
 from .base import Method, paired_batches, segmentation_network, set_requires_grad
-from .cyclegan import GAN_LOSSES
 
 
 @dataclass
@@ -34,7 +33,7 @@ class PairedSettings:
 class Paired(Method):
     name = "paired"
     settings = PairedSettings
-    setting_choices = {"task": ("translate", "segment"), "gan_loss": GAN_LOSSES}
+    setting_choices = {"task": ("translate", "segment"), "gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES}
     setting_ranges = {"lambda_l1": WEIGHT}
 
     @classmethod
