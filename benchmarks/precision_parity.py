@@ -106,7 +106,7 @@ def finished(cfg: Config) -> bool:
 def training_record(cfg: Config) -> dict:
     """Logged steps, non-finite losses, the median images/s (after the first tenth) from losses.jsonl."""
     records = [json.loads(line) for line in (Path(cfg.run_dir) / "losses.jsonl").read_text().splitlines()]
-    keys = [k for k in records[0] if k not in ("iter", "epoch", "lr", "img_per_s")]
+    keys = [k for k in records[0] if k not in ("iter", "epoch", "lr", "img_per_s", "s_per_iter")]
     return {
         "iterations": records[-1]["iter"],
         "non_finite_logged_steps": sum(not all(math.isfinite(r[k]) for k in keys if k in r) for r in records),

@@ -16,7 +16,7 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     """
     import torch
 
-    from semicycle import api
+    import semicycle
     from semicycle import config as cfgmod
     from semicycle.data import load_data
     from semicycle.data.transforms import to_float, to_uint8
@@ -31,7 +31,7 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     inputs, targets = (data.A, data.B) if direction == "AtoB" else (data.B, data.A)
     outputs = []
     for _, run in ready:
-        translator = api.load(run.run_dir, device="cpu")
+        translator = semicycle.load(run.run_dir, device="cpu")
         outputs.append(to_uint8(translator.translate_tensor(to_float(inputs), direction)))
     rows = [[inputs[i]] + [out[i] for out in outputs] + [targets[i]] for i in range(len(inputs))]
     titles = [input_title] + [title for title, _ in ready] + [target_title]

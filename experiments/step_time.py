@@ -4,8 +4,9 @@
 
 For each kind of run the experiments train (CycleGAN, okada, shukla, pix2pix, the segmenter and
 mondal), train ``--steps`` iterations on the real data into a temporary folder and report seconds per
-iteration: the median over the iterations (the first ``--window`` hold the warm-up and are dropped) and
-the mean of the fastest window of ``--window`` consecutive iterations (closest to an idle machine). The machine's load
+iteration from the run's loss log (``s_per_iter`` of each window of ``--window`` iterations): the median
+over the windows (the first holds the warm-up and is dropped) and the fastest window (closest to an idle
+machine). The machine's load
 average is printed with the numbers, because a shared machine changes them a lot. The experiment
 scripts' ``ITERATIONS`` (an iteration budget per run) were chosen from these numbers (docs/results.md).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import semicycle  # noqa: E402
 from common import REPO, cpu_scale_overrides  # noqa: E402
 
 KINDS = {
@@ -42,36 +44,28 @@ KINDS = {
 
 
 def measure(preset: str, extra: list[str], steps: int, size: int, window: int, threads: int = 0, settings=()) -> dict:
-    """Train ``steps`` iterations; the time of an iteration is from the start of one training step to the
-    start of the next (batch assembly, logging and the step itself), the first ``window`` dropped."""
+    """Train ``steps`` iterations, logging every ``window``: each log record's ``s_per_iter`` is the wall
+    time per iteration of its window (batch assembly, logging, saves and the steps). The first window holds
+    the warm-up and is dropped."""
     from semicycle import config as cfgmod
-    from semicycle.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = cfgmod.load_preset(preset)
         overrides = cpu_scale_overrides(size) + extra + list(settings) + [
-            f"train.max_steps={steps + 1}", "log.log_every=1000", "log.sample_every=0",
+            f"train.max_steps={steps}", f"log.log_every={window}", "log.sample_every=0",
             "log.checkpoint_every=0", "log.keep_every_epochs=0", "log.progress=false", f"runtime.threads={threads}",
         ]
         cfg = cfgmod.apply_overrides(cfg, overrides)
         cfg.run_dir = str(Path(tmp) / "run")
         start = time.perf_counter()
-        trainer = Trainer(cfg)
-        starts, step = [], trainer.method.train_step
-
-        def timed(batch):
-            starts.append(time.perf_counter())
-            return step(batch)
-
-        trainer.method.train_step = timed
-        trainer.fit()
+        semicycle.train(cfg)
         total = time.perf_counter() - start
-    per_iteration = [b - a for a, b in zip(starts, starts[1:])][window:]
-    windows = sorted(statistics.mean(per_iteration[i : i + window]) for i in range(0, len(per_iteration) - window + 1, window))
+        records = [json.loads(line) for line in (Path(cfg.run_dir) / "losses.jsonl").read_text().splitlines()]
+    per_window = [r["s_per_iter"] for r in records[1:]]
     return {
         "preset": preset, "overrides": overrides, "batch_size": cfg.train.batch_size,
-        "seconds_per_iteration": round(statistics.median(per_iteration), 4),  # median over iterations
-        "fastest_window": round(windows[0], 4), "iterations_timed": len(per_iteration),
+        "seconds_per_iteration": round(statistics.median(per_window), 4),  # median over windows
+        "fastest_window": round(min(per_window), 4), "iterations_timed": window * len(per_window),
         "wall_seconds_including_setup": round(total, 1),
     }
 

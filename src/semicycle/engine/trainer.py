@@ -283,7 +283,7 @@ class Trainer:
                     if self.iteration % log.log_every == 0:
                         self.check_losses()
                         elapsed = time.perf_counter() - window_start
-                        record = self._log_record(self.window, window_images / max(elapsed, 1e-9))
+                        record = self._log_record(self.window, window_images / max(elapsed, 1e-9), elapsed)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("iter", "epoch", "lr")})
                         self.window, window_start, window_images = {}, time.perf_counter(), 0
                     if log.sample_every and self.iteration % log.sample_every == 0:
@@ -309,11 +309,13 @@ class Trainer:
         self.write_curves()
         return self.ckpt_dir / checkpoint.LATEST
 
-    def _log_record(self, window: dict[str, dict[int, torch.Tensor]], images_per_second: float) -> dict:
+    def _log_record(self, window: dict[str, dict[int, torch.Tensor]], images_per_second: float, seconds: float) -> dict:
         record = {"iter": self.iteration, "epoch": self.epoch}
         record.update({k: float(torch.stack(list(v.values())).mean()) for k, v in window.items()})
         record["lr"] = next(iter(self.method.optimizers.values())).param_groups[0]["lr"]
         record["img_per_s"] = round(images_per_second, 3)
+        iterations = len(set().union(*(v.keys() for v in window.values())))
+        record["s_per_iter"] = round(seconds / max(1, iterations), 4)  # wall time per iteration, batches included
         self.log.write(record)
         return record
 
