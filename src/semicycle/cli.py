@@ -36,7 +36,11 @@ def cmd_train(args) -> int:
         cfg.run_dir = args.resume
     else:
         cfg = build_config(args)
+        if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0 and (Path(cfg.run_dir) / "ckpt" / "latest.pt").is_file():
+            args.resume = cfg.run_dir  # torchrun --max-restarts restarted the job: continue from the last checkpoint
     path = train(cfg, resume=bool(args.resume))
+    if int(os.environ.get("RANK", 0)):
+        return 0  # one report per job: the main process's
     print(f"checkpoint: {path}\nsamples:    {Path(cfg.run_dir) / 'samples'}\ncurves:     {Path(cfg.run_dir) / 'loss_curves.png'}")
     return 0
 
@@ -103,7 +107,8 @@ def cmd_evaluate(args) -> int:
             "(e.g. eval.fid=true eval.max_images=50; with --images DIR any setting can)"
         )
     metrics = evaluate(run, args.images, args.direction, cfg, args.split, args.out, overrides, args.device)
-    print(compare_table({"metrics": metrics}))
+    if not int(os.environ.get("RANK", 0)):  # one report per torchrun job
+        print(compare_table({"metrics": metrics}))
     return 0
 
 

@@ -64,7 +64,7 @@ def _is_loss_key(key: str) -> bool:
     name = key.lower()
     return not (
         name in _NON_LOSS_KEYS or name.startswith("lr_") or name.endswith("_lr")
-        or "time" in name or name.endswith("_per_s") or name.startswith("s_per_")
+        or "time" in name or name.endswith("_per_s") or name.startswith("s_per_") or name.endswith("_mb")
     )
 
 

@@ -4,6 +4,8 @@ Every loss casts its inputs to float32, so it is safe to call under bf16/fp16
 autocast and always returns a float32 scalar.
 """
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,16 +39,19 @@ class GANLoss(nn.Module):
         return F.binary_cross_entropy_with_logits(pred, target)
 
 
+BatchMean = Callable[[torch.Tensor], torch.Tensor]
+
+
 def _relativistic(
-    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str, for_discriminator: bool
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str, for_discriminator: bool, mean: BatchMean = torch.mean
 ) -> torch.Tensor:
     if mode not in RELATIVISTIC_MODES:
         raise ConfigError(
             f"unknown relativistic loss {mode!r}; choose one of {', '.join(RELATIVISTIC_MODES)}"
         )
     real_pred, fake_pred = real_pred.float(), fake_pred.float()
-    real_vs_fake = real_pred - fake_pred.mean()
-    fake_vs_real = fake_pred - real_pred.mean()
+    real_vs_fake = real_pred - mean(fake_pred)
+    fake_vs_real = fake_pred - mean(real_pred)
     # The discriminator wants real more realistic than the average fake and fake less
     # realistic than the average real; the generator wants the opposite.
     pushed_up, pushed_down = (
@@ -60,7 +65,7 @@ def _relativistic(
 
 
 def relativistic_d_loss(
-    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan"
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan", mean: BatchMean = torch.mean
 ) -> torch.Tensor:
     """Relativistic average discriminator loss (Jolicoeur-Martineau 2018), as adopted
     by Shukla et al. 2019, eq. (1), with C the raw discriminator output:
@@ -68,13 +73,14 @@ def relativistic_d_loss(
     "rasgan":  -E[log sigmoid(C(x_r) - E C(x_f))] - E[log(1 - sigmoid(C(x_f) - E C(x_r)))]
     "ralsgan":  E[(C(x_r) - E C(x_f) - 1)^2] + E[(C(x_f) - E C(x_r) + 1)^2]
 
-    Expectations run over every element (batch and patch positions).
+    Expectations run over every element (batch and patch positions); ``mean`` takes the inner ones
+    (over every process's batch under several processes: ``Runtime.batch_mean``).
     """
-    return _relativistic(real_pred, fake_pred, mode, for_discriminator=True)
+    return _relativistic(real_pred, fake_pred, mode, for_discriminator=True, mean=mean)
 
 
 def relativistic_g_loss(
-    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan"
+    real_pred: torch.Tensor, fake_pred: torch.Tensor, mode: str = "rasgan", mean: BatchMean = torch.mean
 ) -> torch.Tensor:
     """Relativistic average generator loss (Jolicoeur-Martineau 2018; Shukla et al.
     2019, eq. (2)): the discriminator loss with real and fake swapped, so the
@@ -83,7 +89,7 @@ def relativistic_g_loss(
     "rasgan":  -E[log sigmoid(C(x_f) - E C(x_r))] - E[log(1 - sigmoid(C(x_r) - E C(x_f)))]
     "ralsgan":  E[(C(x_f) - E C(x_r) - 1)^2] + E[(C(x_r) - E C(x_f) + 1)^2]
     """
-    return _relativistic(real_pred, fake_pred, mode, for_discriminator=False)
+    return _relativistic(real_pred, fake_pred, mode, for_discriminator=False, mean=mean)
 
 
 class Adversarial:
@@ -91,24 +97,25 @@ class Adversarial:
 
     ``d_loss(real_pred, fake_pred)`` and ``g_loss(fake_pred, real_pred)``: standard losses judge
     each prediction against a constant target (``real_pred`` is unused by ``g_loss``); the
-    relativistic ones compare real with fake, so their generator loss also needs D(real).
+    relativistic ones compare real with fake, so their generator loss also needs D(real); ``mean`` takes
+    their average over the batch (``Runtime.batch_mean``: over every process's batch).
     """
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, mean: BatchMean = torch.mean):
         if mode not in GAN_MODES + RELATIVISTIC_MODES:
             raise ConfigError(f"unknown adversarial loss {mode!r}; choose one of {', '.join(GAN_MODES + RELATIVISTIC_MODES)}")
-        self.mode = mode
+        self.mode, self.mean = mode, mean
         self.relativistic = mode in RELATIVISTIC_MODES
         self.gan = None if self.relativistic else GANLoss(mode)
 
     def d_loss(self, real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
         if self.relativistic:
-            return relativistic_d_loss(real_pred, fake_pred, self.mode)
+            return relativistic_d_loss(real_pred, fake_pred, self.mode, self.mean)
         return self.gan(real_pred, True) + self.gan(fake_pred, False)
 
     def g_loss(self, fake_pred: torch.Tensor, real_pred: torch.Tensor | None = None) -> torch.Tensor:
         if self.relativistic:
-            return relativistic_g_loss(real_pred, fake_pred, self.mode)
+            return relativistic_g_loss(real_pred, fake_pred, self.mode, self.mean)
         return self.gan(fake_pred, True)
 
 
@@ -141,10 +148,14 @@ def pixel_cross_entropy(
     target_index: torch.Tensor,
     ignore_index: int = 255,
     weight: torch.Tensor | None = None,
+    share: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Pixelwise cross-entropy H(y, G_IS(x)) between (N, K, H, W) logits and an
     (N, H, W) map of class indices (Mondal et al. 2019, eqs. (1)-(2)), averaged over
     the pixels that are not `ignore_index` (weighted by `weight[class]` if given).
+    Under several processes ``share`` (``Runtime.mean_over_processes``) turns this batch's count of
+    scored pixels into the mean count per process, so that the processes' averaged gradients are those
+    of the average over every scored pixel of the global batch.
 
     Returns 0 (with a gradient) rather than NaN when every pixel is ignored.
     """
@@ -158,7 +169,8 @@ def pixel_cross_entropy(
     valid = (target_index != ignore_index).float()
     if weight is not None:
         valid = valid * weight[torch.where(valid.bool(), target_index, 0)]
-    return per_pixel.sum() / valid.sum().clamp_min(1e-12)
+    scored = valid.sum() if share is None else share(valid.sum())
+    return per_pixel.sum() / scored.clamp_min(1e-12)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:

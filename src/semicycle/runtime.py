@@ -1,4 +1,4 @@
-"""Where and how computation runs: device, threads, precision, memory format, compilation, rank.
+"""Where and how computation runs: device, threads, precision, memory format, compilation, processes.
 
 Everything device-specific is decided here and applied through one object, :class:`Runtime`:
 
@@ -8,7 +8,10 @@ Everything device-specific is decided here and applied through one object, :clas
 * ``prepare_models(modules)`` converts networks to channels_last and compiles them in place
   (``nn.Module.compile``: the module, its parameters and its ``state_dict`` keys stay the same, so
   checkpoints are unchanged),
-* ``put(tensor)`` moves a batch tensor to the device in the networks' memory format.
+* ``put(tensor)`` moves a batch tensor to the device in the networks' memory format,
+* processes: under ``torchrun`` (``WORLD_SIZE`` > 1) ``create`` joins the process group (nccl on CUDA, one GPU
+  per local rank; gloo on CPU), ``replicate(networks)`` gives each trained network its own
+  ``DistributedDataParallel``, and ``mean_over_processes`` / ``gather_objects`` reduce what the ranks hold.
 
 ``auto`` settings pick, per device, the fastest combination measured to keep quality
 (docs/performance.md): fp32 until ``AUTO_PICKS_BF16`` records that bf16 matches fp32's quality, then bf16
@@ -26,9 +29,13 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import torch
+import torch.distributed as dist
 from torch import nn
+import torch.distributed.nn.functional as distributed_functional
+from torch.nn.parallel import DistributedDataParallel
 
 from .errors import ConfigError
 
@@ -44,6 +51,36 @@ COMPILE_MIN_STEPS = 2000
 # maps on >= 99.5% of pixels. Not yet: bf16 lowered okada's scores (docs/performance.md).
 AUTO_PICKS_BF16 = False
 AUTO_FP32_REASON = "auto: bf16 is not yet shown to match fp32's quality, docs/performance.md"
+# Several processes: a collective that waits longer than this fails, so a rank that died or hangs makes the
+# others exit with an error rather than wait for ever (torchrun usually stops them sooner).
+PROCESS_TIMEOUT_S = 45
+
+
+def process_environment() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def start_processes(device: torch.device) -> None:
+    """Join torchrun's process group once per process: nccl on CUDA, gloo on the CPU (torchrun's store keeps
+    each restart's keys apart, so restarted processes never read the addresses of those they replace)."""
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(seconds=PROCESS_TIMEOUT_S))
+
+
+class Replica:
+    """A network as a training step calls it under several processes: through its own
+    DistributedDataParallel while it trains (its gradients averaged over the processes), directly while it is
+    frozen (``requires_grad`` off: a discriminator scoring the generator's outputs), so that no gradient
+    all-reduce starts for it. ``module`` is the plain network (architecture, state_dict, eval)."""
+
+    def __init__(self, module: nn.Module, wrapped: DistributedDataParallel):
+        self.module, self.wrapped = module, wrapped
+        self.first_parameter = next(module.parameters())
+
+    def __call__(self, *args, **kwargs):
+        return (self.wrapped if self.first_parameter.requires_grad else self.module)(*args, **kwargs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -229,14 +266,87 @@ class Runtime:
                 )
             torch.set_num_threads(threads)
         dev = resolve_device(device)
+        rank, world_size, local_rank = process_environment()
+        if world_size > 1:
+            if dev.type == "cuda":  # one GPU per local rank
+                dev = torch.device("cuda", local_rank)
+                torch.cuda.set_device(dev)
+            start_processes(dev)
         return cls(
             device=dev,
+            rank=rank,
+            world_size=world_size,
             precision=resolve_precision(precision, dev, f"{label}.precision"),
             precision_setting=precision,
             channels_last_setting=_switch(channels_last, f"{label}.channels_last"),
             compile_setting=_switch(compile, f"{label}.compile"),
             label=label,
         )
+
+    @property
+    def is_main(self) -> bool:
+        """The process that writes files (rank 0)."""
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ processes
+    def replicate(self, networks: dict[str, nn.Module]) -> dict:
+        """What a training step calls: the networks themselves in one process; with several, one
+        :class:`Replica` per network (DistributedDataParallel with ``broadcast_buffers=False``; batch norm
+        synchronised on CUDA; on the CPU SyncBatchNorm does not run, so batch statistics stay per process)."""
+        if self.world_size == 1:
+            return dict(networks)
+        replicas = {}
+        for name, net in networks.items():
+            if self.device.type == "cuda":
+                nn.SyncBatchNorm.convert_sync_batchnorm(net)  # in place: the network's own layers are replaced
+            elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()) and self.is_main:
+                warnings.warn(f"{name}: batch norm statistics stay per process on the CPU (SyncBatchNorm needs a GPU)",
+                              stacklevel=2)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            replicas[name] = Replica(net, DistributedDataParallel(net, device_ids=device_ids, forward_sync_buffers=False))
+        return replicas
+
+    def mean_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        """The element-wise mean of ``values`` over the processes (``values`` itself in one process)."""
+        if self.world_size == 1:
+            return values
+        total = values.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world_size
+
+    def share(self, count: int) -> range:
+        """This process's contiguous share of ``count`` items (all of them in one process)."""
+        return range(self.rank * count // self.world_size, (self.rank + 1) * count // self.world_size)
+
+    def batch_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of ``values`` over the global batch, differentiable (every process holds as many
+        elements): ``values.mean()`` in one process; a relativistic loss's E[.] under several."""
+        if self.world_size == 1:
+            return values.mean()
+        return distributed_functional.all_reduce(values.sum()) / (values.numel() * self.world_size)
+
+    def gather_objects(self, obj) -> list:
+        """Every process's ``obj`` (picklable), in rank order, on every process."""
+        if self.world_size == 1:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    @contextlib.contextmanager
+    def main_first(self):
+        """The main process runs the block before the others (e.g. it writes a file that they then read)."""
+        if self.world_size > 1 and not self.is_main:
+            dist.barrier()
+        yield
+        if self.world_size > 1 and self.is_main:
+            dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group (at the end of a torchrun job)."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.barrier()  # every process is done with its collectives (leaving one by one can hang gloo)
+            dist.destroy_process_group()
 
     @property
     def amp_dtype(self) -> torch.dtype | None:

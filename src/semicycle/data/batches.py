@@ -7,7 +7,9 @@ which returns a :class:`Batch` (the one contract between batch sources and metho
 
 Processes: a source built with ``rank`` and ``world_size`` returns rank's share of the global batch
 (``world_size * batch_size`` items, cut in contiguous blocks), so the ranks together see exactly what
-one process with the global batch size sees.
+one process with the global batch size sees. A short last batch (of pairs) is shared evenly, and one with
+fewer items than processes is padded by repeating items: there the processes weight the items
+differently from one process.
 """
 
 from __future__ import annotations
@@ -120,9 +122,13 @@ class BatchSource:
             yield step, self.batch(epoch, step)
 
     def shard(self, positions: range) -> range:
-        """Rank's contiguous block of a global batch's positions (the last global batch may be short)."""
-        start = positions.start + self.rank * self.batch_size
-        return range(min(start, positions.stop), min(start + self.batch_size, positions.stop))
+        """Rank's contiguous block of a global batch's positions: ``batch_size`` of them, or of a short last
+        batch an even share; a batch with fewer items than processes gives each process one item, repeating
+        some (no process may step without a batch)."""
+        count, world, rank = len(positions), self.world_size, self.rank
+        if count >= world:
+            return positions[rank * count // world : (rank + 1) * count // world]
+        return positions[rank % count : rank % count + 1]
 
 
 class UnpairedBatches(BatchSource):

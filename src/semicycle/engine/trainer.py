@@ -71,8 +71,10 @@ class Trainer:
         t = cfg.train
         r = cfg.runtime
         self.runtime = Runtime.create(r.device, r.threads, r.precision, r.channels_last, r.compile)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.run_dir / "config.yaml")
+        self.main = self.runtime.is_main  # only the main process (rank 0) writes files
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "config.yaml")
 
         torch.manual_seed(t.seed)
         self.sets = self._training_sets(resume)
@@ -88,13 +90,18 @@ class Trainer:
         self.seconds_before, self.fit_started = 0.0, None  # training-loop wall time of earlier sessions
         if state is not None:
             self._restore(state)
-            self.log.trim_after(self.iteration)
+            if self.main:
+                self.log.trim_after(self.iteration)
         planned = (t.max_steps if t.max_steps > 0 else self.total_iterations) - self.iteration
         self.runtime.prepare_models(self.method.networks.values(), planned_steps=planned)
+        self.method.replicate()
         if state is not None:
             self._check_precision(state.get("runtime", {}))
-        if cfg.log.progress:
+        if cfg.log.progress and self.main:
             print(self.runtime.summary(), file=sys.stderr)
+            if self.runtime.world_size > 1:
+                print(f"processes: {self.runtime.world_size} x train.batch_size={t.batch_size} = global batch "
+                      f"{self.runtime.world_size * t.batch_size}", file=sys.stderr)
         self.translator = Translator({direction: self.method.networks[name] for direction, name in self.method.translators.items()},
                                      self.runtime.device, cfg.to_dict(), self.sets.palette, self.runtime)
         self.sample_batch = self._fixed_samples()
@@ -102,12 +109,13 @@ class Trainer:
     def _training_sets(self, resume: bool):
         """Load the training split, choose the pairs, and record them in ``pairs.txt``."""
         cfg = self.cfg
-        sets = load_training_sets(cfg.data, cfg.pairs, cfg.train.seed, self.run_dir, progress=cfg.log.progress)
+        with self.runtime.main_first():  # it may write the synthetic data set
+            sets = load_training_sets(cfg.data, cfg.pairs, cfg.train.seed, self.run_dir, progress=cfg.log.progress and self.main)
         listing = "".join(name + "\n" for name in pair_names(sets.data, sets.paired_rows))
         pairs_file = self.run_dir / "pairs.txt"
         if resume and pairs_file.exists() and pairs_file.read_text() != listing:
             raise CheckpointError(f"{pairs_file}: the pairs chosen now differ from the run's (did pairs.list change?); restore the list or start a new run")
-        if listing:
+        if listing and self.main:
             atomic_write_text(pairs_file, listing)
         return sets
 
@@ -142,8 +150,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def checkpoint_state(self) -> dict:
+        """Everything a resumption needs; with several processes also each rank's method state and random
+        streams (``ranks``, gathered from every process; rank 0's are also the top-level ones)."""
         m = self.method
-        return {
+        ranks = self.runtime.gather_objects({"method_state": m.state_dict(), "rng": self.runtime.rng_state()})
+        state = {
             "format": checkpoint.FORMAT,
             "semicycle_version": __version__,
             "config": self.cfg.to_dict(),
@@ -151,8 +162,8 @@ class Trainer:
             "models": {name: fp32_state(net) for name, net in m.networks.items()},
             "optimizers": {name: opt.state_dict() for name, opt in m.optimizers.items()},
             "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
-            "method_state": m.state_dict(),
-            "rng": self.runtime.rng_state(),
+            "method_state": ranks[0]["method_state"],
+            "rng": ranks[0]["rng"],
             "grad_scalers": self.runtime.scaler_state(),
             "runtime": self.runtime.describe(),
             "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
@@ -160,14 +171,21 @@ class Trainer:
             "translators": dict(m.translators),
             "palette": self.sets.palette.name if self.sets.palette else "",
         }
+        if len(ranks) > 1:
+            state["ranks"] = ranks
+        return state
 
     def save(self, keep_epoch: int | None = None) -> Path:
-        """Write ``ckpt/latest.pt`` (and a kept copy); a non-finite loss or state raises instead."""
+        """Write ``ckpt/latest.pt`` (and a kept copy); a non-finite loss or state raises instead. Every process
+        takes part (the state is gathered); the main process writes."""
         self.check_losses()
         state = self.checkpoint_state()
         self.check_state(state)
         self.saved_iteration = self.iteration
-        path = checkpoint.save_atomic(state, self.ckpt_dir / checkpoint.LATEST)
+        path = self.ckpt_dir / checkpoint.LATEST
+        if not self.main:
+            return path
+        checkpoint.save_atomic(state, path)
         if keep_epoch is not None:
             checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
         progress = {**state["progress"], "epochs": self.total_epochs, "iterations": self.total_iterations,
@@ -186,11 +204,13 @@ class Trainer:
 
     def check_state(self, state: dict) -> None:
         """Raise ``TrainingDiverged`` if a checkpoint's networks, optimizers or method state hold NaN/Inf
-        (one host sync per tensor, at saves only: an optimizer's tensors may sit on two devices)."""
-        for part, problem in CHECKED_STATE.items():
-            for name, value in state[part].items():
-                if not all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point()):
-                    raise self._diverged(problem.format(name), self.iteration)
+        (one host sync per tensor, at saves only: an optimizer's tensors may sit on two devices); every
+        process raises if one finds a problem."""
+        problems = [problem.format(name) for part, problem in CHECKED_STATE.items() for name, value in state[part].items()
+                    if not all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point())]
+        found = [p for rank_problems in self.runtime.gather_objects(problems[:1]) for p in rank_problems]
+        if found:
+            raise self._diverged(found[0], self.iteration)
 
     def _diverged(self, what: str, iteration: int) -> TrainingDiverged:
         kept = (f"ckpt/{checkpoint.LATEST} keeps iteration {self.saved_iteration}, the last finite state"
@@ -210,13 +230,25 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(state["schedulers"][name])
-        m.load_state_dict(state["method_state"])
-        self.runtime.set_rng_state(state["rng"])
+        own = self._own_state(state)
+        m.load_state_dict(own["method_state"])
+        self.runtime.set_rng_state(own["rng"])
         self.runtime.load_scaler_state(state.get("grad_scalers", {}))
         progress = state["progress"]
         self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
         self.saved_iteration = self.iteration
         self.seconds_before = float(progress.get("train_seconds", 0.0))
+
+    def _own_state(self, state: dict) -> dict:
+        """This process's method state and random streams in a checkpoint: its rank's when the run had as many
+        processes, else (one warning line) those of rank min(rank, saved processes - 1)."""
+        ranks = state.get("ranks") or [{"method_state": state["method_state"], "rng": state["rng"]}]
+        if len(ranks) != self.runtime.world_size and self.main:
+            warnings.warn(f"{self.run_dir}: this run trained with {len(ranks)} process(es) and continues with "
+                          f"{self.runtime.world_size}: each process takes the image pools and random streams of rank "
+                          f"min(rank, {len(ranks) - 1}); the result is valid but not bitwise what either would give",
+                          stacklevel=3)
+        return ranks[min(self.runtime.rank, len(ranks) - 1)]
 
     def train_seconds(self) -> float:
         """Wall time spent in the training loop over every session so far (saved with each checkpoint,
@@ -236,7 +268,9 @@ class Trainer:
             )
 
     # ---------------------------------------------------------------- outputs
-    def write_samples(self, name: str) -> Path:
+    def write_samples(self, name: str) -> Path | None:
+        if not self.main:
+            return None
         A, B = self.sample_batch["A"], self.sample_batch["B"]
         columns, titles = [A], ["A"]
         if "AtoB" in self.method.translators:
@@ -252,7 +286,7 @@ class Trainer:
         return path
 
     def write_curves(self) -> Path | None:
-        records = self.log.read()
+        records = self.log.read() if self.main else []
         if not records:
             return None
         return plot_loss_curves(records, self.run_dir / "loss_curves.png", title=f"{self.cfg.train.method} losses")
@@ -263,7 +297,8 @@ class Trainer:
         t, log = self.cfg.train, self.cfg.log
         batches = self.method.batches
         stop_at = t.max_steps if t.max_steps > 0 else None
-        bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not log.progress, desc=t.method, dynamic_ncols=True)
+        bar = tqdm(total=self.total_iterations, initial=self.iteration, disable=not (log.progress and self.main),
+                   desc=t.method, dynamic_ncols=True)
         self.window = {}
         window_start, window_images = time.perf_counter(), 0
         self.fit_started = window_start
@@ -274,7 +309,7 @@ class Trainer:
                 for step, batch in batches.epoch(self.epoch, self.step):
                     if stop_at is not None and self.iteration >= stop_at:
                         raise _StopRequested
-                    step_losses = self.runtime.timed_first_step(self.method.train_step, batch.to(self.runtime.put))
+                    step_losses = self._mean_over_processes(self.runtime.timed_first_step(self.method.train_step, batch.to(self.runtime.put)))
                     self.step, self.iteration = step + 1, self.iteration + 1
                     window_images += batch.size
                     for key, value in step_losses.items():
@@ -301,13 +336,22 @@ class Trainer:
         except _StopRequested:
             self.save()
         except KeyboardInterrupt:
-            self.save()
-            raise KeyboardInterrupt(f"interrupted at iteration {self.iteration}; continue with: semicycle train --resume {self.run_dir}") from None
+            if self.runtime.world_size == 1:  # several processes are interrupted at different points: no collective save
+                self.save()
+            raise KeyboardInterrupt(f"interrupted at iteration {self.iteration} (ckpt/{checkpoint.LATEST} holds iteration "
+                                    f"{self.saved_iteration}); continue with: semicycle train --resume {self.run_dir}") from None
         finally:
             bar.close()
         self.write_samples("final")
         self.write_curves()
         return self.ckpt_dir / checkpoint.LATEST
+
+    def _mean_over_processes(self, step_losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The step's losses averaged over the processes (every process has the same terms, in the same order)."""
+        if self.runtime.world_size == 1:
+            return step_losses
+        means = self.runtime.mean_over_processes(torch.stack([value.float() for value in step_losses.values()]))
+        return dict(zip(step_losses, means))
 
     def _log_record(self, window: dict[str, dict[int, torch.Tensor]], images_per_second: float, seconds: float) -> dict:
         record = {"iter": self.iteration, "epoch": self.epoch}
@@ -316,7 +360,10 @@ class Trainer:
         record["img_per_s"] = round(images_per_second, 3)
         iterations = len(set().union(*(v.keys() for v in window.values())))
         record["s_per_iter"] = round(seconds / max(1, iterations), 4)  # wall time per iteration, batches included
-        self.log.write(record)
+        if self.runtime.device.type == "cuda":
+            record["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(self.runtime.device) / 2**20)  # peak so far
+        if self.main:
+            self.log.write(record)
         return record
 
 
@@ -346,8 +393,13 @@ class _StopRequested(Exception):
 
 
 def train(cfg: Config, resume: bool = False) -> Path:
-    """Train as configured; returns the path of the latest checkpoint."""
-    return Trainer(cfg, resume=resume).fit()
+    """Train as configured; returns the path of the latest checkpoint. Under torchrun every process runs
+    this; each trains its share of the global batch and the main process writes the run folder."""
+    trainer = Trainer(cfg, resume=resume)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.runtime.close()
 
 
 @dataclass

@@ -39,12 +39,16 @@ from .report import compare_table, write_html_report
 
 
 def translate_all(translator: Translator, images: torch.Tensor, direction: str, batch_size: int) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> translated uint8 (N, 3, H, W), in batches."""
+    """uint8 (N, 3, H, W) -> translated uint8 (N, 3, H, W), in batches. Under several processes (torchrun)
+    each translates its share of the images and every process gets all the translations, in order."""
+    runtime = translator.runtime
+    rows = runtime.share(len(images))
     out = [
-        to_uint8(translator.translate_tensor(to_float(images[i : i + batch_size]), direction))
-        for i in range(0, len(images), batch_size)
+        to_uint8(translator.translate_tensor(to_float(images[i : min(i + batch_size, rows.stop)]), direction))
+        for i in range(rows.start, rows.stop, batch_size)
     ]
-    return torch.cat(out)
+    translated = torch.cat(out) if out else images[:0]
+    return torch.cat(runtime.gather_objects(translated)) if runtime.world_size > 1 else translated
 
 
 def read_translations(folder: str | Path, names: list[str], size: int, nearest: bool) -> torch.Tensor:
@@ -75,7 +79,9 @@ def score(
     ``direction``'s translations on ``split`` (default: ``data.val_split``); writes no file.
 
     Returns the metrics (``checkpoint``, the translator's source, is recorded in them) and the
-    report's sample rows ``[input, output, ground truth]``.
+    report's sample rows ``[input, output, ground truth]``. Under torchrun the processes share the
+    translating, then leave the process group, and the main process scores (the others' metrics hold no
+    scores).
     """
     size = cfg.eval.size or cfg.data.crop_size
     data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, subset="", max_images=cfg.eval.max_images)
@@ -90,13 +96,18 @@ def score(
     metrics: dict = {"split": split, "images": len(data.A), "size": size, "precision": EVAL_PRECISION}
     if checkpoint:
         metrics["checkpoint"] = str(checkpoint)
+    sources = {name: (data.A, data.B) if name == "AtoB" else (data.B, data.A) for name in directions}
+    if images:
+        translated = {name: read_translations(images, data.paths_A, size, nearest=name == "AtoB" and data.palette is not None)
+                      for name in directions}
+    else:
+        translated = {name: translate_all(translator, sources[name][0], name, cfg.eval.batch_size) for name in directions}
+        translator.runtime.close()  # torchrun: every process has every translation; the main one scores alone
+        if not translator.runtime.is_main:
+            return metrics, []
     rows = []
     for name in directions:
-        inputs, targets = (data.A, data.B) if name == "AtoB" else (data.B, data.A)
-        if images:
-            outputs = read_translations(images, data.paths_A, size, nearest=name == "AtoB" and data.palette is not None)
-        else:
-            outputs = translate_all(translator, inputs, name, cfg.eval.batch_size)
+        (inputs, targets), outputs = sources[name], translated[name]
         translations = Translations(inputs, outputs, targets, data.labels_B if name == "AtoB" else None)
         for key, metric in create_metrics(cfg, data.palette, name, device).items():
             metrics[key] = metric.update(translations).result()
@@ -140,6 +151,8 @@ def evaluate(
         raise DataError("evaluating a folder of images needs the dataset: pass --config or --preset (and data.root)")
     cfg = from_dict(overrides or {}, base=cfg)
     metrics, rows = score(cfg, translator, images, direction, split, device=device, checkpoint=checkpoint)
+    if translator is not None and not translator.runtime.is_main:
+        return metrics
     out = Path(out_dir) if out_dir else (Path(checkpoint) if checkpoint and Path(checkpoint).is_dir() else Path(images or "."))
     out.mkdir(parents=True, exist_ok=True)
     write_metrics(out, metrics)

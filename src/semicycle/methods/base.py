@@ -30,7 +30,8 @@ class Method:
     Subclasses set ``name`` (also their config section), ``settings`` (that section's dataclass, or None),
     ``setting_ranges`` / ``setting_choices`` (its numeric ranges and string choices), implement
     :meth:`make_batches` and :meth:`train_step`, and in ``__init__`` fill ``networks`` ({name: module}),
-    ``optimizers`` ({name: optimizer}) and ``translators`` ({"AtoB"/"BtoA": network name}).
+    ``optimizers`` ({name: optimizer}) and ``translators`` ({"AtoB"/"BtoA": network name}). A training step
+    calls networks through ``replicas`` and uses ``networks`` for everything else (freezing, state).
     """
 
     name = ""
@@ -45,6 +46,17 @@ class Method:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.translators: dict[str, str] = {}
         self.batches = self.make_batches(cfg, sets, runtime.rank, runtime.world_size)
+        self._replicas: dict | None = None
+
+    @property
+    def replicas(self) -> dict:
+        """What a training step calls: the networks, or under several processes their replicas
+        (:meth:`replicate`), which average the gradients of what they train over the processes."""
+        return self._replicas if self._replicas is not None else self.networks
+
+    def replicate(self) -> None:
+        """Let the runtime replicate the networks (once, after they are prepared: compiled, channels_last)."""
+        self._replicas = self.runtime.replicate(self.networks)
 
     @classmethod
     def make_batches(cls, cfg: Config, sets: TrainingSets, rank: int = 0, world_size: int = 1) -> BatchSource:

@@ -48,7 +48,7 @@ class CycleGAN(Method):
         self.translators = {"AtoB": "G_AB", "BtoA": "G_BA"}
         n = self.networks
         self.optimizers = {"G": self.adam(n["G_AB"], n["G_BA"]), "D": self.adam(n["D_A"], n["D_B"])}
-        self.adversarial = losses.Adversarial(t.gan_loss)
+        self.adversarial = losses.Adversarial(t.gan_loss, mean=runtime.batch_mean)
         seed = cfg.train.seed
         self.pools = {"A": ImagePool(t.pool_size, seed=seed + 1), "B": ImagePool(t.pool_size, seed=seed + 2)}
 
@@ -58,7 +58,7 @@ class CycleGAN(Method):
 
     def generator_losses(self, real_A: torch.Tensor, real_B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """CycleGAN generator terms (Zhu eqs. 1-3, identity sec. 5.2); also returns the fakes."""
-        n, t, adv = self.networks, self.cfg.cyclegan, self.adversarial
+        n, t, adv = self.replicas, self.cfg.cyclegan, self.adversarial
         fake_B = n["G_AB"](real_A)
         fake_A = n["G_BA"](real_B)
         real_pred_B = n["D_B"](real_B) if adv.relativistic else None
@@ -77,7 +77,7 @@ class CycleGAN(Method):
 
     def discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """0.5 * (loss on D(real) and on D(pooled fake)) (Zhu sec. 4: the D objective is halved)."""
-        disc = self.networks[name]
+        disc = self.replicas[name]
         return 0.5 * self.adversarial.d_loss(disc(real), disc(fake.detach()))
 
     def adversarial_step(self, real_A, real_B, extra: Callable | None = None) -> dict[str, torch.Tensor]:

@@ -77,16 +77,17 @@ class Mondal(Method):
         self.gan = losses.GANLoss("lsgan")
 
     def generator_losses(self, x_l, y_l, x_u) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
-        n, t = self.networks, self.cfg.mondal
+        n, t = self.replicas, self.cfg.mondal
         y_l_onehot = label_input(y_l, self.palette, self.mask_channels)
         if self.cfg.model.label_void_channel:
             y_l = void_as_class(y_l, self.palette)
-        out = {"seg_ce": losses.pixel_cross_entropy(n["G_IS"](x_l), y_l)}
+        share = self.runtime.mean_over_processes  # the CE averages over the scored pixels of every process
+        out = {"seg_ce": losses.pixel_cross_entropy(n["G_IS"](x_l), y_l, share=share)}
         x_from_y = n["G_SI"](y_l_onehot)
         if t.lambda_image_sup:
             out["image_l2"] = t.lambda_image_sup * losses.l2_loss(x_from_y, x_l)
         if t.lambda_label_cycle:
-            out["label_cycle"] = t.lambda_label_cycle * losses.pixel_cross_entropy(n["G_IS"](x_from_y), y_l)
+            out["label_cycle"] = t.lambda_label_cycle * losses.pixel_cross_entropy(n["G_IS"](x_from_y), y_l, share=share)
         s_u = torch.softmax(n["G_IS"](x_u).float(), dim=1)
         if t.lambda_image_cycle:
             out["image_cycle"] = t.lambda_image_cycle * losses.cycle_loss(n["G_SI"](s_u), x_u)
@@ -97,9 +98,9 @@ class Mondal(Method):
         return out, y_l_onehot, s_u, x_from_y
 
     def train_step(self, batch) -> dict[str, torch.Tensor]:
-        n, t = self.networks, self.cfg.mondal
+        n, t = self.replicas, self.cfg.mondal
         labelled, x_u = batch.pairs, batch.images.A
-        discriminators = (n["D_S"], n["D_I"])
+        discriminators = (self.networks["D_S"], self.networks["D_I"])
 
         set_requires_grad(discriminators, False)
         self.optimizers["G"].zero_grad(set_to_none=True)

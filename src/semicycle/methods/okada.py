@@ -39,7 +39,7 @@ class Okada(CycleGAN):
 
     def supervised_step(self, pair) -> torch.Tensor:
         """Generator update on kappa * L_sv only (Algorithm 2, lines 3-4)."""
-        n = self.networks
+        n = self.replicas
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             l_sv = self.cfg.okada.kappa * (

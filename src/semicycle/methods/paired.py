@@ -60,22 +60,22 @@ class Paired(Method):
         }
         self.translators = {d.direction: "G"}
         self.optimizers = {"G": self.adam(self.networks["G"]), "D": self.adam(self.networks["D"])}
-        self.adversarial = losses.Adversarial(p.gan_loss)
+        self.adversarial = losses.Adversarial(p.gan_loss, mean=runtime.batch_mean)
 
     def train_step(self, batch) -> dict[str, torch.Tensor]:
         pairs = batch.pairs
         if self.cfg.paired.task == "segment":
             self.optimizers["G"].zero_grad(set_to_none=True)
             with self.runtime.autocast():
-                loss = losses.pixel_cross_entropy(self.networks["G_IS"](pairs.A), pairs.labels_B)
+                loss = losses.pixel_cross_entropy(self.replicas["G_IS"](pairs.A), pairs.labels_B, share=self.runtime.mean_over_processes)
             self.optimize("G", loss)
             return {"ce": loss.detach()}
         return self.pix2pix_step(pairs)
 
     def pix2pix_step(self, pairs) -> dict[str, torch.Tensor]:
         src, dst = (pairs.A, pairs.B) if self.cfg.data.direction == "AtoB" else (pairs.B, pairs.A)
-        G, D, adv = self.networks["G"], self.networks["D"], self.adversarial
-        set_requires_grad([D], False)
+        G, D, adv = self.replicas["G"], self.replicas["D"], self.adversarial
+        set_requires_grad([self.networks["D"]], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             fake = G(src)
@@ -86,7 +86,7 @@ class Paired(Method):
             }
         self.optimize("G", sum(g_losses.values()))
 
-        set_requires_grad([D], True)
+        set_requires_grad([self.networks["D"]], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         with self.runtime.autocast():
             d_loss = 0.5 * adv.d_loss(D(torch.cat([src, dst], 1)), D(torch.cat([src, fake.detach()], 1)))

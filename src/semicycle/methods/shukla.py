@@ -48,10 +48,15 @@ class Shukla(CycleGAN):
         real_A, real_B, is_pair = batch.images.A, batch.images.B, batch.images.is_pair
         weight = self.cfg.shukla.lambda_reconstruction
 
+        # the mean over the paired rows of the global batch: under several processes each one's mean, times
+        # its share of those rows (1.0 in one process)
+        pairs_here = is_pair.sum().float()
+        share = pairs_here / self.runtime.mean_over_processes(pairs_here)
+
         def reconstruction(fake_A, fake_B):
             if not bool(is_pair.any()):
                 return {"rec": real_A.new_zeros(())}
             rec = losses.supervised_l1(fake_B[is_pair], real_B[is_pair]) + losses.supervised_l1(fake_A[is_pair], real_A[is_pair])
-            return {"rec": weight * rec}
+            return {"rec": weight * rec * share}
 
         return self.adversarial_step(real_A, real_B, extra=reconstruction)

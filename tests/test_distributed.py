@@ -1,0 +1,184 @@
+"""Training and evaluation with several processes (torchrun, gloo on the CPU), tiny networks at 32 px.
+
+Each test launches ``python -m torch.distributed.run ... -m semicycle ...`` in subprocesses, as a user would.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import semicycle
+from semicycle.engine import checkpoint
+from tiny_runs import TINY
+
+SRC = str(Path(semicycle.__file__).resolve().parents[1])
+# every process one thread: two processes share the 2-core machines without oversubscribing
+ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+SMALL = [*TINY, "model.ngf=4", "model.ndf=4", "runtime.threads=1", "log.sample_every=0", "log.log_every=1"]
+METHODS = {
+    "cyclegan": [],
+    "okada": ["pairs.count=4"],
+    "shukla": ["pairs.count=4", "cyclegan.gan_loss=rasgan"],  # relativistic: its batch means span the processes
+    "mondal": ["pairs.count=4"],
+    "paired": ["paired.task=segment"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun_command(*args: str, processes: int = 2, launcher: tuple = ()) -> list[str]:
+    launcher = launcher or (f"--nproc_per_node={processes}", f"--master_port={free_port()}")
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "semicycle", *args]
+
+
+def semicycle_run(*args: str, processes: int = 1, launcher: tuple = (), timeout: int = 300) -> subprocess.CompletedProcess:
+    command = torchrun_command(*args, processes=processes, launcher=launcher) if processes > 1 or launcher else [
+        sys.executable, "-m", "semicycle", *args]
+    return subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def train(run: Path, root: Path, *overrides: str, processes: int = 1, resume: bool = False) -> dict:
+    args = ["train", "--resume", str(run), *overrides] if resume else ["train", "--out", str(run), f"data.root={root}", *SMALL, *overrides]
+    done = semicycle_run(*args, processes=processes)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return checkpoint.load(run / "ckpt")
+
+
+def assert_same_gradients(one: dict, two: dict) -> None:
+    """The optimizers' first moments (after one step: the averaged gradients) agree to rounding: each
+    tensor's difference is within 1e-4 of its optimizer's whole gradient (the biases just before an
+    instance norm have only rounding noise for a gradient, equally noisy either way)."""
+    for name, state in one["optimizers"].items():
+        moments = {i: s["exp_avg"] for i, s in state["state"].items()}
+        total = torch.sqrt(sum(m.double().pow(2).sum() for m in moments.values()))
+        for i, moment in moments.items():
+            difference = (two["optimizers"][name]["state"][i]["exp_avg"] - moment).double().norm()
+            assert difference <= 1e-4 * total, f"optimizer {name}, tensor {i}: {float(difference / total):.2e} of the gradient"
+
+
+def assert_bitwise_equal(a, b, path="state") -> None:
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_bitwise_equal(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_bitwise_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_two_processes_of_batch_one_step_as_one_process_of_batch_two(method, synthetic_root, tmp_path):
+    """Gradients averaged over the processes = the gradient of the global batch (pool off, one step; Adam
+    turns rounding noise in near-zero gradients into full-size steps, so weights are compared through the
+    gradients they were updated with)."""
+    common = [f"train.method={method}", "cyclegan.pool_size=0", "data.palette=synthetic", "train.max_steps=1", *METHODS[method]]
+    two = train(tmp_path / "two", synthetic_root, *common, "train.batch_size=1", processes=2)
+    one = train(tmp_path / "one", synthetic_root, *common, "train.batch_size=2")
+    assert two["progress"]["iteration"] == one["progress"]["iteration"] == 1
+    assert_same_gradients(one, two)
+    assert len(two["ranks"]) == 2 and "ranks" not in one
+
+
+def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthetic_root, tmp_path):
+    common = ["train.method=okada", "pairs.count=6", "cyclegan.pool_size=3", "train.epochs=2", "log.checkpoint_every=3"]
+    straight = train(tmp_path / "straight", synthetic_root, *common, processes=2)
+    train(tmp_path / "stopped", synthetic_root, *common, "train.max_steps=5", processes=2)
+    resumed = train(tmp_path / "stopped", synthetic_root, "train.max_steps=0", processes=2, resume=True)
+    assert straight["progress"]["iteration"] == resumed["progress"]["iteration"] == 2 * 40 // 4
+    for part in ("models", "optimizers", "method_state", "ranks"):
+        assert_bitwise_equal(straight[part], resumed[part], part)
+    # the run folder looks like a one-process run's
+    one = tmp_path / "one"
+    train(one, synthetic_root, *common)
+    files = {run: sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) for run in (one, tmp_path / "straight")}
+    assert files[one] == files[tmp_path / "straight"]
+    logged = (tmp_path / "straight" / "losses.jsonl").read_text().splitlines()
+    assert len(logged) == straight["progress"]["iteration"]  # one record per step (log_every 1), from rank 0 only
+
+
+def test_evaluate_under_two_processes_writes_the_metrics_of_one(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    train(run, synthetic_root, "train.method=okada", "pairs.count=4", "train.max_steps=2")
+    for processes, out in ((1, tmp_path / "one"), (2, tmp_path / "two")):
+        done = semicycle_run("evaluate", str(run), "--out", str(out), processes=processes)
+        assert done.returncode == 0, done.stderr[-4000:]
+    assert (tmp_path / "two" / "metrics.json").read_text() == (tmp_path / "one" / "metrics.json").read_text()
+
+
+def test_two_nodes_on_localhost_train_as_two_processes_on_one(synthetic_root, tmp_path):
+    common = ["train.method=cyclegan", "cyclegan.pool_size=2", "train.max_steps=3"]
+    one_node = train(tmp_path / "one_node", synthetic_root, *common, processes=2)
+    port = free_port()
+    args = ["train", "--out", str(tmp_path / "two_nodes"), f"data.root={synthetic_root}", *SMALL, *common]
+    nodes = [subprocess.Popen(torchrun_command(*args, launcher=(
+        "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}")),
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(err[-3000:] for _, err in outputs)
+    two_nodes = checkpoint.load(tmp_path / "two_nodes" / "ckpt")
+    for part in ("models", "optimizers", "ranks"):
+        assert_bitwise_equal(one_node[part], two_nodes[part], part)
+
+
+def test_a_killed_rank_stops_the_other_within_60_s_and_the_run_resumes(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), f"data.root={synthetic_root}", *SMALL, "train.epochs=20", "log.checkpoint_every=2"]
+    job = subprocess.Popen(torchrun_command(*args), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    progress = run / "ckpt" / checkpoint.PROGRESS
+    deadline = time.monotonic() + 120
+    while not (progress.is_file() and checkpoint.read_progress(run)["iteration"] >= 4):
+        assert job.poll() is None and time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    workers = subprocess.run(["pgrep", "-P", str(job.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = job.communicate(timeout=90)
+    assert job.returncode != 0 and time.monotonic() - killed < 60, err[-3000:]
+    saved = checkpoint.read_progress(run)["iteration"]
+    resumed = train(run, synthetic_root, "train.epochs=20", processes=2, resume=True)
+    assert resumed["progress"]["iteration"] == 20 * 40 // 4 > saved
+
+
+def test_a_process_restarted_by_torchrun_continues_from_the_last_checkpoint(synthetic_root, tmp_path):
+    """torchrun --max-restarts starts the same command again with TORCHELASTIC_RESTART_COUNT > 0: it resumes."""
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), f"data.root={synthetic_root}", *SMALL, "train.epochs=2"]
+    stopped = semicycle_run(*args, "train.max_steps=3")
+    assert stopped.returncode == 0 and checkpoint.read_progress(run)["iteration"] == 3
+    restarted = subprocess.run([sys.executable, "-m", "semicycle", *args], env={**ENV, "TORCHELASTIC_RESTART_COUNT": "1"},
+                               capture_output=True, text=True, timeout=300)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert checkpoint.read_progress(run)["finished"]
+    again = semicycle_run(*args)  # not a restart: the run folder is refused as before
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+
+
+def test_a_diverging_run_stops_every_process(synthetic_root, tmp_path):
+    # the config refuses train.lr=inf, so the schedule's factor makes Adam's step size infinite (as test_divergence)
+    script = tmp_path / "diverging.py"
+    script.write_text("import math, sys\nfrom semicycle.engine import trainer\n"
+                      "trainer.linear_decay = lambda *schedule: lambda epoch: math.inf\n"
+                      "from semicycle.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", str(script),
+               "train", "--out", str(tmp_path / "run"), f"data.root={synthetic_root}", *SMALL]
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert done.stderr.count("training diverged: loss 'G_AB_gan' is nan at iteration 2") == 2, done.stderr[-3000:]
