@@ -112,6 +112,15 @@ def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthe
     assert len(logged) == straight["progress"]["iteration"]  # one record per step (log_every 1), from rank 0 only
 
 
+def test_a_two_process_run_continues_in_one_process_with_one_warning(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    train(run, synthetic_root, "cyclegan.pool_size=2", "train.max_steps=3", processes=2)
+    done = semicycle_run("train", "--resume", str(run), "train.max_steps=0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    warnings = [line for line in done.stderr.splitlines() if "trained with 2 process(es) and continues with 1" in line]
+    assert len(warnings) == 1 and checkpoint.read_progress(run)["finished"]
+
+
 def test_evaluate_under_two_processes_writes_the_metrics_of_one(synthetic_root, tmp_path):
     run = tmp_path / "run"
     train(run, synthetic_root, "train.method=okada", "pairs.count=4", "train.max_steps=2")

@@ -8,6 +8,7 @@ Layout of the dict (format ``semicycle-checkpoint-1``)::
     optimizers, schedulers, method_state (image pools ...), rng, progress {epoch, step, iteration}
     grad_scalers {optimizer: GradScaler state} (fp16 only), runtime {device, threads, precision, channels_last, compile}
     domains     what the networks translate (label palette, ...), translators {direction: network}
+    ranks       (several processes only) [{method_state, rng}] of every rank; rank 0's are also the top-level ones
 
 Beside ``latest.pt`` each save writes ``progress.json`` (iteration, epoch, step, train_seconds, epochs,
 iterations, finished): a run's progress without loading its checkpoint.
