@@ -62,8 +62,7 @@ def process_environment() -> tuple[int, int, int]:
 
 
 def start_processes(device: torch.device) -> None:
-    """Join torchrun's process group once per process: nccl on CUDA, gloo on the CPU (torchrun's store keeps
-    each restart's keys apart, so restarted processes never read the addresses of those they replace)."""
+    """Join torchrun's process group once per process: nccl on CUDA, gloo on the CPU."""
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timedelta(seconds=PROCESS_TIMEOUT_S))
@@ -291,7 +290,8 @@ class Runtime:
     # ------------------------------------------------------------------ processes
     def replicate(self, networks: dict[str, nn.Module]) -> dict:
         """What a training step calls: the networks themselves in one process; with several, one
-        :class:`Replica` per network (DistributedDataParallel with ``broadcast_buffers=False``; batch norm
+        :class:`Replica` per network (DistributedDataParallel without buffer syncing in forward:
+        ``forward_sync_buffers=False``, torch 2.13's name for ``broadcast_buffers=False``; batch norm
         synchronised on CUDA; on the CPU SyncBatchNorm does not run, so batch statistics stay per process)."""
         if self.world_size == 1:
             return dict(networks)
