@@ -16,6 +16,7 @@ import torch
 
 import semicycle
 from semicycle.engine import checkpoint
+from test_training import assert_states_equal
 from tiny_runs import TINY
 
 SRC = str(Path(semicycle.__file__).resolve().parents[1])
@@ -67,21 +68,6 @@ def assert_same_gradients(one: dict, two: dict) -> None:
             assert difference <= 1e-4 * total, f"optimizer {name}, tensor {i}: {float(difference / total):.2e} of the gradient"
 
 
-def assert_bitwise_equal(a, b, path="state") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), path
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            assert_bitwise_equal(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_bitwise_equal(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, path
-
-
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_two_processes_of_batch_one_step_as_one_process_of_batch_two(method, synthetic_root, tmp_path):
     """Gradients averaged over the processes = the gradient of the global batch (pool off, one step; Adam
@@ -102,7 +88,7 @@ def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthe
     resumed = train(tmp_path / "stopped", synthetic_root, "train.max_steps=0", processes=2, resume=True)
     assert straight["progress"]["iteration"] == resumed["progress"]["iteration"] == 2 * 40 // 4
     for part in ("models", "optimizers", "method_state", "ranks"):
-        assert_bitwise_equal(straight[part], resumed[part], part)
+        assert_states_equal(straight[part], resumed[part], part)
     # the run folder looks like a one-process run's
     one = tmp_path / "one"
     train(one, synthetic_root, *common)
@@ -142,7 +128,7 @@ def test_two_nodes_on_localhost_train_as_two_processes_on_one(synthetic_root, tm
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(err[-3000:] for _, err in outputs)
     two_nodes = checkpoint.load(tmp_path / "two_nodes" / "ckpt")
     for part in ("models", "optimizers", "ranks"):
-        assert_bitwise_equal(one_node[part], two_nodes[part], part)
+        assert_states_equal(one_node[part], two_nodes[part], part)
 
 
 def test_a_killed_rank_stops_the_other_within_60_s_and_the_run_resumes(synthetic_root, tmp_path):
