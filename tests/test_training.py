@@ -134,6 +134,8 @@ def test_two_epochs_on_real_facades_lower_the_cycle_loss(tmp_path, data_root):
     cycle = [r["cycle_A"] + r["cycle_B"] for r in records]
     assert len(cycle) == 8
     assert sum(cycle[-2:]) / 2 < 0.8 * sum(cycle[:2]) / 2, cycle
+    # batch 1: the window's wall time per iteration is the inverse of its images per second
+    assert all(r["s_per_iter"] == pytest.approx(1 / r["img_per_s"], rel=0.02) for r in records), records
 
 
 def test_tiny_epochs_do_not_save_every_epoch(tmp_path, synthetic_root, monkeypatch):
