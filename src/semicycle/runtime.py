@@ -54,6 +54,7 @@ AUTO_FP32_REASON = "auto: bf16 is not yet shown to match fp32's quality, docs/pe
 # Several processes: a collective that waits longer than this fails, so a rank that died or hangs makes the
 # others exit with an error rather than wait for ever (torchrun usually stops them sooner).
 PROCESS_TIMEOUT_S = 45
+GLOO_SETTLE_S = 0.5  # see Runtime.close
 
 
 def process_environment() -> tuple[int, int, int]:
@@ -346,6 +347,12 @@ class Runtime:
         """Leave the process group (at the end of a torchrun job)."""
         if self.world_size > 1 and dist.is_initialized():
             dist.barrier()  # every process is done with its collectives (leaving one by one can hang gloo)
+            if dist.get_backend() == "gloo":
+                # gloo's worker threads free the last collectives' tensors after the barrier returns and need the
+                # GIL for it; were the process group destroyed (joining those threads) while this thread holds
+                # the GIL, both would wait for ever (seen here in ~1 of 6 two-process runs; PyTorch issues
+                # #75097, #190489). Sleeping lets them finish first.
+                time.sleep(GLOO_SETTLE_S)
             dist.destroy_process_group()
 
     @property
