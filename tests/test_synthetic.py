@@ -71,3 +71,12 @@ def test_write_aligned_dataset(tmp_path):
     assert (root / "train" / "1.png").stat().st_mtime_ns == stamp
     with pytest.raises(DataError, match="delete"):
         write_aligned_dataset(root, n_train=5, n_val=3, size=64, seed=2)
+
+
+def test_synthetic_data_is_never_written_among_a_real_data_sets_images(tmp_path):
+    real = tmp_path / "facades"
+    (real / "train").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(real / "train" / "1.jpg")
+    with pytest.raises(DataError, match=r"train: holds files but no synthetic data set .*\(set data.dataset"):
+        write_aligned_dataset(real, n_train=2, n_val=1, size=32)
+    assert sorted(p.name for p in real.rglob("*")) == ["1.jpg", "train"]

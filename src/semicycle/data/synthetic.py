@@ -142,6 +142,10 @@ def write_aligned_dataset(
             f"{marker}: {root} holds a synthetic data set made with {existing}, not {settings}; "
             f"delete {root} or choose another folder"
         )
+    occupied = [root / split for split in ("train", "val") if (root / split).is_dir() and any((root / split).iterdir())]
+    if occupied:  # never write the synthetic images among a real data set's
+        raise DataError(f"{occupied[0]}: holds files but no synthetic data set ({_MARKER}); data.dataset=synthetic "
+                        "writes its images to an empty or new data.root (set data.dataset to read this folder)")
     for split, count, first_index in (("train", n_train, 0), ("val", n_val, VAL_INDEX_OFFSET)):
         folder = root / split
         folder.mkdir(parents=True, exist_ok=True)
