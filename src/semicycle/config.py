@@ -101,6 +101,7 @@ class LogConfig:
     checkpoint_every: int = 500  # iterations between 'latest' checkpoints (at an epoch end once due; 0 = every epoch end)
     keep_every_epochs: int = 10  # keep a permanent copy every N epochs (0 = only 'latest')
     progress: bool = True  # show a progress bar
+    tensorboard: bool = False  # also write losses, lr, speed and sample grids to RUN_DIR/tb/ (needs the tensorboard package)
 
 
 @dataclass
@@ -157,8 +158,8 @@ RESUME_NEUTRAL_KEYS = frozenset(
 # pix2pix, so it sets both). Saved run configs are read through it silently; on the command line and in
 # YAML files each old key gives one deprecation line naming the new key.
 RENAMED_KEYS = {
-    **{f"train.{k}": (f"runtime.{k}",) for k in RuntimeConfig.__dataclass_fields__},
-    **{f"train.{k}": (f"log.{k}",) for k in LogConfig.__dataclass_fields__},
+    **{f"train.{k}": (f"runtime.{k}",) for k in ("device", "threads", "precision", "channels_last", "compile")},
+    **{f"train.{k}": (f"log.{k}",) for k in ("log_every", "sample_every", "checkpoint_every", "keep_every_epochs", "progress")},
     "train.task": ("paired.task",), "train.lambda_l1": ("paired.lambda_l1",),
     "train.gan_loss": ("cyclegan.gan_loss", "paired.gan_loss"),
     **{f"train.{k}": (f"cyclegan.{k}",) for k in ("lambda_cycle", "lambda_identity", "pool_size")},

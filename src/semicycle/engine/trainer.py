@@ -1,9 +1,10 @@
 """The training loop: schedule, logging, samples, checkpoints and exact resume.
 
 A run directory holds ``config.yaml``, ``ckpt/latest.pt`` (+ kept copies), ``losses.jsonl``,
-``samples/*.png`` and ``loss_curves.png``. Resuming restores networks, optimizers, schedulers,
-method state (image pools), RNG states and the position inside the epoch, so an interrupted and
-resumed run computes bitwise the same weights as an uninterrupted one (same device and threads).
+``samples/*.png``, ``loss_curves.png`` and, with ``log.tensorboard``, TensorBoard event files in ``tb/``.
+Resuming restores networks, optimizers, schedulers, method state (image pools), RNG states and the
+position inside the epoch, so an interrupted and resumed run computes bitwise the same weights as an
+uninterrupted one (same device and threads).
 
 NaN/Inf guard: at every log point (where the losses are read anyway, so no extra host sync per step) and
 before every save, a non-finite loss or network/optimizer/method state stops the run with
@@ -36,6 +37,7 @@ from . import checkpoint
 from ..runtime import Runtime
 from ..figures import image_grid, plot_loss_curves
 from .runlog import LossLog
+from .tensorboard import TensorBoardLog, summary_writer_class
 
 SAMPLE_COUNT = 4
 # checkpoint parts checked for NaN/Inf before each save, and how a non-finite one is named
@@ -68,6 +70,9 @@ class Trainer:
                 "or choose a new run_dir (--out)"
             )
         self.cfg = cfg
+        if cfg.log.tensorboard:  # a missing optional package stops the run before anything is written
+            summary_writer_class()
+        self.tensorboard: TensorBoardLog | None = None  # open while fit() runs (main process only)
         t = cfg.train
         r = cfg.runtime
         self.runtime = Runtime.create(r.device, r.threads, r.precision, r.channels_last, r.compile)
@@ -282,7 +287,10 @@ class Trainer:
         scale = max(1, 128 // self.cfg.data.crop_size)
         path = self.run_dir / "samples" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        image_grid(rows, column_titles=titles, scale=scale).save(path)
+        grid = image_grid(rows, column_titles=titles, scale=scale)
+        grid.save(path)
+        if self.tensorboard is not None:
+            self.tensorboard.add_grid(grid, self.iteration)
         return path
 
     def write_curves(self) -> Path | None:
@@ -293,7 +301,18 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def fit(self) -> Path:
-        """Train to the end of the schedule (or ``train.max_steps``); returns the latest checkpoint."""
+        """Train to the end of the schedule (or ``train.max_steps``); returns the latest checkpoint. With
+        ``log.tensorboard`` the main process writes ``tb/`` meanwhile, flushed and closed however fit ends."""
+        if self.cfg.log.tensorboard and self.main:
+            self.tensorboard = TensorBoardLog(self.run_dir, self.iteration)
+        try:
+            return self._fit()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
+
+    def _fit(self) -> Path:
         t, log = self.cfg.train, self.cfg.log
         batches = self.method.batches
         stop_at = t.max_steps if t.max_steps > 0 else None
@@ -364,6 +383,8 @@ class Trainer:
             record["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(self.runtime.device) / 2**20)  # peak so far
         if self.main:
             self.log.write(record)
+        if self.tensorboard is not None:
+            self.tensorboard.write(record)
         return record
 
 
