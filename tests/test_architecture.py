@@ -22,6 +22,7 @@ FORBIDDEN = {
     "methods": {"cli", "engine", "evaluation", "selection", "api"},
     "engine": {"cli"},
     "evaluation": {"cli", "engine.trainer", "methods"},
+    "export": {"cli", "engine.trainer", "methods", "evaluation", "selection"},
 }
 EXPERIMENT_FORBIDDEN = ("semicycle.methods", "semicycle.models", "semicycle.runtime", "semicycle.engine.trainer")
 

@@ -1,20 +1,31 @@
 """semicycle: image-to-image translation when paired examples are scarce.
 
-The public API: :func:`load` (inference), :func:`plan`, :func:`train`, :func:`evaluate`, and the config
+The public API: :func:`load` (inference), :func:`export_onnx`, :func:`plan`, :func:`train`, :func:`evaluate`, and the config
 (:mod:`semicycle.config`: ``load_preset``, ``apply_overrides``, ``Config``). Everything else is internal.
 """
 
 __version__ = "0.1.0"
 
 
-def load(path, device: str = "auto", **speed):
-    """Load a trained run for inference: ``semicycle.load(run_dir).translate(pil_image)``.
+def load(path, device: str = "auto", **options):
+    """Load a trained run for inference: ``semicycle.load(run_dir).translate(pil_image)``; a ``.onnx`` file of
+    :func:`export_onnx` runs on onnxruntime with the same pre- and post-processing.
 
-    ``speed``: ``precision`` (auto | fp32 | bf16 | fp16), ``channels_last``, ``compile`` (see docs/performance.md).
+    ``options``: ``precision`` (auto | fp32 | bf16 | fp16), ``channels_last``, ``compile`` (see docs/performance.md),
+    ``backend`` (auto | pytorch | onnxruntime).
     """
     from .api import load as _load
 
-    return _load(path, device, **speed)
+    return _load(path, device, **options)
+
+
+def export_onnx(source, direction: str, output, **options):
+    """Write the ``direction`` generator of a run (folder, ckpt/ or .pt) to ``output`` (.onnx), eval mode, with a
+    dynamic batch, height and width and its inputs, outputs and palette described in the file's metadata.
+    ``options``: ``opset``. Needs ``pip install 'semicycle[export]'``."""
+    from .export import export_onnx as _export_onnx
+
+    return _export_onnx(source, direction, output, **options)
 
 
 def plan(cfg):

@@ -18,7 +18,7 @@ from PIL import Image
 from .data.palettes import Palette, get_palette
 from .data.transforms import to_float, to_uint8
 from .engine import checkpoint
-from .runtime import Runtime
+from .runtime import Runtime, resolve_device
 from .errors import ConfigError
 from .models import build_from_arch, run_padded
 from .data.labels import network_input, output_image
@@ -65,6 +65,16 @@ class Translator:
         palette = get_palette(state["palette"]) if state.get("palette") else None
         return cls(generators, runtime.device, state["config"], palette, runtime)
 
+    @classmethod
+    def from_onnx(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Translator":
+        """A file written by ``semicycle export``, run by onnxruntime (one direction per file) with the same
+        pre- and post-processing as a checkpoint: padding to the network's size multiple, palette colours."""
+        from .export import OnnxRuntimeNetwork
+
+        net = OnnxRuntimeNetwork(path, resolve_device(device), threads)  # the session's device: tensors stay on the CPU
+        runtime = Runtime.create("cpu", precision="fp32", channels_last=False, compile=False, label="translate")
+        return cls({net.direction: net}, runtime.device, {}, net.palette, runtime)
+
     @property
     def directions(self) -> list[str]:
         return sorted(self.generators)
@@ -108,7 +118,20 @@ class Translator:
         return results
 
 
-def load(path: str | Path, device: str = "auto", precision: str = "auto", channels_last="auto", compile=False) -> Translator:
+BACKENDS = ("auto", "pytorch", "onnxruntime")
+
+
+def load(path: str | Path, device: str = "auto", precision: str = "auto", channels_last="auto", compile=False,
+         backend: str = "auto") -> Translator:
     """Load a run folder, its ``ckpt/`` folder or a checkpoint file for inference (see
-    :meth:`Translator.from_checkpoint` for the speed options)."""
+    :meth:`Translator.from_checkpoint` for the speed options), or a ``.onnx`` file of ``semicycle export``
+    (run by onnxruntime). ``backend``: auto (by the file name) | pytorch | onnxruntime."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    is_onnx = Path(path).suffix == ".onnx"
+    if backend != "auto" and (backend == "onnxruntime") != is_onnx:
+        wants = "a .onnx file written by 'semicycle export'" if backend == "onnxruntime" else "a run folder or a .pt checkpoint"
+        raise ConfigError(f"{path}: backend {backend} runs {wants}")
+    if is_onnx:
+        return Translator.from_onnx(path, device)
     return Translator.from_checkpoint(path, device, precision, channels_last, compile)

@@ -1,4 +1,4 @@
-"""Command line: ``semicycle train | demo | translate | evaluate | compare | train-scorer | presets | select-pairs``."""
+"""Command line: ``semicycle train | demo | translate | export | evaluate | compare | train-scorer | presets | select-pairs``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import config as cfgmod
 from .errors import SemicycleError
+from .export import ONNX_OPSET
 
 
 def build_config(args) -> cfgmod.Config:
@@ -56,15 +57,25 @@ def cmd_translate(args) -> int:
     from .api import load
     from .data.io import list_images, load_rgb, save_image
 
-    translator = load(args.checkpoint, device=args.device)
+    translator = load(args.checkpoint, device=args.device, backend=args.backend)
+    direction = args.direction or (translator.directions[0] if len(translator.directions) == 1 else "AtoB")
     source = Path(args.input)
     paths = [source] if source.is_file() else list_images(source, hint="--input takes an image file or a folder of images")
     out_dir = Path(args.output)
     images = [Image.fromarray(load_rgb(p)[0]) for p in paths]
-    results = translator.translate_batch(images, args.direction, batch_size=args.batch_size)
+    results = translator.translate_batch(images, direction, batch_size=args.batch_size)
     for path, result in zip(paths, results):
         save_image(result, out_dir / f"{path.stem}.png")
-    print(f"translated {len(paths)} image(s) {args.direction} -> {out_dir}")
+    print(f"translated {len(paths)} image(s) {direction} -> {out_dir}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    path = export_onnx(args.checkpoint, args.direction, args.output, opset=args.opset)
+    print(f"exported {args.direction} -> {path} ({path.stat().st_size / 2**20:.1f} MiB, ONNX opset {args.opset}); "
+          f"run it with: semicycle translate --backend onnxruntime --checkpoint {path} --input IMAGES --output DIR")
     return 0
 
 
@@ -144,14 +155,24 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("translate", help="translate images with a trained checkpoint")
-    p.add_argument("--checkpoint", required=True, help="run folder, its ckpt/ folder, or a .pt file")
-    p.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"])
+    p = sub.add_parser("translate", help="translate images with a trained checkpoint or an exported .onnx file")
+    p.add_argument("--checkpoint", required=True, help="run folder, its ckpt/ folder, a .pt file, or a .onnx file of 'semicycle export'")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="default: AtoB, or the only direction an .onnx file has")
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output", required=True, help="folder for the translated PNGs")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
+    p.add_argument("--backend", default="auto", choices=["auto", "pytorch", "onnxruntime"],
+                   help="auto: onnxruntime for a .onnx file, else pytorch")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("export", help="write a trained generator as ONNX (needs: pip install 'semicycle[export]')")
+    p.add_argument("--checkpoint", required=True, help="run folder, its ckpt/ folder, or a .pt file")
+    p.add_argument("--direction", required=True, choices=["AtoB", "BtoA"])
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html",
