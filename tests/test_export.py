@@ -2,7 +2,10 @@
 generator and both output heads, and the round trip of a demo checkpoint through the CLI."""
 
 import json
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -25,6 +28,7 @@ from semicycle.data.labels import label_channels, network_input
 from conftest import read_halves
 from tiny_runs import TINY
 
+REPO = Path(__file__).resolve().parents[1]
 PALETTE = get_palette("facades")
 HEADS = {  # the image head takes one-hot label maps (void channel included); the label head outputs class logits
     "image": dict(in_channels=label_channels(PALETTE), out_channels=3),
@@ -96,7 +100,25 @@ def test_a_demo_checkpoint_exports_and_translates_as_semicycle_translate(tmp_pat
             assert got.shape == expected.shape == (64, 64, 3)
             # the same PNG, but for outputs within ~1e-6 of a rounding boundary (a few in 100,000 values)
             assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3, path.name
+            if direction == "AtoB" and path.name == "0.png":
+                assert_consumer_snippet_translates(exported, val / path.name, expected, tmp_path / "consumer")
     assert "semicycle translate --backend onnxruntime" in capsys.readouterr().out
+
+
+def assert_consumer_snippet_translates(exported, photo, expected, folder) -> None:
+    """docs/export.md's consumer code (numpy, onnxruntime and Pillow only; semicycle made unimportable) on an
+    exported file: the PNG of semicycle translate, up to the rounding of outputs within ~1e-6 of a boundary."""
+    text = (REPO / "docs" / "export.md").read_text()
+    snippet = next(block.split("\n", 1)[1] for block in text.split("```")[1:] if block.startswith("python")
+                   and "InferenceSession" in block)
+    folder.mkdir()
+    shutil.copy(exported, folder / "model.onnx")
+    shutil.copy(photo, folder / "photo.png")
+    done = subprocess.run([sys.executable, "-c", "import sys; sys.modules['semicycle'] = None\n" + snippet],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = read_png(folder / "translated.png")
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
 
 
 def test_a_label_map_exports_with_its_palette(tmp_path):

@@ -49,9 +49,10 @@ def describe_input(in_channels: int, palette: Palette | None) -> str:
     if in_channels == 3:
         return "float32 (N, 3, H, W): RGB pixels scaled to [-1, 1] (value / 127.5 - 1)"
     void = in_channels == palette.num_classes + 1
-    return (f"float32 (N, {in_channels}, H, W): one-hot label map, channel k = 1 where the pixel has the colour of "
-            f"class k of 'palette'" + (f"; channel {in_channels - 1} = void (pixels of an ignore colour or of no class "
-                                       "colour)" if void else "; pixels of no class colour are all zero"))
+    return (f"float32 (N, {in_channels}, H, W): one-hot label map, channel k = 1 where the pixel's nearest colour "
+            f"(RGB distance) among 'palette' colors and ignore_colors is class k's" +
+            (f"; channel {in_channels - 1} = void (nearest to an ignore colour)" if void
+             else "; pixels nearest to an ignore colour are all zero"))
 
 
 def describe_output(out_channels: int, palette: Palette | None) -> str:
