@@ -35,7 +35,7 @@ class Translator:
         palette: Palette | None = None,
         runtime: Runtime | None = None,
     ):
-        self.generators = generators  # {"AtoB": module, "BtoA": module}
+        self.generators = generators  # {"AtoB": module, "BtoA": module}; an export.OnnxRuntimeNetwork stands in for one
         self.device = device
         self.config = config
         self.palette = palette  # label maps: decoded to one-hot inputs, logits rendered in its colours

@@ -32,7 +32,7 @@ from .engine import checkpoint
 from .errors import CheckpointError, ConfigError
 from .models import build_from_arch
 
-ONNX_OPSET = 18  # every layer of the registry's generators exports at 18; onnxruntime >= 1.14 runs it
+ONNX_OPSET = 18  # every layer of the registry's generators exports at 18; onnxruntime 1.18+ (the extra's minimum) runs it
 METADATA_VERSION = "1"
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 INSTALL_HINT = "pip install 'semicycle[export]'"
