@@ -4,6 +4,7 @@ Each test launches ``python -m torch.distributed.run ... -m semicycle ...`` in s
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -82,7 +83,8 @@ def test_two_processes_of_batch_one_step_as_one_process_of_batch_two(method, syn
 
 
 def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthetic_root, tmp_path):
-    common = ["train.method=okada", "pairs.count=6", "cyclegan.pool_size=3", "train.epochs=2", "log.checkpoint_every=3"]
+    common = ["train.method=okada", "pairs.count=6", "cyclegan.pool_size=3", "train.epochs=2", "log.checkpoint_every=3",
+              "log.tensorboard=true"]
     straight = train(tmp_path / "straight", synthetic_root, *common, processes=2)
     train(tmp_path / "stopped", synthetic_root, *common, "train.max_steps=5", processes=2)
     resumed = train(tmp_path / "stopped", synthetic_root, "train.max_steps=0", processes=2, resume=True)
@@ -92,8 +94,9 @@ def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthe
     # the run folder looks like a one-process run's
     one = tmp_path / "one"
     train(one, synthetic_root, *common)
-    files = {run: sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) for run in (one, tmp_path / "straight")}
-    assert files[one] == files[tmp_path / "straight"]
+    files = {run: sorted(re.sub(r"^tb/events\.out\.tfevents\..*", "tb/events", str(p.relative_to(run)))  # time, host, pid
+                         for p in run.rglob("*") if p.is_file()) for run in (one, tmp_path / "straight")}
+    assert files[one] == files[tmp_path / "straight"] and files[one].count("tb/events") == 1
     logged = (tmp_path / "straight" / "losses.jsonl").read_text().splitlines()
     assert len(logged) == straight["progress"]["iteration"]  # one record per step (log_every 1), from rank 0 only
 
