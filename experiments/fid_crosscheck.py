@@ -185,19 +185,9 @@ def compare(name: str, real: torch.Tensor, other: torch.Tensor, cache_names, our
         "features_max_abs_diff": max(float((features_real - tf_real.double()).abs().max()),
                                      float((features_other - tf_other.double()).abs().max())),
         "semicycle_fid_on_torch_fidelity_features": fid_from_features(tf_real, tf_other),
-        "fid_via_2048x2048_eigh": fid_dense(features_real, features_other),
+        "fid_via_2048x2048_eigh": fid_from_features(features_real, features_other, dense=True),
         "seconds_semicycle": round(semicycle_time, 1), "seconds_torch_fidelity": round(fidelity_time, 1),
     }
-
-
-def fid_dense(a: torch.Tensor, b: torch.Tensor) -> float:
-    """FID through the full 2048x2048 covariances (semicycle's branch for sets larger than 2048, here forced)."""
-    cov_a, cov_b = torch.cov(a.double().T), torch.cov(b.double().T)
-    values, vectors = torch.linalg.eigh(cov_a)
-    root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-    middle = root @ cov_b @ root
-    trace = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
-    return float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace)
 
 
 def train_tiny(run: Path, steps: int) -> None:

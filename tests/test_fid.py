@@ -52,7 +52,10 @@ def test_fid_of_sets_smaller_than_the_feature_size_matches_the_direct_formula():
     trace_sqrt = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
     direct = (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
     assert fid_from_features(a, b) == pytest.approx(direct.item(), rel=1e-6)
+    assert fid_from_features(a, b, dense=True) == pytest.approx(direct.item(), rel=1e-6)  # the large-set path, forced
     assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-9)
+    many = torch.randn(80, 64, generator=generator, dtype=torch.float64)  # n > D: the dense path; small path forced
+    assert fid_from_features(many, b, dense=False) == pytest.approx(fid_from_features(many, b), rel=1e-6)
 
 
 def test_kid_matches_the_unbiased_estimator_and_orders_sets():

@@ -66,12 +66,12 @@ class Translator:
         return cls(generators, runtime.device, state["config"], palette, runtime)
 
     @classmethod
-    def from_onnx(cls, path: str | Path, device: str = "auto", threads: int | None = None) -> "Translator":
+    def from_onnx(cls, path: str | Path, device: str = "auto") -> "Translator":
         """A file written by ``semicycle export``, run by onnxruntime (one direction per file) with the same
         pre- and post-processing as a checkpoint: padding to the network's size multiple, palette colours."""
         from .export import OnnxRuntimeNetwork
 
-        net = OnnxRuntimeNetwork(path, resolve_device(device), threads)  # the session's device: tensors stay on the CPU
+        net = OnnxRuntimeNetwork(path, resolve_device(device))  # the session's device: tensors stay on the CPU
         runtime = Runtime.create("cpu", precision="fp32", channels_last=False, compile=False, label="translate")
         return cls({net.direction: net}, runtime.device, {}, net.palette, runtime)
 

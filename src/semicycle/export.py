@@ -161,18 +161,15 @@ class OnnxRuntimeNetwork:
 
     training = False
 
-    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu"), threads: int | None = None):
+    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")):
         ort = _require("onnxruntime")
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: no such file; give the .onnx file that 'semicycle export' wrote")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
         wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
         providers = [name for name in wanted if name in ort.get_available_providers()]
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort.InferenceSession(str(path), providers=providers)
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0][:160]
             raise CheckpointError(f"{path}: onnxruntime cannot load this file ({reason}); export it again with 'semicycle export'") from None

@@ -127,7 +127,7 @@ def _sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
 
 
-def fid_from_features(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+def fid_from_features(features_a: torch.Tensor, features_b: torch.Tensor, dense: bool | None = None) -> float:
     """Frechet distance between Gaussians fitted to two (N, D) feature sets (N >= 2 each).
 
     ``||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr sqrt(S_a S_b)``, in float64. With centred
@@ -135,6 +135,7 @@ def fid_from_features(features_a: torch.Tensor, features_b: torch.Tensor) -> flo
     values of ``A B^T`` / sqrt((n_a - 1)(n_b - 1)): for sets smaller than D that small
     (n_a x n_b) matrix gives the trace exactly; otherwise ``sqrt(S_a)`` comes from an
     eigendecomposition and ``Tr sqrt(sqrt(S_a) S_b sqrt(S_a))`` from a symmetric eigensolve.
+    ``dense``: force that second way (True) or the first (False); None picks by the set sizes.
     """
     a, b = features_a.double(), features_b.double()
     n_a, n_b = a.shape[0], b.shape[0]
@@ -146,7 +147,7 @@ def fid_from_features(features_a: torch.Tensor, features_b: torch.Tensor) -> flo
     centred_a, centred_b = a - mu_a, b - mu_b
     trace_a = centred_a.square().sum() / (n_a - 1)
     trace_b = centred_b.square().sum() / (n_b - 1)
-    if max(n_a, n_b) <= a.shape[1]:
+    if (max(n_a, n_b) <= a.shape[1]) if dense is None else not dense:
         singular = torch.linalg.svdvals(centred_a @ centred_b.T)
         trace_sqrt = singular.sum() / ((n_a - 1) * (n_b - 1)) ** 0.5
     else:
