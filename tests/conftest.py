@@ -11,6 +11,7 @@ from semicycle.data.synthetic import write_aligned_dataset
 from semicycle import runtime as device
 
 REPO = Path(__file__).resolve().parents[1]
+RGB_INPUT_ONLY = {"mobilenet_v2_unet"}  # generators on an ImageNet encoder: photos in, never label maps
 
 
 @pytest.fixture(scope="session")

@@ -207,7 +207,7 @@ def test_methods_and_networks_are_checked_by_name():
         assert C.apply_overrides(C.Config(), big).model.generator == name
     for name in list_discriminators():
         assert C.apply_overrides(C.Config(), [f"model.discriminator={name}"]).model.discriminator == name
-    with pytest.raises(ConfigError, match=r"model\.generator='resnet' is not one of: resnet_6blocks"):
+    with pytest.raises(ConfigError, match=r"model\.generator='resnet' is not one of: mobilenet_v2_unet, resnet_6blocks"):
         C.apply_overrides(C.Config(), ["model.generator=resnet"])
     with pytest.raises(ConfigError, match=r"model\.discriminator='patch' is not one of: patchgan"):
         C.apply_overrides(C.Config(), ["model.discriminator=patch"])

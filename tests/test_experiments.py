@@ -17,6 +17,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from semicycle.config import flatten
+from semicycle.engine import checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
 
@@ -309,9 +312,34 @@ def test_shukla_maps_and_scoring_another_split(folders, capsys):
     assert "evaluated on `train`" in (other / "results.md").read_text()
 
 
+def test_pretrained_encoder_shares_the_scratch_runs_and_swaps_only_the_photo_network(folders, capsys):
+    """Issue 24: each scratch row is the other experiments' own run (trained once); each ImageNet row differs from
+    it by model.generator_AtoB alone, and its checkpoint's photo -> label network is the encoder U-Net."""
+    code, output = run_script("pretrained_encoder", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "pretrained_encoder"
+    rows = table_rows(out / "results.md")
+    assert rows[:5] == ["segmenter (cross-entropy) on the 40 pairs", "pix2pix on the 40 pairs", "okada: + 400 unpaired photos and labels",
+                        "shukla: + 400 unpaired photos and labels", "CycleGAN: unpaired only, no pairs"]
+    assert rows[5:] == ["Partial: segmenter on 10% labels alone", "mondal: 10% labels + unlabelled photos"]
+    assert "not yet run" not in (out / "results.md").read_text()
+    runs = folders["runs"]
+    for scratch in ("okada_table1/okada_seed0", "okada_table1/cyclegan_seed0", "mondal_table1/partial_10", "mondal_table1/mondal_10"):
+        assert (runs / scratch / "metrics_val.json").is_file()
+    shared = {"okada_scratch_seed0", "cyclegan_scratch_seed0", "partial_10_scratch", "mondal_10_scratch"}
+    assert not shared & {p.name for p in (runs / "pretrained_encoder").iterdir()}
+    for imagenet, scratch, network in (("pretrained_encoder/okada_imagenet_seed0", "okada_table1/okada_seed0", "G_AB"),
+                                       ("pretrained_encoder/mondal_10_imagenet", "mondal_table1/mondal_10", "G_IS")):
+        new, old = (checkpoint.load(runs / name / "ckpt") for name in (imagenet, scratch))
+        differences = {k for k, v in flatten(new["config"]).items() if flatten(old["config"]).get(k) != v}
+        assert differences == {"run_dir", "model.generator_AtoB"}
+        assert new["arch"][network]["name"] == "mobilenet_v2_unet" and old["arch"][network]["name"] == "resnet_6blocks"
+    assert_png(out / "samples_AtoB.png")
+
+
 def test_quick_runs_never_touch_the_docs(folders, docs_before):
     assert (REPO / "docs" / "results.md").read_bytes() == docs_before
-    for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps"):
+    for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps", "pretrained_encoder"):
         assert "quick smoke version" in (folders["out"] / name / "results.md").read_text()
 
 

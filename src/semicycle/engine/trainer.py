@@ -33,6 +33,7 @@ from ..data.pairing import pair_names
 from ..data.transforms import center_crop, to_float, to_uint8
 from ..errors import CheckpointError, TrainingDiverged
 from ..methods import create_method, method_class
+from ..pretrained import load_pretrained_encoders
 from . import checkpoint
 from ..runtime import Runtime
 from ..figures import image_grid, plot_loss_curves
@@ -84,6 +85,10 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.sets = self._training_sets(resume)
         self.method = create_method(cfg, self.sets, self.runtime)
+        if state is None:  # a new run: ImageNet weights into pretrained encoders (a resumed one has them saved)
+            pretrained = load_pretrained_encoders(self.method.networks)
+            if pretrained and cfg.log.progress and self.main:
+                print(f"ImageNet encoder weights loaded into {', '.join(pretrained)}", file=sys.stderr)
         factor = linear_decay(t.epochs, t.decay_epochs)
         self.schedulers = {
             name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in self.method.optimizers.items()

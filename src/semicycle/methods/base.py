@@ -64,9 +64,18 @@ class Method:
         raise NotImplementedError
 
     def adam(self, *modules: nn.Module) -> torch.optim.Adam:
-        params = [p for m in modules for p in m.parameters()]
-        t = self.cfg.train
-        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2))
+        """Adam over ``modules`` at ``train.lr``; a pretrained encoder (``module.pretrained_encoder``) gets its
+        own parameter group at ``train.lr * model.encoder_lr_scale``, or with a scale of 0 is frozen
+        (``requires_grad`` off, outside the optimizer). The schedule scales every group alike."""
+        t, scale = self.cfg.train, self.cfg.model.encoder_lr_scale
+        encoder = [p for m in modules if getattr(m, "pretrained_encoder", None) for p in m.encoder.parameters()]
+        in_encoder = {id(p) for p in encoder}
+        groups = [{"params": [p for m in modules for p in m.parameters() if id(p) not in in_encoder]}]
+        if encoder and scale > 0:
+            groups.append({"params": encoder, "lr": t.lr * scale})
+        for p in encoder:
+            p.requires_grad_(scale > 0)
+        return torch.optim.Adam(groups, lr=t.lr, betas=(t.beta1, t.beta2))
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """Backward ``loss`` and step optimizer ``name`` (loss scaling in fp16 is the runtime's job)."""
@@ -103,12 +112,19 @@ def paired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int, 
     return PairedBatches(sets.data, rows, size, d.crop_size, d.flip, t.seed, per_epoch, rank, world_size)
 
 
+def build_generator(cfg: Config, runtime: Runtime, a_to_b: bool = False, **kwargs) -> nn.Module:
+    """A generator on the runtime's device: for the A -> B (photo -> label/image) network
+    ``model.generator_AtoB`` if set, else ``model.generator``; ``kwargs`` override the model settings."""
+    m = cfg.model
+    name = (m.generator_AtoB or m.generator) if a_to_b else m.generator
+    return create_generator(name, **{**generator_kwargs(m, name), **kwargs}).to(runtime.device)
+
+
 def segmentation_network(cfg: Config, palette, runtime: Runtime, void_class: bool = False) -> nn.Module:
     """The image -> class-logits generator (the segmenter G_IS): K classes, + void with ``void_class``."""
     if palette is None:
         raise ConfigError("segmentation needs class labels: set data.palette (facades, cityscapes, ...) or data.dataset=cmp")
-    kw = dict(generator_kwargs(cfg.model), out_channels=palette.num_classes + int(void_class), output="logits")
-    return create_generator(cfg.model.generator, **kw).to(runtime.device)
+    return build_generator(cfg, runtime, a_to_b=True, out_channels=palette.num_classes + int(void_class), output="logits")
 
 
 def set_requires_grad(modules, flag: bool) -> None:

@@ -13,9 +13,9 @@ from typing import Callable
 import torch
 
 from .. import losses
-from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
+from ..models import create_discriminator, discriminator_kwargs
 from ..settings import WEIGHT, Range
-from .base import Method, set_requires_grad, unpaired_batches
+from .base import Method, build_generator, set_requires_grad, unpaired_batches
 from .pool import ImagePool
 
 
@@ -40,8 +40,8 @@ class CycleGAN(Method):
         super().__init__(cfg, sets, runtime)
         t, m, device = cfg.cyclegan, cfg.model, runtime.device
         self.networks = {
-            "G_AB": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
-            "G_BA": create_generator(m.generator, **generator_kwargs(cfg.model)).to(device),
+            "G_AB": build_generator(cfg, runtime, a_to_b=True),
+            "G_BA": build_generator(cfg, runtime),
             "D_A": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model)).to(device),
             "D_B": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model)).to(device),
         }

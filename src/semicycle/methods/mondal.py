@@ -30,9 +30,9 @@ from .. import losses
 from ..data.batches import JointBatches
 from ..errors import ConfigError
 from ..data.labels import label_channels, label_input, void_as_class
-from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
+from ..models import create_discriminator, discriminator_kwargs
 from ..settings import WEIGHT
-from .base import Method, paired_batches, segmentation_network, set_requires_grad, unpaired_batches
+from .base import Method, build_generator, paired_batches, segmentation_network, set_requires_grad, unpaired_batches
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Mondal(Method):
         self.mask_channels = classes = label_channels(self.palette, void) if self.palette else 0
         self.networks = {
             "G_IS": segmentation_network(cfg, self.palette, runtime, void_class=void),
-            "G_SI": create_generator(m.generator, **dict(generator_kwargs(cfg.model), in_channels=classes)).to(dev),
+            "G_SI": build_generator(cfg, runtime, in_channels=classes),
             "D_S": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model, in_channels=classes)).to(dev),
             "D_I": create_discriminator(m.discriminator, **discriminator_kwargs(cfg.model, in_channels=3)).to(dev),
         }

@@ -16,9 +16,9 @@ import torch
 
 from .. import losses
 from ..errors import ConfigError
-from ..models import create_discriminator, create_generator, discriminator_kwargs, generator_kwargs
+from ..models import create_discriminator, discriminator_kwargs
 from ..settings import WEIGHT
-from .base import Method, paired_batches, segmentation_network, set_requires_grad
+from .base import Method, build_generator, paired_batches, segmentation_network, set_requires_grad
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Paired(Method):
             self.optimizers = {"G": self.adam(self.networks["G_IS"])}
             return
         self.networks = {
-            "G": create_generator(cfg.model.generator, **generator_kwargs(cfg.model)).to(runtime.device),
+            "G": build_generator(cfg, runtime, a_to_b=d.direction == "AtoB"),
             "D": create_discriminator(cfg.model.discriminator, **discriminator_kwargs(cfg.model, in_channels=6)).to(runtime.device),
         }
         self.translators = {d.direction: "G"}

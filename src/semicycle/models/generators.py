@@ -1,13 +1,17 @@
-"""Generators: the ResNet of Johnson et al. used by CycleGAN and the U-Net of pix2pix."""
+"""Generators: the ResNet of Johnson et al. used by CycleGAN, the U-Net of pix2pix, and a U-Net on an
+ImageNet MobileNetV2 encoder."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from semicycle.errors import ConfigError
+from semicycle.models.imagenet import IMAGENET_MEAN, IMAGENET_STD, MobileNetV2
 from semicycle.models.layers import conv_bias, norm_layer, run_float32_tail
 
 UPSAMPLES = ("transpose", "resize")
 OUTPUTS = ("tanh", "logits")
+ENCODER_BN = ("frozen", "train")
 
 
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
@@ -223,3 +227,80 @@ class UnetGenerator(nn.Module):
                 f"(2**num_downs); pad it, e.g. with semicycle.models.run_padded"
             )
         return self.model(x)
+
+
+class MobileNetV2UNet(nn.Module):
+    """A U-Net on an ImageNet encoder: MobileNetV2's first 18 feature layers (Sandler et al. 2018, Table 2
+    up to the 320-channel block, stride 32), then five decoder steps, each a 2x bilinear upsampling, the
+    concatenation of the encoder's features of that stride (16, 8, 4, 2; at stride 1 the input itself) and
+    a 3x3 conv - norm - ReLU (widths 4, 2, 1, 1, 1 x ngf), and a 3x3 conv to ``out_channels`` (+ tanh).
+
+    Inputs are RGB in [-1, 1] as everywhere in semicycle; the network maps them to [0, 1] and normalises
+    with the ImageNet mean and std itself. ``create_generator`` initialises every weight randomly: the
+    ImageNet weights are copied into ``encoder`` (whose keys are torchvision's ``features.0`` ... ``17``) by
+    :func:`semicycle.pretrained.load_pretrained_encoders` when a run starts; checkpoints then hold them.
+    ``encoder_bn="frozen"`` keeps the encoder's batch-norm layers in eval mode (ImageNet statistics) even
+    while training: small batches would otherwise overwrite them.
+    """
+
+    pretrained_encoder = "mobilenet_v2"  # the ImageNet network whose features the encoder holds
+    size_multiple = 32
+    ENCODER_LAYERS = 18
+    SKIP_LAYERS = (1, 3, 6, 13)  # encoder layers whose outputs are the stride 2, 4, 8 and 16 features
+    SKIP_CHANNELS = (16, 24, 32, 96)
+    BOTTLENECK_CHANNELS = 320
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        norm: str = "instance",
+        output: str = "tanh",
+        encoder_bn: str = "frozen",
+    ):
+        super().__init__()
+        if in_channels != 3:
+            raise ConfigError(
+                f"mobilenet_v2_unet takes RGB photos (in_channels=3), not {in_channels} channels; use it for the "
+                "photo -> label/image network (model.generator_AtoB) and another model.generator for label-map inputs"
+            )
+        _check_choice("encoder_bn", encoder_bn, ENCODER_BN)
+        self.encoder_bn = encoder_bn
+        self.encoder = nn.Sequential(*MobileNetV2.feature_layers()[: self.ENCODER_LAYERS])
+        self.register_buffer("input_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        bias = conv_bias(norm)
+        widths = (ngf * 4, ngf * 2, ngf, ngf, ngf)
+        channels, blocks = self.BOTTLENECK_CHANNELS, []
+        for width, skip in zip(widths, (*reversed(self.SKIP_CHANNELS), in_channels)):
+            blocks.append(nn.Sequential(nn.Conv2d(channels + skip, width, 3, padding=1, bias=bias),
+                                        norm_layer(norm, width), nn.ReLU(True)))
+            channels = width
+        self.decoder = nn.ModuleList(blocks)
+        self.head = nn.Sequential(nn.Conv2d(channels, out_channels, 3, padding=1), *_output_head(output))
+        self.train()  # applies encoder_bn (nn.Module starts in training mode without calling train())
+
+    def train(self, mode: bool = True) -> "MobileNetV2UNet":
+        super().train(mode)
+        if self.encoder_bn == "frozen":
+            for module in self.encoder.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ConfigError(f"input {height}x{width} is not a multiple of {self.size_multiple} (MobileNetV2's stride); "
+                              "pad it, e.g. with semicycle.models.run_padded")
+        h = ((x + 1) * 0.5 - self.input_mean) / self.input_std
+        skips = [x]
+        for index, layer in enumerate(self.encoder):
+            h = layer(h)
+            if index in self.SKIP_LAYERS:
+                skips.append(h)
+        for block, skip in zip(self.decoder, reversed(skips)):
+            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+            h = block(torch.cat([h, skip.to(h.dtype)], 1))
+        return run_float32_tail(self.head, h, len(self.head))

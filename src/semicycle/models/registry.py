@@ -10,7 +10,7 @@ from torch import nn
 
 from semicycle.errors import ConfigError
 from semicycle.models.discriminators import PatchDiscriminator, PixelDiscriminator, PixelwiseDiscriminator
-from semicycle.models.generators import ResnetGenerator, UnetGenerator
+from semicycle.models.generators import MobileNetV2UNet, ResnetGenerator, UnetGenerator
 from semicycle.models.layers import init_weights
 
 KINDS = ("generator", "discriminator")
@@ -120,11 +120,14 @@ def registered_defaults(kind: str, name: str) -> dict[str, Any]:
     return dict(_entry(kind, name).defaults)
 
 
-def generator_kwargs(model) -> dict[str, Any]:
-    """Constructor arguments of ``model.generator`` from the run's model settings (``ModelConfig``)."""
+def generator_kwargs(model, name: str = "") -> dict[str, Any]:
+    """Constructor arguments of the generator ``name`` (default ``model.generator``) from the run's model
+    settings (``ModelConfig``): those of its settings that the generator takes."""
+    accepted = _entry("generator", name or model.generator).accepted()
     kw: dict[str, Any] = dict(ngf=model.ngf, norm=model.norm)
-    if model.generator.startswith("resnet"):
-        kw["upsample"] = model.upsample
+    for key in ("upsample", "encoder_bn"):
+        if key in accepted:
+            kw[key] = getattr(model, key)
     return kw
 
 
@@ -198,6 +201,8 @@ def build_from_arch(arch: dict[str, Any], kind: str) -> nn.Module:
 #   multiples of 4 come back at their own size; at 4 the 1x1 bottleneck cannot be normalised or
 #   reflection-padded: 8, 12, 16, ... work.
 # U-Net: 2**num_downs multiples only (its forward refuses others).
+# MobileNetV2 U-Net: multiples of 32 (its forward refuses others); 32 leaves a 1x1 bottleneck, whose
+#   batch norm keeps ImageNet's statistics (encoder_bn=frozen; with encoder_bn=train a batch of one needs 64).
 # PatchGAN: n_layers stride-2 k4 p1 convs (floor(s/2) each), then two stride-1 k4 p1 convs (-1
 #   each): s // 2**n_layers - 2 >= 1 output pixels, i.e. s >= 3 * 2**n_layers (24 for n_layers=3);
 #   odd sizes are fine.
@@ -213,6 +218,14 @@ def _unet_sizes(num_downs: int, **_: Any) -> SizeRule:
                     why_minimum=f"{num_downs} stride-2 downsamplings take it to 1x1")
 
 
+def _mobilenet_sizes(encoder_bn: str, **_: Any) -> SizeRule:
+    if encoder_bn == "train":  # batch norm needs more than one value per channel: 2x2 at stride 32
+        return SizeRule(32, 64, why_multiple="MobileNetV2 downsamples 5 times and the decoder upsamples back",
+                        why_minimum="with encoder_bn=train, batch norm at stride 32 needs more than one pixel")
+    return SizeRule(32, 32, why_multiple="MobileNetV2 downsamples 5 times and the decoder upsamples back",
+                    why_minimum="MobileNetV2 downsamples 5 times")
+
+
 def _patch_sizes(n_layers: int, **_: Any) -> SizeRule:
     return SizeRule(1, 3 * 2**n_layers, why_minimum=f"its {n_layers} stride-2 and two more 4x4 convolutions leave no patch to score")
 
@@ -225,6 +238,7 @@ register_generator("resnet_9blocks", n_blocks=9, size_rule=_resnet_sizes)(Resnet
 register_generator("resnet_6blocks", n_blocks=6, size_rule=_resnet_sizes)(ResnetGenerator)
 register_generator("unet_128", num_downs=7, size_rule=_unet_sizes)(UnetGenerator)
 register_generator("unet_256", num_downs=8, size_rule=_unet_sizes)(UnetGenerator)
+register_generator("mobilenet_v2_unet", size_rule=_mobilenet_sizes)(MobileNetV2UNet)
 register_discriminator("patchgan", n_layers=3, size_rule=_patch_sizes)(PatchDiscriminator)
 register_discriminator("pixelgan", size_rule=_pixel_sizes)(PixelDiscriminator)
 # Mondal's pixel-wise Ds keep the paper's batch norm, whatever model.norm says.

@@ -4,17 +4,9 @@
 it also writes the list that ``pairs.list=`` reads, a contact sheet (``pairs.png``) and details (``pairs.json``).
 """
 
-from .features import (
-    EXTRACTORS,
-    FeatureExtractor,
-    MissingWeightsError,
-    MobileNetV2,
-    ResNet50,
-    default_cache_dir,
-    extract_features,
-    load_network,
-    mobilenet_weights_path,
-)
+from ..models.imagenet import MobileNetV2, ResNet50
+from ..pretrained import MissingWeightsError, load_network, mobilenet_weights_path
+from .features import EXTRACTORS, FeatureExtractor, default_cache_dir, extract_features
 from .kmedoids import KMedoidsResult  # the functions: semicycle.selection.kmedoids.{kmedoids, kmeans}
 from .strategies import METHODS, Selection, contact_sheet, read_name_list, select_pairs, write_selection
 

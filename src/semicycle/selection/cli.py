@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .features import EXTRACTORS, SIDES, WEIGHTS_PIP
+from ..pretrained import WEIGHTS_PIP
+from .features import EXTRACTORS, SIDES
 from .strategies import METHODS
 
 
