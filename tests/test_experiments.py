@@ -174,7 +174,8 @@ def test_mondal_table1(folders, capsys):
         diagnose.main(["--runs-dir", str(runs), "mondal_30"])
     with pytest.raises(SystemExit, match="full has no pairs.txt"):
         diagnose.main(["--runs-dir", str(runs), "full", "mondal_10"])
-    assert diagnose.DEFAULT_RUNS == ["partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle", "mondal_10_d_1x1"]
+    assert diagnose.DEFAULT_RUNS == ["partial_10", "mondal_10"] + [f"mondal_10_{a}" for a in (
+        "no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1")]
 
 
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
@@ -183,17 +184,23 @@ def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
     args.dataset = "cityscapes"
     exp = module.build(args)
-    assert [r.name for r in exp.runs][:6] == ["full", "partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle",
-                                              "mondal_10_d_1x1"]
+    ablations = ["no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1"]
+    assert [r.name for r in exp.runs] == ["partial_10", "mondal_10", *(f"mondal_10_{a}" for a in ablations), "partial_30", "mondal_30",
+                                          "partial_10_seed1", "mondal_10_seed1", "full", "partial_20", "mondal_20", "partial_50", "mondal_50"]
     base = exp.run("mondal_10")
     base_config = exp.build_config(base, exp.schedule(base))
     assert base_config.model.discriminator == "pixelwise"
-    for suffix, section, key, value in (("no_label_adv", "mondal", "lambda_label_adv", 0), ("no_image_cycle", "mondal", "lambda_image_cycle", 0),
-                                        ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
+    for suffix, section, key, value in (("no_image_sup", "mondal", "lambda_image_sup", 0), ("no_label_cycle", "mondal", "lambda_label_cycle", 0),
+                                        ("no_image_cycle", "mondal", "lambda_image_cycle", 0), ("no_label_adv", "mondal", "lambda_label_adv", 0),
+                                        ("no_image_adv", "mondal", "lambda_image_adv", 0), ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
         ablation = exp.run(f"mondal_10_{suffix}")
         assert ablation.preset == base.preset
         assert ablation.overrides == base.overrides + [f"{section}.{key}={value}"]
         assert getattr(getattr(exp.build_config(ablation, exp.schedule(ablation)), section), key) == value
+    for name in ("partial_10", "mondal_10"):  # the second seed changes the seed only
+        first, second = exp.run(name), exp.run(f"{name}_seed1")
+        assert second.preset == first.preset and second.overrides == ["train.seed=1", *first.overrides[1:]]
+        assert first.overrides[0] == "train.seed=0" and exp.build_config(second, exp.schedule(second)).train.seed == 1
     quick_args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
     quick_args.dataset = "cityscapes"
     assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]
