@@ -4,7 +4,7 @@
 #   experiments/run_all.sh [WORKERS]      start (or continue: finished runs are skipped, stopped ones resume)
 #   experiments/run_all.sh --stop         stop every worker; the run in progress saves a checkpoint
 #
-# Environment: PYTHON (default .venv/bin/python), WORKER_DIR (pid files and logs, default runs),
+# Environment: PYTHON (default .venv/bin/python), SCRIPTS (which experiments, default all), WORKER_DIR (pid files and logs, default runs),
 # WORKER_STAGGER (seconds between worker starts, default 20).
 #
 # Each worker runs the scripts in the order below with `--split val`; the lock file of each run folder
