@@ -144,6 +144,22 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     assert_png(out / "samples_AtoB.png")
 
 
+def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
+    """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
+    module, table1 = script("okada_rate_sweep"), script("okada_table1")
+    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args.dataset = "facades"
+    exp = module.build(args)
+    assert [r.name for r in exp.runs][-3:] == ["cyclegan_seed1", "okada_seed1", "okada_rate20_seed1"]
+    table1_args = table1.common.parse(table1.common.parser("plan", "okada_table1"), ["--runs-dir", str(tmp_path)])
+    table1_args.seeds = [0, 1]
+    table1_exp = table1.build(table1_args)
+    for name in ("cyclegan_seed1", "okada_seed1"):  # the very runs of okada_table1 (trained once for both)
+        assert exp.run(name).run_dir == table1_exp.run(name).run_dir and exp.run(name).overrides == table1_exp.run(name).overrides
+    assert exp.run("okada_rate20_seed1").overrides == ["train.seed=1", "pairs.rate=0.2"]
+    assert module.seed_runs(exp, 20) == ["okada_rate20_seed0", "okada_rate20_seed1"] and module.seed_runs(exp, 5) == ["okada_rate5_seed0"]
+
+
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
