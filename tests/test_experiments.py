@@ -307,6 +307,22 @@ def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
                      f"{old['mean_iou']:.3f}", f"{old['void_prediction_fraction']:.3f}"]
 
 
+def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
+    """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last."""
+    module = script("shukla_tables")
+    args = module.common.parse(module.common.parser("plan", "shukla_tables"), ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    args.tables = [1, 2]
+    exp = module.build(args)
+    second = ["cyclegan_seed1", "shukla_pairs0_seed1", "shukla_kmedoids_20_seed1"]
+    assert [r.name for r in exp.runs][-3:] == second
+    for name in second:
+        first, run = exp.run(name.removesuffix("_seed1")), exp.run(name)
+        assert run.preset == first.preset and run.overrides == [
+            "train.seed=1" if item == "train.seed=0" else item for item in first.overrides] != first.overrides
+        assert module.seeds(exp, first.name) == [first.name, name]
+    assert module.seeds(exp, "shukla_kmedoids_5") == ["shukla_kmedoids_5"]
+
+
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output
