@@ -144,6 +144,22 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     assert_png(out / "samples_AtoB.png")
 
 
+def test_okada_sweeps_reuse_table1_runs_and_tabulate_both_knobs(folders, capsys):
+    code, output = run_script("okada_sweeps", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "okada_sweeps"
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert set(runs) == {"scorer", "okada_seed0", "okada_kappa1_seed0", "cyclegan_seed0", "cyclegan_lambda1_seed0", "okada_lambda1_seed0"}
+    for name in ("scorer", "cyclegan_seed0", "okada_seed0"):  # kappa = lambda = 10 and the scorer are okada_table1's runs
+        assert Path(runs[name]["run_dir"]).parent.name == "okada_table1"
+    configs = {name: (Path(runs[name]["run_dir"]) / "config.yaml").read_text() for name in ("okada_kappa1_seed0", "cyclegan_lambda1_seed0")}
+    assert "kappa: 1.0\n" in configs["okada_kappa1_seed0"] and "lambda_cycle: 1.0\n" in configs["cyclegan_lambda1_seed0"]
+    text = (out / "results.md").read_text()
+    assert "### kappa" in text and "### lambda" in text and "not yet run" not in text
+    assert_png(out / "sweep_kappa.png")
+    assert_png(out / "sweep_lambda.png")
+
+
 def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
     module, table1 = script("okada_rate_sweep"), script("okada_table1")
@@ -375,7 +391,7 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $1 threads=$OMP_NUM_THREADS"\n'
                     'if [ "$1" = experiments/mondal_table1.py ]; then sleep 60 & wait $!; fi\n')
     fake.chmod(0o755)
-    env = {**os.environ, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
+    env = {**{k: v for k, v in os.environ.items() if k != "SCRIPTS"}, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
     script = str(EXPERIMENTS / "run_all.sh")
     started = subprocess.run([script, "2"], env=env, capture_output=True, text=True, check=True).stdout
     assert "worker 1: pid" in started and "worker 2: pid" in started
@@ -394,7 +410,7 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     for log in logs:
         text = log.read_text()
         order = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
-        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "shukla_maps", "mondal_table1")]
+        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "shukla_maps", "mondal_table1")]
         assert f"threads={threads}" in text
         assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
         assert "shukla_tables" not in text  # and the worker did not go on to the next script
