@@ -12,7 +12,8 @@ CPU-scale configuration: the one of okada_table1.py (64 px from load 72 + random
 resnet_6blocks, ngf = ndf = 32, batch 1, ITERATIONS iterations per run, half constant LR, half decay).
 Metrics: photo -> label by nearest palette colour; label -> photo FCN-score with the facades scorer
 (Cityscapes: ESPNet). The paper's Fig. 5 is on Cityscapes and gives its values only in the figure,
-so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data).
+so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data; there the 0% and
+100% rows are also set beside the CycleGAN paper's Cityscapes CycleGAN and pix2pix numbers, labelled "paper").
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ NAME = "okada_rate_sweep"
 ITERATIONS = okada_table1.ITERATIONS
 RATES = [0, 2, 5, 10, 20, 100]  # percent
 METRICS = okada_table1.METRICS
+# The CycleGAN paper's Cityscapes comparison (Zhu et al. 2017, Tables 1-2: FCN-score of labels -> photo, and photo ->
+# labels; per-pixel acc, per-class acc, class IoU) - our 0% row is CycleGAN, our 100% row the fully supervised end.
+CYCLEGAN_PAPER = {0: ("CycleGAN", (0.58, 0.22, 0.16), (0.52, 0.17, 0.11)), 100: ("pix2pix", (0.85, 0.40, 0.32), (0.71, 0.25, 0.18))}
 
 
 SECOND_SEED = 1
@@ -90,7 +94,27 @@ def tabulate(exp: Experiment) -> str:
     seeded = [rate for rate in RATES if len(seed_runs(exp, rate)) > 1]
     text = (f"Seed 0; {', '.join(f'{r}%' for r in seeded)}: seeds 0 and {SECOND_SEED}, mean ± sd. " if seeded else "One seed (0). ")
     text += "Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
-    return text + "\n".join(lines) + "\n"
+    text += "\n".join(lines) + "\n"
+    if exp.args.dataset == "cityscapes":
+        text += "\n" + cyclegan_paper_table(exp)
+    return text
+
+
+def cyclegan_paper_table(exp: Experiment) -> str:
+    """Our 0% and 100% rows beside the CycleGAN paper's Cityscapes CycleGAN and pix2pix rows (labelled "paper")."""
+    header = ["rate", "paper's method"] + [f"{direction} {key} ({who})" for direction in ("photo->label", "label->photo")
+                                           for key, _ in METRICS for who in ("ours", "paper")]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for rate, (method, photo_to_label, label_to_photo) in CYCLEGAN_PAPER.items():
+        names = seed_runs(exp, rate)
+        cells = [f"{rate}%", method]
+        for prefix, paper in ((("photo_to_label",), photo_to_label), (("label_to_photo", "generated"), label_to_photo)):
+            for (_, path), value in zip(METRICS, paper):
+                cells += [tables.cell([tables.get(exp.metrics.get(n), *prefix, *path) for n in names], len(names)), tables.paper(value)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return ("Beside the CycleGAN paper's Cityscapes comparison (paper: Zhu et al. 2017, Tables 1-2, 256 px, FCN-8s scorer; "
+            "ours: 64 px, ESPNet scorer for label -> photo; our 100% row is okada with every pair, not pix2pix):\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def figures(exp: Experiment) -> list[dict]:

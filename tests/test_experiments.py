@@ -176,6 +176,20 @@ def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     assert module.seed_runs(exp, 20) == ["okada_rate20_seed0", "okada_rate20_seed1"] and module.seed_runs(exp, 5) == ["okada_rate5_seed0"]
 
 
+def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_0_and_100(tmp_path):
+    module = script("okada_rate_sweep")
+    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args.dataset = "cityscapes"
+    exp = module.build(args)
+    fake = {"photo_to_label": {"pixel_accuracy": 0.5, "mean_class_accuracy": 0.2, "mean_iou": 0.1},
+            "label_to_photo": {"generated": {"pixel_accuracy": 0.4, "mean_class_accuracy": 0.15, "mean_iou": 0.05}}}
+    exp.metrics = {run.name: fake for run in exp.runs}
+    text = module.tabulate(exp)
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 0%") or line.startswith("| 100%")}
+    assert "| 0.500 ± 0.000 (n=2) | 0.580 |" in rows["CycleGAN"] and "| 0.050 ± 0.000 (n=2) | 0.110 |" in rows["CycleGAN"]  # 2 seeds
+    assert "| 0.500 | 0.850 |" in rows["pix2pix"] and "| 0.400 | 0.710 |" in rows["pix2pix"] and "| 0.050 | 0.180 |" in rows["pix2pix"]
+
+
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
