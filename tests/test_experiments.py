@@ -190,6 +190,24 @@ def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_
     assert "| 0.500 | 0.850 |" in rows["pix2pix"] and "| 0.400 | 0.710 |" in rows["pix2pix"] and "| 0.050 | 0.180 |" in rows["pix2pix"]
 
 
+def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):
+    code, output = run_script("time_to_quality", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "time_to_quality", folders["runs"] / "time_to_quality"
+    for name in ("cyclegan", "okada_10", "pix2pix_10"):
+        kept = sorted(p.name for p in (runs / name / "ckpt").glob("epoch_*.pt"))
+        curve = json.loads((runs / name / "quality_curve_val.json").read_text())
+        assert len(kept) >= 2 and [p["checkpoint"] for p in curve] == kept  # every kept checkpoint, in training order
+        iterations = [p["iteration"] for p in curve]
+        assert iterations == sorted(iterations) and iterations[-1] == json.loads((runs / name / "ckpt" / "progress.json").read_text())["iteration"]
+        final = json.loads((runs / name / "metrics_val.json").read_text())["photo_to_label"]["mean_iou"]
+        assert curve[-1]["mean_iou"] == pytest.approx(final)  # the last kept checkpoint is the final model
+    assert (runs / "okada_10" / "pairs.txt").read_text() == (runs / "pix2pix_10" / "pairs.txt").read_text()  # the same pairs
+    text = (out / "results.md").read_text()
+    assert "CycleGAN's final mIoU" in text
+    assert_png(out / "time_to_quality.png")
+
+
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
@@ -424,7 +442,8 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     for log in logs:
         text = log.read_text()
         order = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
-        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "shukla_maps", "mondal_table1")]
+        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "time_to_quality", "shukla_maps",
+                                                                 "mondal_table1")]
         assert f"threads={threads}" in text
         assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
         assert "shukla_tables" not in text  # and the worker did not go on to the next script
