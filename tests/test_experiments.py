@@ -371,6 +371,23 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     assert module.seeds(exp, "shukla_kmedoids_5") == ["shukla_kmedoids_5"]
 
 
+def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(folders, capsys):
+    code, output = run_script("shukla_supplement", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "shukla_supplement", folders["runs"]
+    text = (out / "results.md").read_text()
+    assert "### Table 5" in text and "### Table 8" in text and "### Table 9" in text and "not yet run" not in text
+    table2 = runs / "shukla_tables" / "shukla_kmedoids_2"
+    # Table 9 scores Table 2's run in the other direction, beside (not over) its photo -> label scores
+    forward, backward = (json.loads((table2 / name).read_text()) for name in ("metrics_val.json", "metrics_val_BtoA.json"))
+    assert "photo_to_label" in forward and "label_to_photo" not in forward
+    assert "label_to_photo" in backward and "photo_to_label" not in backward
+    config = (runs / "shukla_supplement" / "pix2pix_b2a_kmedoids_2" / "config.yaml").read_text()
+    assert "direction: BtoA" in config and "pairs_kmedoids_2.txt" in config  # Table 2's pair list, label -> photo
+    ablation = (runs / "shukla_supplement" / "shukla_kmedoids_2_no_cycle" / "config.yaml").read_text()
+    assert "lambda_cycle: 0.0" in ablation
+
+
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output
