@@ -123,7 +123,9 @@ class Experiment:
 
     def add(self, run: Run) -> Run:
         run.run_dir = Path(run.run_dir or self.runs_dir / run.name).resolve()
-        if any(run.name == other.name or run.run_dir == other.run_dir for other in self.runs):
+        # one folder may be two runs only when they score different directions (Shukla's Table 9 scores Table 2's runs B -> A)
+        if any(run.name == other.name or (run.run_dir == other.run_dir and (run.direction == "BtoA") == (other.direction == "BtoA"))
+               for other in self.runs):
             raise ValueError(f"run {run.name!r} of {self.name}: another run has that name or the folder {run.run_dir}")
         self.runs.append(run)
         return run
@@ -165,10 +167,16 @@ class Experiment:
     def schedule(self, run: Run) -> list[str]:
         return [f"train.{key}={self.plan(run)[key]}" for key in ("epochs", "decay_epochs")]
 
+    def scores_name(self, run: Run) -> str:
+        """``<split>``, or ``<split>_BtoA`` for a run scored label -> photo only: two experiments sharing a run (Shukla's
+        Tables 2 and 9) may score it in each direction."""
+        return f"{self.split}_BtoA" if run.direction == "BtoA" else self.split
+
     def metrics_for(self, run: Run) -> dict | None:
         """The run's scores on the split (``metrics_<split>.json``, else a plain ``semicycle evaluate RUN``'s ``metrics.json``
         of that split), or None while it has none scored by today's protocol (so --tabulate-only re-scores it)."""
-        for path in (run.run_dir / f"metrics_{self.split}.json", run.run_dir / "metrics.json"):
+        plain = [run.run_dir / "metrics.json"] if run.direction != "BtoA" else []
+        for path in [run.run_dir / f"metrics_{self.scores_name(run)}.json", *plain]:
             metrics = load_metrics(path) if path.is_file() else None
             if metrics is not None and (path.name != "metrics.json" or metrics.get("split") == self.split):
                 # label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void, counted wrong): again
@@ -189,14 +197,14 @@ class Experiment:
                                       "move it away (or restore the script's settings) and run again")
 
     def evaluate(self, run: Run) -> dict:
-        """Score the run on the split; the scores go to ``RUN/metrics_<split>.json``, the seconds to ``RUN/walltime.json``."""
+        """Score the run on the split; the scores go to ``RUN/metrics_<scores_name>.json``, the seconds to ``RUN/walltime.json``."""
         print(f"[{self.name}] evaluating {run.name} on {self.split}", flush=True)
         start, overrides = time.perf_counter(), dict(item.split("=", 1) for item in self.eval_overrides(run))
         metrics = semicycle.evaluate(run.run_dir, direction=run.direction, split=self.split,
-                                     out_dir=run.run_dir / "eval" / self.split, overrides=overrides)
-        write_json(run.run_dir / f"metrics_{self.split}.json", metrics)
+                                     out_dir=run.run_dir / "eval" / self.scores_name(run), overrides=overrides)
+        write_json(run.run_dir / f"metrics_{self.scores_name(run)}.json", metrics)
         wall = read_json(run.run_dir / "walltime.json", {})
-        wall.setdefault("eval_seconds", {})[self.split] = round(time.perf_counter() - start, 1)
+        wall.setdefault("eval_seconds", {})[self.scores_name(run)] = round(time.perf_counter() - start, 1)
         write_json(run.run_dir / "walltime.json", wall)
         return metrics
 

@@ -2,7 +2,7 @@
 
     OMP_WAIT_POLICY=PASSIVE python experiments/okada_rate_sweep.py [--split val] [--quick] [--dataset facades]
 
-One seed (0). Rate 0% is CycleGAN (preset zhu2017-cyclegan-<dataset>); the others are preset
+Seed 0; the 0%, 10% and 20% rows also seed 1 (not in --quick), their cells the mean ± sd. Rate 0% is CycleGAN (preset zhu2017-cyclegan-<dataset>); the others are preset
 okada2019-ssl-<dataset> with pairs.rate = 0.02, 0.05, 0.10, 0.20, 1.0 (kappa = lambda = 10).
 On facades the 0% and 10% runs and the label -> photo scorer are those of experiments/okada_table1.py
 (same configuration, same folders under runs/experiments/okada_table1/): whichever script comes first
@@ -12,7 +12,8 @@ CPU-scale configuration: the one of okada_table1.py (64 px from load 72 + random
 resnet_6blocks, ngf = ndf = 32, batch 1, ITERATIONS iterations per run, half constant LR, half decay).
 Metrics: photo -> label by nearest palette colour; label -> photo FCN-score with the facades scorer
 (Cityscapes: ESPNet). The paper's Fig. 5 is on Cityscapes and gives its values only in the figure,
-so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data).
+so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data; there the 0% and
+100% rows are also set beside the CycleGAN paper's Cityscapes CycleGAN and pix2pix numbers, labelled "paper").
 """
 
 from __future__ import annotations
@@ -34,10 +35,23 @@ NAME = "okada_rate_sweep"
 ITERATIONS = okada_table1.ITERATIONS
 RATES = [0, 2, 5, 10, 20, 100]  # percent
 METRICS = okada_table1.METRICS
+# The CycleGAN paper's Cityscapes comparison (Zhu et al. 2017, Tables 1-2: FCN-score of labels -> photo, and photo ->
+# labels; per-pixel acc, per-class acc, class IoU) - our 0% row is CycleGAN, our 100% row the fully supervised end.
+CYCLEGAN_PAPER = {0: ("CycleGAN", (0.58, 0.22, 0.16), (0.52, 0.17, 0.11)), 100: ("pix2pix", (0.85, 0.40, 0.32), (0.71, 0.25, 0.18))}
 
 
-def run_name(rate: int) -> str:
-    return "cyclegan_seed0" if rate == 0 else ("okada_seed0" if rate == 10 else f"okada_rate{rate}_seed0")
+SECOND_SEED = 1
+SEEDED_RATES = (0, 10, 20)  # the rows the sweep's conclusions rest on get a second training seed (issue 23)
+
+
+def run_name(rate: int, seed: int = 0) -> str:
+    return f"cyclegan_seed{seed}" if rate == 0 else (f"okada_seed{seed}" if rate == 10 else f"okada_rate{rate}_seed{seed}")
+
+
+def seed_runs(exp: Experiment, rate: int) -> list[str]:
+    """The runs of ``rate`` over the seeds the plan has."""
+    names = {run.name for run in exp.runs}
+    return [run_name(rate, seed) for seed in (0, SECOND_SEED) if run_name(rate, seed) in names]
 
 
 def build(args) -> Experiment:
@@ -49,15 +63,17 @@ def build(args) -> Experiment:
     if shared:
         scorer = exp.add(okada_table1.scorer_run(exp))
         eval_overrides = [f"eval.scorer={rel(scorer.run_dir)}"]
-    for rate in RATES:
+    second = [] if exp.quick else [(rate, SECOND_SEED) for rate in SEEDED_RATES]  # after every seed-0 run
+    for rate, seed in [(rate, 0) for rate in RATES] + second:
         if rate == 0:
-            preset, overrides, label = f"zhu2017-cyclegan-{args.dataset}", ["train.seed=0"], "0%: CycleGAN"
+            preset, overrides, label = f"zhu2017-cyclegan-{args.dataset}", [f"train.seed={seed}"], "0%: CycleGAN"
         else:
             preset, label = f"okada2019-ssl-{args.dataset}", f"{rate}% pairs (okada, kappa = lambda = 10)"
-            overrides = ["train.seed=0", f"pairs.rate={rate / 100:g}"]
-        run_dir = (exp.runs_root / okada_table1.NAME / run_name(rate)) if shared and rate in (0, 10) else None
-        exp.add(Run(run_name(rate), preset, overrides, label=label, eval_overrides=eval_overrides, run_dir=run_dir,
-                    needs=["scorer"] if shared else []))
+            overrides = [f"train.seed={seed}", f"pairs.rate={rate / 100:g}"]
+        name = run_name(rate, seed)
+        run_dir = (exp.runs_root / okada_table1.NAME / name) if shared and rate in (0, 10) else None
+        exp.add(Run(name, preset, overrides, label=label + (f", seed {seed}" if seed else ""), eval_overrides=eval_overrides,
+                    run_dir=run_dir, needs=["scorer"] if shared else []))
     return exp
 
 
@@ -65,19 +81,40 @@ def tabulate(exp: Experiment) -> str:
     header = ["supervised rate"] + [f"photo->label {k}" for k, _ in METRICS] + [f"label->photo {k}" for k, _ in METRICS]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for rate in RATES:
-        metrics = exp.metrics.get(run_name(rate))
+        names = seed_runs(exp, rate)
         cells = [f"{rate}%"]
         for prefix in (("photo_to_label",), ("label_to_photo", "generated")):
             for _, path in METRICS:
-                value = tables.get(metrics, *prefix, *path)
-                cells.append("not yet run" if metrics is None else tables.fmt(value))
+                cells.append(tables.cell([tables.get(exp.metrics.get(n), *prefix, *path) for n in names], len(names)))
         lines.append("| " + " | ".join(cells) + " |")
     upper = exp.metrics.get(run_name(0)) or exp.metrics.get(run_name(10))
     cells = ["real photos (scorer's upper bound)"] + ["—"] * 3
     cells += [tables.fmt(tables.get(upper, "label_to_photo", "real_photos", *p)) if upper else "not yet run" for _, p in METRICS]
     lines.append("| " + " | ".join(cells) + " |")
-    text = "One seed (0). Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
-    return text + "\n".join(lines) + "\n"
+    seeded = [rate for rate in RATES if len(seed_runs(exp, rate)) > 1]
+    text = (f"Seed 0; {', '.join(f'{r}%' for r in seeded)}: seeds 0 and {SECOND_SEED}, mean ± sd. " if seeded else "One seed (0). ")
+    text += "Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
+    text += "\n".join(lines) + "\n"
+    if exp.args.dataset == "cityscapes":
+        text += "\n" + cyclegan_paper_table(exp)
+    return text
+
+
+def cyclegan_paper_table(exp: Experiment) -> str:
+    """Our 0% and 100% rows beside the CycleGAN paper's Cityscapes CycleGAN and pix2pix rows (labelled "paper")."""
+    header = ["rate", "paper's method"] + [f"{direction} {key} ({who})" for direction in ("photo->label", "label->photo")
+                                           for key, _ in METRICS for who in ("ours", "paper")]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for rate, (method, photo_to_label, label_to_photo) in CYCLEGAN_PAPER.items():
+        names = seed_runs(exp, rate)
+        cells = [f"{rate}%", method]
+        for prefix, paper in ((("photo_to_label",), photo_to_label), (("label_to_photo", "generated"), label_to_photo)):
+            for (_, path), value in zip(METRICS, paper):
+                cells += [tables.cell([tables.get(exp.metrics.get(n), *prefix, *path) for n in names], len(names)), tables.paper(value)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return ("Beside the CycleGAN paper's Cityscapes comparison (paper: Zhu et al. 2017, Tables 1-2, 256 px, FCN-8s scorer; "
+            "ours: 64 px, ESPNet scorer for label -> photo; our 100% row is okada with every pair, not pix2pix):\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def figures(exp: Experiment) -> list[dict]:
@@ -85,13 +122,13 @@ def figures(exp: Experiment) -> list[dict]:
     for key, path in METRICS:
         series = []
         for index, (prefix, label) in enumerate(((("photo_to_label",), "photo -> label"), (("label_to_photo", "generated"), "label -> photo"))):
-            ys = [tables.get(exp.metrics.get(run_name(r)), *prefix, *path) for r in RATES]
+            ys = [tables.values_of(exp, seed_runs(exp, r), *prefix, *path) for r in RATES]  # the seeds' mean
             series.append({"label": label, "x": RATES, "y": ys, "color": index})
         panels.append(line_panel(series, key, "supervised rate (%)", key, RATES, [f"{r}%" for r in RATES], categorical=True))
     notes = []
     if any(exp.metrics.get(run_name(r)) for r in RATES):  # no paper values to draw: no figure before the first run
         save(hstack(panels), exp.out_dir / "rate_sweep.png")
-        notes.append({"file": "rate_sweep.png", "caption": f"FCN-score against the supervised rate ({exp.split}, one seed; x axis not to scale)"})
+        notes.append({"file": "rate_sweep.png", "caption": f"FCN-score against the supervised rate ({exp.split}, the seeds' mean; x axis not to scale)"})
     columns = [(f"{r}%", run_name(r)) for r in RATES]
     return notes + samples.samples_figure(exp, columns, "AtoB", f"photo -> label for each supervised rate (first 4 {exp.split} images)",
                                          input_title="photo")

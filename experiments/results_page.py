@@ -123,7 +123,7 @@ def train_command(exp, run) -> str:
 def evaluate_command(exp, run) -> str:
     direction = ["--direction", run.direction] if run.direction else []
     return command_line(["semicycle", "evaluate", rel(run.run_dir), "--split", exp.split, *direction,
-                         "--out", rel(run.run_dir / "eval" / exp.split), *exp.eval_overrides(run)])
+                         "--out", rel(run.run_dir / "eval" / exp.scores_name(run)), *exp.eval_overrides(run)])
 
 
 def summary(exp, previous: dict | None = None) -> dict:

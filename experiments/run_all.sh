@@ -4,7 +4,7 @@
 #   experiments/run_all.sh [WORKERS]      start (or continue: finished runs are skipped, stopped ones resume)
 #   experiments/run_all.sh --stop         stop every worker; the run in progress saves a checkpoint
 #
-# Environment: PYTHON (default .venv/bin/python), WORKER_DIR (pid files and logs, default runs),
+# Environment: PYTHON (default .venv/bin/python), SCRIPTS (which experiments, default all), WORKER_DIR (pid files and logs, default runs),
 # WORKER_STAGGER (seconds between worker starts, default 20).
 #
 # Each worker runs the scripts in the order below with `--split val`; the lock file of each run folder
@@ -18,7 +18,7 @@ set -u
 cd "$(dirname "$0")/.."
 WORKER_DIR=${WORKER_DIR:-runs}
 mkdir -p "$WORKER_DIR"
-SCRIPTS="okada_table1 okada_rate_sweep shukla_maps mondal_table1 shukla_tables pretrained_encoder"
+SCRIPTS=${SCRIPTS:-"okada_table1 okada_rate_sweep okada_sweeps time_to_quality shukla_maps mondal_table1 shukla_tables shukla_supplement pretrained_encoder"}  # e.g. SCRIPTS=mondal_table1 to run one
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 
 if [ "${1:-}" = "--stop" ]; then

@@ -7,7 +7,7 @@ Preparation (kept under the runs folder, lists copied to the results folder):
      Cityscapes training images we have (the paper: 2975) -> a list the runs train on (data.subset);
   2. the pairs among those 200: k-medoids with k = N, and random draws (select-pairs --method random,
      seeds 1, 2, 3), N = 1, 5, 10, 20.
-Runs (training seed 0 everywhere, so pair selection is the only difference between draws):
+Runs (training seed 0 everywhere but the three "_seed1" runs, so pair selection is the only difference between draws):
   Table 2 (200 unpaired + N pairs, method shukla: RaSGAN, cycle 10, identity 10, reconstruction 150, balanced)
     cyclegan                    200 unpaired, CycleGAN (LSGAN) - the paper's "200 | -" row
     shukla_pairs0               200 unpaired, shukla losses, no pairs - "200 (ours)"
@@ -16,6 +16,8 @@ Runs (training seed 0 everywhere, so pair selection is the only difference betwe
     shukla_kmedoids_20_unbalanced  + 20 k-medoids pairs, each pair once per epoch (shukla.balance=false)
     shukla_pairs0_identity5, shukla_kmedoids_20_identity5   ablation: identity weight 5 (CycleGAN's,
                                 cyclegan.lambda_identity=0.5) instead of the paper's 10, with 0 and 20 pairs
+    cyclegan_seed1, shukla_pairs0_seed1, shukla_kmedoids_20_seed1   training seed 1 (same pair list): their
+                                rows show the mean ± sd over seeds 0 and 1 (trained last)
   Table 1 (paired only: pix2pix with the same ResNet generator and instance norm, conditional PatchGAN, L1 x 100)
     pix2pix_kmedoids_{N}, pix2pix_random_{N}_draw{D}, pix2pix_all (all 200 pairs - the "- | 200" row)
 
@@ -54,6 +56,7 @@ METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("p
 # Variants of a shukla run (default: balanced, identity 10 = 1.0 x cycle 10): run-name suffix, override, label
 UNBALANCED = ("_unbalanced", "shukla.balance=false", "unbalanced")
 IDENTITY_ABLATION = "ablation: identity weight 5 (CycleGAN's) instead of 10"
+SECOND_SEED = 1  # Table 2: CycleGAN, 0 and 20 k-medoids pairs also with training seed 1 (issue 23, item 5)
 IDENTITY5 = ("_identity5", "cyclegan.lambda_identity=0.5", f"balanced, {IDENTITY_ABLATION}")
 # The six classes that cover 92% of the label pixels of the 350 Cityscapes val images at 64 px (road 38%,
 # building 23%, vegetation 18%, sidewalk 5%, car 5%, sky 3%); the other 13 share the remaining 8%.
@@ -86,88 +89,137 @@ def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, o
     return read_name_list(out)
 
 
-def prepare_subset(exp: Experiment, dataset: str, unpaired: int, quick_unpaired: int, quick_source: int) -> tuple[list[str], Path]:
-    """The k-medoids choice of the training images, as a list; returns the runs' data overrides and the list."""
+def prepare_subset(exp: Experiment, dataset: str, unpaired: int, quick_unpaired: int, quick_source: int,
+                   runs_dir: Path | None = None) -> tuple[list[str], Path]:
+    """The k-medoids choice of the training images, as a list (in ``runs_dir``, default the experiment's); returns the
+    runs' data overrides and the list."""
+    runs_dir = runs_dir or exp.runs_dir
     among = None
     if exp.quick:  # choose among the first few training images only (features of 16 images: seconds)
         from semicycle.data.io import list_images
 
-        among, unpaired = exp.runs_dir / "selection" / f"first{quick_source}.txt", quick_unpaired
+        among, unpaired = runs_dir / "selection" / f"first{quick_source}.txt", quick_unpaired
         first = list_images(Path(expand_path(f"$SEMICYCLE_DATA/{dataset}/train")))[:quick_source]
         atomic_write_text(among, "".join(f"{path.name}\n" for path in first))
-    listing = exp.runs_dir / "selection" / f"unpaired{unpaired}.txt"
+    listing = runs_dir / "selection" / f"unpaired{unpaired}.txt"
     select(exp, dataset, unpaired, "kmedoids", 0, listing, f"the {unpaired} training images", among)
-    folder = exp.runs_dir / "data" / f"{dataset}_kmedoids{unpaired}"
+    folder = runs_dir / "data" / f"{dataset}_kmedoids{unpaired}"
     if (folder / "train").is_dir():  # earlier versions trained on a folder of links to those images: their runs keep it
         return [f"data.root={rel(folder)}"], listing
     return [f"data.subset={rel(listing)}"], listing
 
 
-def pair_list(exp: Experiment, dataset: str, subset: Path, count: int, method: str, draw: int = 0) -> str:
-    """``count`` pairs among the images of the list ``subset`` (k-medoids, or random draw ``draw``); returns the list."""
+def pair_list(exp: Experiment, dataset: str, subset: Path, count: int, method: str, draw: int = 0,
+              runs_dir: Path | None = None) -> str:
+    """``count`` pairs among the images of the list ``subset`` (k-medoids, or random draw ``draw``), kept in ``runs_dir``
+    (default the experiment's); returns the list."""
     stem = f"pairs_kmedoids_{count}" if method == "kmedoids" else f"pairs_random_{count}_draw{draw}"
-    out = exp.runs_dir / "selection" / f"{stem}.txt"
+    out = (runs_dir or exp.runs_dir) / "selection" / f"{stem}.txt"
     select(exp, dataset, count, method, draw, out, f"{count} pairs ({method}{'' if method == 'kmedoids' else f', draw {draw}'})", subset)
     return rel(out)
+
+
+class Recipes:
+    """This script's runs by name, in its runs folder (``runs/experiments/shukla_tables``), for itself and for
+    shukla_supplement.py, which shares Table 2's runs and builds its pix2pix runs the same way."""
+
+    shukla, pix2pix = "shukla2019-weak-cityscapes", "isola2017-pix2pix-cityscapes"
+    pix2pix_arch = ["model.norm=instance"]  # the preset's U-Net/batch norm -> the shared ResNet/instance norm
+
+    def __init__(self, exp: Experiment):
+        self.exp, self.folder = exp, exp.runs_root / NAME
+        self.size = QUICK_UNPAIRED if exp.quick else UNPAIRED
+        subset, listing = prepare_subset(exp, "cityscapes", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE, self.folder)
+        self.data = [*subset, "data.max_images=0", "train.seed=0"]
+        self.lists = {(n, "kmedoids", 0): pair_list(exp, "cityscapes", listing, n, "kmedoids", runs_dir=self.folder) for n in exp.pairs}
+        self.lists.update({(n, "random", d): pair_list(exp, "cityscapes", listing, n, "random", d, runs_dir=self.folder)
+                           for n in exp.pairs for d in exp.draws})
+
+    def semi(self, n, method, d=0, variant=("", None, "balanced")) -> Run:
+        suffix, override, what = variant
+        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
+        name = (f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}") + suffix
+        return Run(name, self.shukla, self.data + ["pairs.count=0", f"pairs.list={self.lists[n, method, d]}"] + ([override] if override else []),
+                   label=f"{self.size} unpaired + {n} {selection} {pl(n)}, {what}", direction="AtoB", run_dir=self.folder / name)
+
+    def run(self, name: str) -> Run:
+        """A Table 2 run (CycleGAN, shukla with 0 or N pairs, unbalanced) in this script's folder."""
+        if name == "cyclegan":
+            return Run(name, "zhu2017-cyclegan-cityscapes", self.data, label=f"{self.size} unpaired, CycleGAN", direction="AtoB",
+                       run_dir=self.folder / name)
+        if name == "shukla_pairs0":
+            return Run(name, self.shukla, self.data + ["pairs.count=0"], label=f"{self.size} unpaired, shukla losses, no pairs",
+                       direction="AtoB", run_dir=self.folder / name)
+        count, unbalanced = int(name.split("_")[2]), name.endswith(UNBALANCED[0])
+        return self.semi(count, "kmedoids", variant=UNBALANCED if unbalanced else ("", None, "balanced"))
+
+    def paired_only(self, n, method, d=0, iterations=None, direction="AtoB", eval_overrides=()) -> Run:
+        """pix2pix on the chosen pairs; ``direction`` BtoA trains label -> photo (a ``pix2pix_b2a_`` run of the caller's)."""
+        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
+        prefix = "pix2pix" if direction == "AtoB" else "pix2pix_b2a"
+        name = f"{prefix}_kmedoids_{n}" if method == "kmedoids" else f"{prefix}_random_{n}_draw{d}"
+        schedule = f", {iterations} iterations (a balanced run's steps on pairs)" if iterations else ""
+        flip = [] if direction == "AtoB" else ["data.direction=BtoA"]
+        return Run(name + (f"_iters{iterations}" if iterations else ""), self.pix2pix,
+                   self.data + self.pix2pix_arch + [f"pairs.list={self.lists[n, method, d]}", *flip],
+                   label=f"paired only: {n} {selection} {pl(n)}{schedule}", direction=direction, iterations=iterations,
+                   eval_overrides=list(eval_overrides))
+
+    def paired_all(self, direction="AtoB", eval_overrides=()) -> Run:
+        flip = [] if direction == "AtoB" else ["data.direction=BtoA"]
+        return Run("pix2pix_all" if direction == "AtoB" else "pix2pix_b2a_all", self.pix2pix, self.data + self.pix2pix_arch + flip,
+                   label=f"paired only: all {self.size} pairs", direction=direction, eval_overrides=list(eval_overrides))
 
 
 def build(args) -> Experiment:
     exp = Experiment(NAME, "Shukla et al. 2019, Tables 1-2: 200 Cityscapes images, a few chosen pairs (CPU scale)", args,
                      ITERATIONS, script_args=[] if args.tables == [1, 2] else ["--tables", *map(str, args.tables)])
-    pairs, draws = (QUICK_PAIRS, QUICK_DRAWS) if exp.quick else (PAIRS, DRAWS)
-    size = QUICK_UNPAIRED if exp.quick else UNPAIRED
-    exp.pairs, exp.draws = pairs, draws
-    subset, listing = prepare_subset(exp, "cityscapes", UNPAIRED, QUICK_UNPAIRED, QUICK_SOURCE)
-    data = [*subset, "data.max_images=0", "train.seed=0"]
-    shukla, pix2pix = "shukla2019-weak-cityscapes", "isola2017-pix2pix-cityscapes"
-    pix2pix_arch = ["model.norm=instance"]  # the preset's U-Net/batch norm -> the shared ResNet/instance norm
-    lists = {(n, "kmedoids", 0): pair_list(exp, "cityscapes", listing, n, "kmedoids") for n in pairs}
-    lists.update({(n, "random", d): pair_list(exp, "cityscapes", listing, n, "random", d) for n in pairs for d in draws})
+    exp.pairs, exp.draws = (QUICK_PAIRS, QUICK_DRAWS) if exp.quick else (PAIRS, DRAWS)
+    pairs, draws = exp.pairs, exp.draws
+    recipes = Recipes(exp)
     # Runs are trained in this order (a priority order for a long background job): Table 2's k-medoids
     # rows, Table 1's k-medoids rows with the first random draw, Table 1's other draws (pix2pix runs are
     # short, so Table 1 completes early), pix2pix at a balanced run's pair steps, Table 2's random draws,
-    # then the identity-weight ablation.
-    def semi(n, method, d=0, variant=("", None, "balanced")):
-        suffix, override, what = variant
-        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
-        name = (f"shukla_kmedoids_{n}" if method == "kmedoids" else f"shukla_random_{n}_draw{d}") + suffix
-        return Run(name, shukla, data + ["pairs.count=0", f"pairs.list={lists[n, method, d]}"] + ([override] if override else []),
-                   label=f"{size} unpaired + {n} {selection} {pl(n)}, {what}", direction="AtoB")
-
-    def paired_only(n, method, d=0, iterations=None):
-        selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
-        name = f"pix2pix_kmedoids_{n}" if method == "kmedoids" else f"pix2pix_random_{n}_draw{d}"
-        schedule = f", {iterations} iterations (a balanced run's steps on pairs)" if iterations else ""
-        return Run(name + (f"_iters{iterations}" if iterations else ""), pix2pix, data + pix2pix_arch + [f"pairs.list={lists[n, method, d]}"],
-                   label=f"paired only: {n} {selection} {pl(n)}{schedule}", direction="AtoB", iterations=iterations)
-
+    # then the identity-weight ablation and the second seeds.
     t1, t2 = 1 in args.tables, 2 in args.tables
     if t2:
-        exp.add(Run("cyclegan", "zhu2017-cyclegan-cityscapes", data, label=f"{size} unpaired, CycleGAN", direction="AtoB"))
-        exp.add(Run("shukla_pairs0", shukla, data + ["pairs.count=0"], label=f"{size} unpaired, shukla losses, no pairs", direction="AtoB"))
+        exp.add(recipes.run("cyclegan"))
+        exp.add(recipes.run("shukla_pairs0"))
         for n in pairs:
-            exp.add(semi(n, "kmedoids"))
-        exp.add(semi(pairs[-1], "kmedoids", variant=UNBALANCED))
+            exp.add(recipes.semi(n, "kmedoids"))
+        exp.add(recipes.semi(pairs[-1], "kmedoids", variant=UNBALANCED))
     if t1:
         for n in pairs:
-            exp.add(paired_only(n, "kmedoids"))
-            exp.add(paired_only(n, "random", draws[0]))
-        exp.add(Run("pix2pix_all", pix2pix, data + pix2pix_arch, label=f"paired only: all {size} pairs", direction="AtoB"))
+            exp.add(recipes.paired_only(n, "kmedoids"))
+            exp.add(recipes.paired_only(n, "random", draws[0]))
+        exp.add(recipes.paired_all())
     if t1:
         for d in draws[1:]:
             for n in pairs:
-                exp.add(paired_only(n, "random", d))
+                exp.add(recipes.paired_only(n, "random", d))
     if t1 and t2:  # paired only for as many steps as a balanced shukla run takes on pairs (half its items)
         for n in pairs:
-            exp.add(paired_only(n, "kmedoids", iterations=exp.iterations // 2))
+            exp.add(recipes.paired_only(n, "kmedoids", iterations=exp.iterations // 2))
     if t2:
         for d in draws:
             for n in pairs:
-                exp.add(semi(n, "random", d))
-        exp.add(Run("shukla_pairs0" + IDENTITY5[0], shukla, data + ["pairs.count=0", IDENTITY5[1]],
-                    label=f"{size} unpaired, shukla losses, no pairs, {IDENTITY_ABLATION}", direction="AtoB"))
-        exp.add(semi(pairs[-1], "kmedoids", variant=IDENTITY5))
+                exp.add(recipes.semi(n, "random", d))
+        data = recipes.data
+        exp.add(Run("shukla_pairs0" + IDENTITY5[0], recipes.shukla, data + ["pairs.count=0", IDENTITY5[1]],
+                    label=f"{recipes.size} unpaired, shukla losses, no pairs, {IDENTITY_ABLATION}", direction="AtoB"))
+        exp.add(recipes.semi(pairs[-1], "kmedoids", variant=IDENTITY5))
+        if not exp.quick:  # a second training seed for the rows Table 2's conclusions rest on (same pair lists)
+            for run in (exp.run("cyclegan"), exp.run("shukla_pairs0"), exp.run(f"shukla_kmedoids_{pairs[-1]}")):
+                exp.add(Run(f"{run.name}_seed{SECOND_SEED}", run.preset,
+                            [f"train.seed={SECOND_SEED}" if item == "train.seed=0" else item for item in run.overrides],
+                            label=f"{run.label}, seed {SECOND_SEED}", direction="AtoB"))
     return exp
+
+
+def seeds(exp: Experiment, name: str) -> list[str]:
+    """``name`` and its second-seed run when the plan has one (a table cell averages them)."""
+    second = f"{name}_seed{SECOND_SEED}"
+    return [name] + [second] * any(run.name == second for run in exp.runs)
 
 
 def pl(n: int) -> str:
@@ -193,10 +245,10 @@ def tabulate(exp: Experiment) -> str:
         text += "\nPaper: Shukla et al. 2019, Table 1 (average of 10 runs) and Table 2.\n\n"
         text += class_group_table(exp, pairs, draws)
     if "cyclegan" in names:
-        rows = [(f"{size} unpaired, CycleGAN", ["cyclegan"], PAPER_T2["cyclegan"]),
-                (f"{size} unpaired, shukla losses, 0 pairs", ["shukla_pairs0"], PAPER_T2[0])]
+        rows = [(f"{size} unpaired, CycleGAN", seeds(exp, "cyclegan"), PAPER_T2["cyclegan"]),
+                (f"{size} unpaired, shukla losses, 0 pairs", seeds(exp, "shukla_pairs0"), PAPER_T2[0])]
         for n in pairs:
-            rows.append((f"+ {n} k-medoids {pl(n)}", [f"shukla_kmedoids_{n}"], PAPER_T2.get(n)))
+            rows.append((f"+ {n} k-medoids {pl(n)}", seeds(exp, f"shukla_kmedoids_{n}"), PAPER_T2.get(n)))
             rows.append((f"+ {n} random {pl(n)} ({draws_text(draws)})", [f"shukla_random_{n}_draw{d}" for d in draws], None))
         n = pairs[-1]
         rows.append((f"+ {n} k-medoids {pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced"], PAPER_T2["unbalanced_20"] if n == 20 else None))
@@ -251,8 +303,9 @@ def figures(exp: Experiment) -> list[dict]:
     for key, path in (METRICS[0], METRICS[2]):
         series = []
         if "cyclegan" in names:
-            semi_k = [tables.values_of(exp, ["shukla_pairs0"], *path)] + [tables.values_of(exp, [f"shukla_kmedoids_{n}"], *path) for n in pairs]
-            semi_r = [tables.values_of(exp, ["shukla_pairs0"], *path)] + [tables.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
+            semi_k = [tables.values_of(exp, seeds(exp, "shukla_pairs0"), *path)] + [
+                tables.values_of(exp, seeds(exp, f"shukla_kmedoids_{n}"), *path) for n in pairs]
+            semi_r = [tables.values_of(exp, seeds(exp, "shukla_pairs0"), *path)] + [tables.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
             series += [{"label": "unpaired + k-medoids pairs", "x": [0] + pairs, "y": semi_k, "color": 1},
                        {"label": "unpaired + random pairs", "x": [0] + pairs, "y": semi_r, "color": 3}]
             if not exp.quick:

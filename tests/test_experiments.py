@@ -147,6 +147,70 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     assert_png(out / "samples_AtoB.png")
 
 
+def test_okada_sweeps_reuse_table1_runs_and_tabulate_both_knobs(folders, capsys):
+    code, output = run_script("okada_sweeps", folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / "okada_sweeps"
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert set(runs) == {"scorer", "okada_seed0", "okada_kappa1_seed0", "cyclegan_seed0", "cyclegan_lambda1_seed0", "okada_lambda1_seed0"}
+    for name in ("scorer", "cyclegan_seed0", "okada_seed0"):  # kappa = lambda = 10 and the scorer are okada_table1's runs
+        assert Path(runs[name]["run_dir"]).parent.name == "okada_table1"
+    configs = {name: (Path(runs[name]["run_dir"]) / "config.yaml").read_text() for name in ("okada_kappa1_seed0", "cyclegan_lambda1_seed0")}
+    assert "kappa: 1.0\n" in configs["okada_kappa1_seed0"] and "lambda_cycle: 1.0\n" in configs["cyclegan_lambda1_seed0"]
+    text = (out / "results.md").read_text()
+    assert "### kappa" in text and "### lambda" in text and "not yet run" not in text
+    assert_png(out / "sweep_kappa.png")
+    assert_png(out / "sweep_lambda.png")
+
+
+def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
+    """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
+    module, table1 = script("okada_rate_sweep"), script("okada_table1")
+    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args.dataset = "facades"
+    exp = module.build(args)
+    assert [r.name for r in exp.runs][-3:] == ["cyclegan_seed1", "okada_seed1", "okada_rate20_seed1"]
+    table1_args = table1.common.parse(table1.common.parser("plan", "okada_table1"), ["--runs-dir", str(tmp_path)])
+    table1_args.seeds = [0, 1]
+    table1_exp = table1.build(table1_args)
+    for name in ("cyclegan_seed1", "okada_seed1"):  # the very runs of okada_table1 (trained once for both)
+        assert exp.run(name).run_dir == table1_exp.run(name).run_dir and exp.run(name).overrides == table1_exp.run(name).overrides
+    assert exp.run("okada_rate20_seed1").overrides == ["train.seed=1", "pairs.rate=0.2"]
+    assert module.seed_runs(exp, 20) == ["okada_rate20_seed0", "okada_rate20_seed1"] and module.seed_runs(exp, 5) == ["okada_rate5_seed0"]
+
+
+def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_0_and_100(tmp_path):
+    module = script("okada_rate_sweep")
+    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args.dataset = "cityscapes"
+    exp = module.build(args)
+    fake = {"photo_to_label": {"pixel_accuracy": 0.5, "mean_class_accuracy": 0.2, "mean_iou": 0.1},
+            "label_to_photo": {"generated": {"pixel_accuracy": 0.4, "mean_class_accuracy": 0.15, "mean_iou": 0.05}}}
+    exp.metrics = {run.name: fake for run in exp.runs}
+    text = module.tabulate(exp)
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 0%") or line.startswith("| 100%")}
+    assert "| 0.500 ± 0.000 (n=2) | 0.580 |" in rows["CycleGAN"] and "| 0.050 ± 0.000 (n=2) | 0.110 |" in rows["CycleGAN"]  # 2 seeds
+    assert "| 0.500 | 0.850 |" in rows["pix2pix"] and "| 0.400 | 0.710 |" in rows["pix2pix"] and "| 0.050 | 0.180 |" in rows["pix2pix"]
+
+
+def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):
+    code, output = run_script("time_to_quality", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "time_to_quality", folders["runs"] / "time_to_quality"
+    for name in ("cyclegan", "okada_10", "pix2pix_10"):
+        kept = sorted(p.name for p in (runs / name / "ckpt").glob("epoch_*.pt"))
+        curve = json.loads((runs / name / "quality_curve_val.json").read_text())
+        assert len(kept) >= 2 and [p["checkpoint"] for p in curve] == kept  # every kept checkpoint, in training order
+        iterations = [p["iteration"] for p in curve]
+        assert iterations == sorted(iterations) and iterations[-1] == json.loads((runs / name / "ckpt" / "progress.json").read_text())["iteration"]
+        final = json.loads((runs / name / "metrics_val.json").read_text())["photo_to_label"]["mean_iou"]
+        assert curve[-1]["mean_iou"] == pytest.approx(final)  # the last kept checkpoint is the final model
+    assert (runs / "okada_10" / "pairs.txt").read_text() == (runs / "pix2pix_10" / "pairs.txt").read_text()  # the same pairs
+    text = (out / "results.md").read_text()
+    assert "CycleGAN's final mIoU" in text
+    assert_png(out / "time_to_quality.png")
+
+
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
@@ -177,7 +241,8 @@ def test_mondal_table1(folders, capsys):
         diagnose.main(["--runs-dir", str(runs), "mondal_30"])
     with pytest.raises(SystemExit, match="full has no pairs.txt"):
         diagnose.main(["--runs-dir", str(runs), "full", "mondal_10"])
-    assert diagnose.DEFAULT_RUNS == ["partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle", "mondal_10_d_1x1"]
+    assert diagnose.DEFAULT_RUNS == ["partial_10", "mondal_10"] + [f"mondal_10_{a}" for a in (
+        "no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1")]
 
 
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
@@ -186,17 +251,23 @@ def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
     args.dataset = "cityscapes"
     exp = module.build(args)
-    assert [r.name for r in exp.runs][:6] == ["full", "partial_10", "mondal_10", "mondal_10_no_label_adv", "mondal_10_no_image_cycle",
-                                              "mondal_10_d_1x1"]
+    ablations = ["no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1"]
+    assert [r.name for r in exp.runs] == ["partial_10", "mondal_10", *(f"mondal_10_{a}" for a in ablations), "partial_30", "mondal_30",
+                                          "partial_10_seed1", "mondal_10_seed1", "full", "partial_20", "mondal_20", "partial_50", "mondal_50"]
     base = exp.run("mondal_10")
     base_config = exp.build_config(base, exp.schedule(base))
     assert base_config.model.discriminator == "pixelwise"
-    for suffix, section, key, value in (("no_label_adv", "mondal", "lambda_label_adv", 0), ("no_image_cycle", "mondal", "lambda_image_cycle", 0),
-                                        ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
+    for suffix, section, key, value in (("no_image_sup", "mondal", "lambda_image_sup", 0), ("no_label_cycle", "mondal", "lambda_label_cycle", 0),
+                                        ("no_image_cycle", "mondal", "lambda_image_cycle", 0), ("no_label_adv", "mondal", "lambda_label_adv", 0),
+                                        ("no_image_adv", "mondal", "lambda_image_adv", 0), ("d_1x1", "model", "discriminator", "pixelwise_1x1")):
         ablation = exp.run(f"mondal_10_{suffix}")
         assert ablation.preset == base.preset
         assert ablation.overrides == base.overrides + [f"{section}.{key}={value}"]
         assert getattr(getattr(exp.build_config(ablation, exp.schedule(ablation)), section), key) == value
+    for name in ("partial_10", "mondal_10"):  # the second seed changes the seed only
+        first, second = exp.run(name), exp.run(f"{name}_seed1")
+        assert second.preset == first.preset and second.overrides == ["train.seed=1", *first.overrides[1:]]
+        assert first.overrides[0] == "train.seed=0" and exp.build_config(second, exp.schedule(second)).train.seed == 1
     quick_args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
     quick_args.dataset = "cityscapes"
     assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]
@@ -287,6 +358,39 @@ def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
                      f"{old['mean_iou']:.3f}", f"{old['void_prediction_fraction']:.3f}"]
 
 
+def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
+    """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last."""
+    module = script("shukla_tables")
+    args = module.common.parse(module.common.parser("plan", "shukla_tables"), ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    args.tables = [1, 2]
+    exp = module.build(args)
+    second = ["cyclegan_seed1", "shukla_pairs0_seed1", "shukla_kmedoids_20_seed1"]
+    assert [r.name for r in exp.runs][-3:] == second
+    for name in second:
+        first, run = exp.run(name.removesuffix("_seed1")), exp.run(name)
+        assert run.preset == first.preset and run.overrides == [
+            "train.seed=1" if item == "train.seed=0" else item for item in first.overrides] != first.overrides
+        assert module.seeds(exp, first.name) == [first.name, name]
+    assert module.seeds(exp, "shukla_kmedoids_5") == ["shukla_kmedoids_5"]
+
+
+def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(folders, capsys):
+    code, output = run_script("shukla_supplement", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "shukla_supplement", folders["runs"]
+    text = (out / "results.md").read_text()
+    assert "### Table 5" in text and "### Table 8" in text and "### Table 9" in text and "not yet run" not in text
+    table2 = runs / "shukla_tables" / "shukla_kmedoids_2"
+    # Table 9 scores Table 2's run in the other direction, beside (not over) its photo -> label scores
+    forward, backward = (json.loads((table2 / name).read_text()) for name in ("metrics_val.json", "metrics_val_BtoA.json"))
+    assert "photo_to_label" in forward and "label_to_photo" not in forward
+    assert "label_to_photo" in backward and "photo_to_label" not in backward
+    config = (runs / "shukla_supplement" / "pix2pix_b2a_kmedoids_2" / "config.yaml").read_text()
+    assert "direction: BtoA" in config and "pairs_kmedoids_2.txt" in config  # Table 2's pair list, label -> photo
+    ablation = (runs / "shukla_supplement" / "shukla_kmedoids_2_no_cycle" / "config.yaml").read_text()
+    assert "lambda_cycle: 0.0" in ablation
+
+
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output
@@ -364,7 +468,7 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $1 threads=$OMP_NUM_THREADS"\n'
                     'if [ "$1" = experiments/mondal_table1.py ]; then sleep 60 & wait $!; fi\n')
     fake.chmod(0o755)
-    env = {**os.environ, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
+    env = {**{k: v for k, v in os.environ.items() if k != "SCRIPTS"}, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
     script = str(EXPERIMENTS / "run_all.sh")
     started = subprocess.run([script, "2"], env=env, capture_output=True, text=True, check=True).stdout
     assert "worker 1: pid" in started and "worker 2: pid" in started
@@ -383,7 +487,8 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     for log in logs:
         text = log.read_text()
         order = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
-        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "shukla_maps", "mondal_table1")]
+        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "time_to_quality", "shukla_maps",
+                                                                 "mondal_table1")]
         assert f"threads={threads}" in text
         assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
         assert "shukla_tables" not in text  # and the worker did not go on to the next script

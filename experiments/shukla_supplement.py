@@ -1,0 +1,107 @@
+"""Shukla et al. 2019, supplementary Tables 5, 8 and 9 at CPU scale (200 Cityscapes images, a few chosen pairs).
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/shukla_supplement.py [--split val] [--quick]
+
+The same 200 k-medoids-chosen training images, pair lists and CPU-scale configuration as
+experiments/shukla_tables.py (whose runs this script shares, under runs/experiments/shukla_tables/):
+  Table 5 (photo -> label, 200 unpaired + 20 k-medoids pairs): the full loss (shukla_tables' shukla_kmedoids_20)
+    shukla_kmedoids_20_no_cycle      without the cycle loss (cyclegan.lambda_cycle=0)
+    shukla_kmedoids_20_no_identity   without the identity loss (cyclegan.lambda_identity=0)
+  Table 8 (label -> photo, paired only: pix2pix as in Table 1, trained B -> A with data.direction=BtoA)
+    pix2pix_b2a_kmedoids_{N}, pix2pix_b2a_random_{N}_draw{D}   N = 1, 5, 10, 20; draws D = 1, 2, 3
+  Table 9 (label -> photo, 200 unpaired + N pairs): shukla_tables' Table 2 runs (CycleGAN, shukla with 0 and N
+    k-medoids pairs, 20 unbalanced) scored in their B -> A direction (RUN/metrics_<split>_BtoA.json), and
+    pix2pix_b2a_all (all 200 pairs, the "- | 200" row)
+Label -> photo is scored with the ESPNet FCN-score (the Cityscapes segmenter of the weights README; the paper used the
+pix2pix FCN-8s) on the first LABEL_TO_PHOTO_IMAGES images of the split (ESPNet takes about 1 s per image at 1024x512).
+Paper: Shukla, Van Gool, Timofte, "Extremely Weak Supervised Image-to-Image Translation for Semantic Segmentation",
+2019, supplementary material, Tables 5, 8 (average of 10 runs) and 9.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import shukla_tables as shukla  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run  # noqa: E402
+
+NAME = "shukla_supplement"
+LABEL_TO_PHOTO_IMAGES = 100
+PHOTO_TO_LABEL = shukla.METRICS
+LABEL_TO_PHOTO = [(key, ("label_to_photo", "generated", *path[1:])) for key, path in shukla.METRICS]
+PAPER_T5 = {"full": [0.768, 0.291, 0.237], "no_cycle": [0.767, 0.279, 0.227], "no_identity": [0.759, 0.277, 0.224]}
+PAPER_T8 = {  # {N: (random, k-medoids)}, average of 10 runs
+    1: ([0.494, 0.156, 0.099], [0.588, 0.187, 0.125]), 5: ([0.612, 0.203, 0.144], [0.645, 0.202, 0.147]),
+    10: ([0.695, 0.228, 0.171], [0.723, 0.240, 0.186]), 20: ([0.714, 0.232, 0.179], [0.730, 0.241, 0.187]),
+}
+PAPER_T9 = {"all_paired": [0.762, 0.254, 0.203], "cyclegan": [0.618, 0.191, 0.148], 0: [0.619, 0.215, 0.158],
+            1: [0.734, 0.245, 0.186], 5: [0.741, 0.258, 0.197], 10: [0.757, 0.266, 0.204], 20: [0.765, 0.264, 0.207],
+            "unbalanced_20": [0.752, 0.257, 0.198]}  # the row after 20 lost its label in our text copy; Table 2's order
+
+
+def build(args) -> Experiment:
+    exp = Experiment(NAME, "Shukla et al. 2019, supplementary Tables 5, 8, 9 (200 Cityscapes images, CPU scale)", args,
+                     shukla.ITERATIONS)
+    exp.pairs, exp.draws = (shukla.QUICK_PAIRS, shukla.QUICK_DRAWS) if exp.quick else (shukla.PAIRS, shukla.DRAWS)
+    shared = shukla.Recipes(exp)  # Table 2's runs (in shukla_tables' folder), the pair lists, the pix2pix recipe
+    n = exp.pairs[-1]
+    scored_b2a = {"eval_overrides": [f"eval.max_images={LABEL_TO_PHOTO_IMAGES}"]} if not exp.quick else {}
+    # Table 5: the full run is Table 2's (photo -> label), the two ablations are new
+    exp.add(shared.run(f"shukla_kmedoids_{n}"))
+    for suffix, override, what in (("no_cycle", "cyclegan.lambda_cycle=0", "without the cycle loss"),
+                                   ("no_identity", "cyclegan.lambda_identity=0", "without the identity loss")):
+        base = shared.run(f"shukla_kmedoids_{n}")
+        exp.add(Run(f"{base.name}_{suffix}", base.preset, [*base.overrides, override], label=f"{base.label}, {what}", direction="AtoB"))
+    # Table 8: pix2pix label -> photo on the chosen pairs
+    for method, draws in (("kmedoids", [0]), ("random", exp.draws)):
+        for d in draws:
+            for count in exp.pairs:
+                exp.add(shared.paired_only(count, method, d, direction="BtoA", **scored_b2a))
+    exp.add(shared.paired_all(direction="BtoA", **scored_b2a))
+    # Table 9: Table 2's runs scored label -> photo (the same folders; metrics_<split>_BtoA.json)
+    for name in ["cyclegan", "shukla_pairs0", *(f"shukla_kmedoids_{c}" for c in exp.pairs), f"shukla_kmedoids_{n}_unbalanced"]:
+        run = shared.run(name)
+        exp.add(Run(f"{name}_b2a", run.preset, run.overrides, label=f"{run.label} (label -> photo)", direction="BtoA",
+                    run_dir=run.run_dir, **scored_b2a))
+    return exp
+
+
+def tabulate(exp: Experiment) -> str:
+    n, draws, size = exp.pairs[-1], exp.draws, shukla.QUICK_UNPAIRED if exp.quick else shukla.UNPAIRED
+    paper = (lambda values: None) if exp.quick else (lambda values: values)
+    text = f"### Table 5: photo -> label, {size} unpaired + {n} k-medoids pairs, one loss term dropped\n\n"
+    text += tables.comparison_table(exp, PHOTO_TO_LABEL, [
+        ("full (Table 2's run)", [f"shukla_kmedoids_{n}"], paper(PAPER_T5["full"])),
+        ("without the cycle loss", [f"shukla_kmedoids_{n}_no_cycle"], paper(PAPER_T5["no_cycle"])),
+        ("without the identity loss", [f"shukla_kmedoids_{n}_no_identity"], paper(PAPER_T5["no_identity"]))], first_header="model")
+    rows = []
+    for count in exp.pairs:
+        t8 = PAPER_T8.get(count, (None, None))
+        rows.append((f"{count}, random ({shukla.draws_text(draws)})", [f"pix2pix_b2a_random_{count}_draw{d}" for d in draws], paper(t8[0])))
+        rows.append((f"{count}, k-medoids", [f"pix2pix_b2a_kmedoids_{count}"], paper(t8[1])))
+    text += "\n### Table 8: label -> photo, paired only (pix2pix on the chosen pairs; ours: mean ± sd over draws)\n\n"
+    text += tables.comparison_table(exp, LABEL_TO_PHOTO, rows, first_header="pairs, selection")
+    rows = [(f"all {size} pairs, paired only", ["pix2pix_b2a_all"], paper(PAPER_T9["all_paired"])),
+            (f"{size} unpaired, CycleGAN", ["cyclegan_b2a"], paper(PAPER_T9["cyclegan"])),
+            (f"{size} unpaired, shukla losses, 0 pairs", ["shukla_pairs0_b2a"], paper(PAPER_T9[0]))]
+    rows += [(f"+ {c} k-medoids {shukla.pl(c)}", [f"shukla_kmedoids_{c}_b2a"], paper(PAPER_T9.get(c))) for c in exp.pairs]
+    rows.append((f"+ {n} k-medoids {shukla.pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced_b2a"], paper(PAPER_T9["unbalanced_20"])))
+    text += f"\n### Table 9: label -> photo, {size} unpaired + N k-medoids pairs (Table 2's runs, other direction)\n\n"
+    text += tables.comparison_table(exp, LABEL_TO_PHOTO, rows, first_header="training data")
+    return text + (f"\nLabel -> photo: ESPNet FCN-score on the first {LABEL_TO_PHOTO_IMAGES} {exp.split} images (the paper: FCN-8s "
+                   "on 500 val images at 2048x1024). One training seed (0). Paper: Shukla et al. 2019, supplementary Tables 5, "
+                   "8 (average of 10 runs) and 9.\n")
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME)
+    return build(common.parse(p, argv)).execute(tabulate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Time to quality (facades, photo -> label): mIoU along training for CycleGAN, okada with 10% pairs, and pix2pix on
+those same pairs, against iterations and against wall time.
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/time_to_quality.py [--split val] [--quick]
+
+Runs (seed 0, okada_table1.py's CPU-scale configuration: 64 px, resnet_6blocks, ngf = ndf = 32, batch 1,
+ITERATIONS iterations, half constant LR and half decay), each keeping a checkpoint every KEEP_ITERATIONS iterations
+(``log.keep_every_epochs``: 2 epochs of the 400 facades photos; 20 epochs of the 40 pairs for pix2pix):
+  cyclegan     preset zhu2017-cyclegan-facades
+  okada_10     preset okada2019-ssl-facades, pairs.rate=0.1 (40 pairs, kappa = lambda = 10)
+  pix2pix_10   the paired method alone on the same 40 pairs (pairs.rate=0.1, same seed), conditional PatchGAN, L1 x 100,
+               the shared ResNet generator with instance norm
+Each kept checkpoint is scored photo -> label on --split (nearest palette colour; mean IoU, pixel accuracy), its
+iteration and training seconds read from the checkpoint; the scores go to RUN/quality_curve_<split>.json.
+The table says after how many iterations (and minutes) okada first reaches CycleGAN's final mIoU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import semicycle  # noqa: E402
+from semicycle.engine import checkpoint  # noqa: E402
+from semicycle.figures import hstack, line_panel, save  # noqa: E402
+
+import common  # noqa: E402
+import okada_table1  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run, read_json, write_json  # noqa: E402
+
+NAME = "time_to_quality"
+ITERATIONS = okada_table1.ITERATIONS
+KEEP_ITERATIONS = 800  # 2 epochs of the 400 facades photos (cyclegan, okada), 20 epochs of the 40 pairs (pix2pix)
+METHODS = {  # run name: (preset, overrides, epochs between kept checkpoints, label)
+    "cyclegan": ("zhu2017-cyclegan-facades", [], 2, "CycleGAN (no pairs)"),
+    "okada_10": ("okada2019-ssl-facades", ["pairs.rate=0.1"], 2, "okada, 10% pairs"),
+    "pix2pix_10": ("isola2017-pix2pix-facades", ["pairs.rate=0.1", "model.norm=instance"], 20, "pix2pix on the same 10% pairs"),
+}
+
+
+def build(args) -> Experiment:
+    exp = Experiment(NAME, "Time to quality: photo -> label mIoU along training (facades, CPU scale)", args, ITERATIONS)
+    for name, (preset, overrides, keep_epochs, label) in METHODS.items():
+        keep = 1 if exp.quick else keep_epochs
+        exp.add(Run(name, preset, ["train.seed=0", *overrides, f"log.keep_every_epochs={keep}"], label=label, direction="AtoB"))
+    return exp
+
+
+def quality_curve(exp: Experiment, run: Run) -> list[dict]:
+    """The run's kept checkpoints scored on the split (cached in RUN/quality_curve_<split>.json); [] before it finishes."""
+    if not exp.is_finished(run):
+        return []
+    path = run.run_dir / f"quality_curve_{exp.split}.json"
+    points = {p["checkpoint"]: p for p in read_json(path, [])}
+    kept = sorted((run.run_dir / "ckpt").glob("epoch_*.pt"))
+    for file in kept:
+        if file.name in points:
+            continue
+        progress = checkpoint.load(file)["progress"]
+        metrics = semicycle.evaluate(file, direction="AtoB", split=exp.split, out_dir=run.run_dir / "eval_kept" / file.stem,
+                                     overrides=dict(item.split("=", 1) for item in exp.eval_overrides(run)))
+        points[file.name] = {"checkpoint": file.name, "iteration": progress["iteration"],
+                             "train_seconds": progress.get("train_seconds"),
+                             "mean_iou": metrics["photo_to_label"]["mean_iou"],
+                             "pixel_accuracy": metrics["photo_to_label"]["pixel_accuracy"]}
+        write_json(path, sorted(points.values(), key=lambda p: p["iteration"]))
+    return sorted(points.values(), key=lambda p: p["iteration"])
+
+
+def first_reaching(points: list[dict], target: float) -> dict | None:
+    return next((p for p in points if p["mean_iou"] >= target), None)
+
+
+def tabulate(exp: Experiment) -> str:
+    curves = {run.name: quality_curve(exp, run) for run in exp.runs}
+    iterations = sorted({p["iteration"] for points in curves.values() for p in points})
+    header = ["iteration"] + [f"{METHODS[name][3]} mIoU" for name in METHODS]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for iteration in iterations:
+        cells = [str(iteration)]
+        for name in METHODS:
+            point = next((p for p in curves[name] if p["iteration"] == iteration), None)
+            cells.append(tables.fmt(point["mean_iou"]) if point else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    text = (f"Photo -> label mean IoU on {exp.split} at each kept checkpoint (every {KEEP_ITERATIONS} iterations and the last; "
+            "one seed, 0).\n\n" + "\n".join(lines) + "\n")
+    if curves["cyclegan"] and curves["okada_10"]:
+        target = curves["cyclegan"][-1]["mean_iou"]
+        reached = first_reaching(curves["okada_10"], target)
+        text += (f"\nCycleGAN's final mIoU ({target:.3f}): okada first reaches it at iteration {reached['iteration']} "
+                 f"({reached['train_seconds'] / 60:.0f} min of training) of {curves['okada_10'][-1]['iteration']}.\n"
+                 if reached else f"\nokada never reaches CycleGAN's final mIoU ({target:.3f}) at a kept checkpoint.\n")
+    return text
+
+
+def figures(exp: Experiment) -> list[dict]:
+    curves = {run.name: quality_curve(exp, run) for run in exp.runs}
+    if not any(curves.values()):
+        return []
+    panels = []
+    for x_key, x_label, scale in (("iteration", "iteration", 1), ("train_seconds", "training minutes", 60)):
+        xs = sorted({round(p[x_key] / scale, 1) for points in curves.values() for p in points if p[x_key] is not None})
+        series = [{"label": METHODS[name][3], "x": [round(p[x_key] / scale, 1) for p in points],
+                   "y": [p["mean_iou"] for p in points], "color": i} for i, (name, points) in enumerate(curves.items()) if points]
+        panels.append(line_panel(series, f"photo -> label mIoU against {x_label}", x_label, "mean IoU", xs,
+                                 [f"{x:g}" for x in xs], size=(520, 340)))
+    save(hstack(panels), exp.out_dir / "time_to_quality.png")
+    return [{"file": "time_to_quality.png", "caption": f"photo -> label mIoU ({exp.split}) against iterations and training time"}]
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_ITERATIONS", str(KEEP_ITERATIONS)), NAME)
+    return build(common.parse(p, argv)).execute(tabulate, figures)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
