@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import traceback
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ QUICK_SIZE, QUICK_WIDTH, QUICK_IMAGES, QUICK_EVAL_IMAGES, QUICK_ITERATIONS = 32,
 # fp32 written out: precision=auto may pick bf16 on some CPUs, so a run resumed elsewhere could change precision
 PINNED_PRECISION = ["runtime.precision=fp32"]
 BOOKKEEPING = ["log.log_every=50", "log.sample_every=2000", "log.checkpoint_every=250", "log.keep_every_epochs=0", "log.progress=false"]
+SECOND_SEED = 1  # the second training seed of the rows a conclusion rests on (issue 23)
 QUICK_BOOKKEEPING = ["log.log_every=4", "log.sample_every=0", "log.checkpoint_every=0", "log.keep_every_epochs=0", "log.progress=false"]
 
 
@@ -132,6 +134,20 @@ class Experiment:
 
     def run(self, name: str) -> Run:
         return next(r for r in self.runs if r.name == name)
+
+    def add_second_seed(self, run: Run, seed: int = SECOND_SEED) -> Run:
+        """``run`` again as ``<name>_seed<seed>`` with ``train.seed=<seed>`` instead of 0 (other weights and batches, and
+        another seeded pair choice), in its own folder."""
+        if "train.seed=0" not in run.overrides:
+            raise ValueError(f"run {run.name!r} of {self.name}: a second seed replaces its train.seed=0, which it does not set")
+        overrides = [f"train.seed={seed}" if item == "train.seed=0" else item for item in run.overrides]
+        return self.add(dataclasses.replace(run, name=f"{run.name}_seed{seed}", overrides=overrides,
+                                            label=f"{run.label}, seed {seed}", run_dir=None))
+
+    def seeds(self, name: str) -> list[str]:
+        """``name`` and its second-seed run when the plan has one (a table cell averages them)."""
+        second = f"{name}_seed{SECOND_SEED}"
+        return [name] + [second] * any(run.name == second for run in self.runs)
 
     def base_overrides(self, run: Run) -> list[str]:
         out = cpu_scale_overrides(self.size, self.quick, run.augment) + (QUICK_BOOKKEEPING if self.quick else BOOKKEEPING)

@@ -66,7 +66,6 @@ ABLATIONS = {  # run-name suffix: (the one override, sample-grid title, what the
     "no_image_adv": ("mondal.lambda_image_adv=0", "no D_I", "ablation: lambda5 = 0, no image discriminator (paper: w/o image discr. loss)"),
     "d_1x1": ("model.discriminator=pixelwise_1x1", "1x1 Ds", "ablation: 1x1-kernel pixel-wise discriminators (as the released code)"),
 }
-SECOND_SEED = 1  # a second training seed (weights, batches and the labelled subset) for the rows a conclusion rests on
 SEEDED_RUNS = ("partial_10", "mondal_10")
 # run order = training order: the comparison at 10% and its ablations first, then 30%, the second seeds, the rest
 PRIORITY_RATES = [10, 30]
@@ -100,21 +99,13 @@ def build(args) -> Experiment:
         return exp
     for rate in PRIORITY_RATES:
         add_rate(rate)
-    for name in SEEDED_RUNS:
-        base = exp.run(name)
-        exp.add(Run(f"{name}_seed{SECOND_SEED}", base.preset, [f"train.seed={SECOND_SEED}", *base.overrides[1:]],
-                    label=f"{base.label} (seed {SECOND_SEED})", direction="AtoB", augment=False))
+    for name in SEEDED_RUNS:  # a second training seed (weights, batches and the labelled subset)
+        exp.add_second_seed(exp.run(name))
     exp.add(full)
     for rate in exp.rates:
         if rate not in PRIORITY_RATES:
             add_rate(rate)
     return exp
-
-
-def seeds(exp: Experiment, name: str) -> list[str]:
-    """The runs of ``name`` over the training seeds the plan has (a table cell averages them)."""
-    names = {run.name for run in exp.runs}
-    return [name] + [f"{name}_seed{SECOND_SEED}"] * (f"{name}_seed{SECOND_SEED}" in names)
 
 
 def tabulate(exp: Experiment) -> str:
@@ -128,14 +119,14 @@ def tabulate(exp: Experiment) -> str:
     names = {run.name for run in exp.runs}
     rows = [("Full (100%)", ["full"], ref(PAPER["full"]))]
     for rate in exp.rates:
-        rows.append((f"Partial {rate}%", seeds(exp, f"partial_{rate}"), ref(PAPER["partial"][rate])))
-        rows.append((f"mondal (semi-supervised) {rate}%", seeds(exp, f"mondal_{rate}"), ref(PAPER["mondal"][rate])))
+        rows.append((f"Partial {rate}%", exp.seeds(f"partial_{rate}"), ref(PAPER["partial"][rate])))
+        rows.append((f"mondal (semi-supervised) {rate}%", exp.seeds(f"mondal_{rate}"), ref(PAPER["mondal"][rate])))
         rows += [(f"mondal {rate}%, {what}", [f"mondal_{rate}_{name}"], None)
                  for name, (_, _, what) in ABLATIONS.items() if f"mondal_{rate}_{name}" in names]
     text = tables.comparison_table(exp, columns, rows)
     source = "Cityscapes, 128x256 px, ResNet-9, 400 epochs" if is_paper_data else "Cityscapes; not the data of these runs"
     text += (f"\nPaper: Mondal et al. 2019, Table 1 ({source}); the paper reports mIoU only. "
-             f"Seed 0 (and seed {SECOND_SEED} where a cell says n=2: mean ± standard deviation); the labelled subset of each "
+             f"Seed 0 (and seed {common.SECOND_SEED} where a cell says n=2: mean ± standard deviation); the labelled subset of each "
              "rate and seed is the same for Partial and mondal.\n")
     if not is_paper_data:
         text += f"\nPaper values on Cityscapes for reference (mIoU): Full {PAPER['full']}; " + "; ".join(

@@ -56,7 +56,6 @@ METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("p
 # Variants of a shukla run (default: balanced, identity 10 = 1.0 x cycle 10): run-name suffix, override, label
 UNBALANCED = ("_unbalanced", "shukla.balance=false", "unbalanced")
 IDENTITY_ABLATION = "ablation: identity weight 5 (CycleGAN's) instead of 10"
-SECOND_SEED = 1  # Table 2: CycleGAN, 0 and 20 k-medoids pairs also with training seed 1 (issue 23, item 5)
 IDENTITY5 = ("_identity5", "cyclegan.lambda_identity=0.5", f"balanced, {IDENTITY_ABLATION}")
 # The six classes that cover 92% of the label pixels of the 350 Cityscapes val images at 64 px (road 38%,
 # building 23%, vegetation 18%, sidewalk 5%, car 5%, sky 3%); the other 13 share the remaining 8%.
@@ -209,17 +208,9 @@ def build(args) -> Experiment:
                     label=f"{recipes.size} unpaired, shukla losses, no pairs, {IDENTITY_ABLATION}", direction="AtoB"))
         exp.add(recipes.semi(pairs[-1], "kmedoids", variant=IDENTITY5))
         if not exp.quick:  # a second training seed for the rows Table 2's conclusions rest on (same pair lists)
-            for run in (exp.run("cyclegan"), exp.run("shukla_pairs0"), exp.run(f"shukla_kmedoids_{pairs[-1]}")):
-                exp.add(Run(f"{run.name}_seed{SECOND_SEED}", run.preset,
-                            [f"train.seed={SECOND_SEED}" if item == "train.seed=0" else item for item in run.overrides],
-                            label=f"{run.label}, seed {SECOND_SEED}", direction="AtoB"))
+            for name in ("cyclegan", "shukla_pairs0", f"shukla_kmedoids_{pairs[-1]}"):
+                exp.add_second_seed(exp.run(name))
     return exp
-
-
-def seeds(exp: Experiment, name: str) -> list[str]:
-    """``name`` and its second-seed run when the plan has one (a table cell averages them)."""
-    second = f"{name}_seed{SECOND_SEED}"
-    return [name] + [second] * any(run.name == second for run in exp.runs)
 
 
 def pl(n: int) -> str:
@@ -245,10 +236,10 @@ def tabulate(exp: Experiment) -> str:
         text += "\nPaper: Shukla et al. 2019, Table 1 (average of 10 runs) and Table 2.\n\n"
         text += class_group_table(exp, pairs, draws)
     if "cyclegan" in names:
-        rows = [(f"{size} unpaired, CycleGAN", seeds(exp, "cyclegan"), PAPER_T2["cyclegan"]),
-                (f"{size} unpaired, shukla losses, 0 pairs", seeds(exp, "shukla_pairs0"), PAPER_T2[0])]
+        rows = [(f"{size} unpaired, CycleGAN", exp.seeds("cyclegan"), PAPER_T2["cyclegan"]),
+                (f"{size} unpaired, shukla losses, 0 pairs", exp.seeds("shukla_pairs0"), PAPER_T2[0])]
         for n in pairs:
-            rows.append((f"+ {n} k-medoids {pl(n)}", seeds(exp, f"shukla_kmedoids_{n}"), PAPER_T2.get(n)))
+            rows.append((f"+ {n} k-medoids {pl(n)}", exp.seeds(f"shukla_kmedoids_{n}"), PAPER_T2.get(n)))
             rows.append((f"+ {n} random {pl(n)} ({draws_text(draws)})", [f"shukla_random_{n}_draw{d}" for d in draws], None))
         n = pairs[-1]
         rows.append((f"+ {n} k-medoids {pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced"], PAPER_T2["unbalanced_20"] if n == 20 else None))
@@ -303,9 +294,9 @@ def figures(exp: Experiment) -> list[dict]:
     for key, path in (METRICS[0], METRICS[2]):
         series = []
         if "cyclegan" in names:
-            semi_k = [tables.values_of(exp, seeds(exp, "shukla_pairs0"), *path)] + [
-                tables.values_of(exp, seeds(exp, f"shukla_kmedoids_{n}"), *path) for n in pairs]
-            semi_r = [tables.values_of(exp, seeds(exp, "shukla_pairs0"), *path)] + [tables.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
+            semi_k = [tables.values_of(exp, exp.seeds("shukla_pairs0"), *path)] + [
+                tables.values_of(exp, exp.seeds(f"shukla_kmedoids_{n}"), *path) for n in pairs]
+            semi_r = [tables.values_of(exp, exp.seeds("shukla_pairs0"), *path)] + [tables.values_of(exp, [f"shukla_random_{n}_draw{d}" for d in draws], *path) for n in pairs]
             series += [{"label": "unpaired + k-medoids pairs", "x": [0] + pairs, "y": semi_k, "color": 1},
                        {"label": "unpaired + random pairs", "x": [0] + pairs, "y": semi_r, "color": 3}]
             if not exp.quick:
