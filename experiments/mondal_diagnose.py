@@ -90,10 +90,14 @@ def main(argv=None) -> int:
     missing = [n for n in names if not (root / n / "ckpt").is_dir()]
     if missing or not names:
         raise SystemExit(f"no trained run {', '.join(missing) or 'at all'} in {root}; train it with experiments/mondal_table1.py first")
-    data = groups(root / names[0], args.split, args.images)
+    by_labelled_set: dict[str, dict] = {}  # runs with the same labelled photos (same seed and rate) share their groups
     columns = ["pixel acc", "mean max prob", "L1 from softmax", "L1 from argmax", "L1 from true labels"]
     print("| run | photos | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 2))
     for name in names:
+        labelled = (root / name / "pairs.txt").read_text() if (root / name / "pairs.txt").is_file() else ""
+        if labelled not in by_labelled_set:
+            by_labelled_set[labelled] = groups(root / name, args.split, args.images)
+        data = by_labelled_set[labelled]
         translator = api.load(root / name, device="cpu")
         for group, (photos, labels) in data.items():
             row = probe(translator, photos, labels)

@@ -26,6 +26,7 @@ nearest palette colour of an RGB label image), and each run's training wall time
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -84,9 +85,12 @@ def build(args) -> Experiment:
 
 
 def train_minutes(exp: Experiment, names: list[str]) -> str:
-    seconds = [progress["train_seconds"] for n in names if exp.is_finished(run := exp.run(n))
+    """Training minutes of the finished runs: mean (± sd over seeds)."""
+    minutes = [progress["train_seconds"] / 60 for n in names if exp.is_finished(run := exp.run(n))
                and (progress := read_progress(run.run_dir)) and progress.get("train_seconds") is not None]
-    return tables.cell([s / 60 for s in seconds], len(names)) if seconds else "—"
+    if not minutes:
+        return "—"
+    return f"{statistics.mean(minutes):.0f}" + (f" ± {statistics.stdev(minutes):.0f}" if len(minutes) > 1 else "")
 
 
 def table(exp: Experiment, rows: list[tuple[str, dict[str, list[str]]]]) -> str:
@@ -108,7 +112,7 @@ def tabulate(exp: Experiment) -> str:
     cityscapes = [(exp.run(f"{name}_imagenet").label.rsplit(",", 1)[0], {encoder: [f"{name}_{encoder}"] for encoder in ENCODERS})
                   for name in (QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS)]
     return ("Ours only (the seed papers train every network from scratch). Cells: mean ± sd over training seeds where "
-            "n=2; minutes of training (2 workers on 2 cores).\n\n### Facades, photo -> label, 10% pairs (40)\n\n"
+            "n=2; train minutes: training wall time on the 2-core machine, shared with other runs (the discussion says how many).\n\n### Facades, photo -> label, 10% pairs (40)\n\n"
             + table(exp, facades) + "\n### Cityscapes, photo -> label (19 classes), Partial vs mondal\n\n" + table(exp, cityscapes))
 
 
