@@ -107,7 +107,7 @@ def table(exp: Experiment, rows: list[tuple[str, dict[str, list[str]]]]) -> str:
 
 def tabulate(exp: Experiment) -> str:
     names = {run.name for run in exp.runs}
-    facades = [(FACADES[method][2], {encoder: [n for seed in (0, 1) if (n := facades_name(method, encoder, seed)) in names]
+    facades = [(FACADES[method][2], {encoder: [n for seed in (0, common.SECOND_SEED) if (n := facades_name(method, encoder, seed)) in names]
                                      for encoder in ENCODERS}) for method in FACADES]
     cityscapes = [(exp.run(f"{name}_imagenet").label.rsplit(",", 1)[0], {encoder: [f"{name}_{encoder}"] for encoder in ENCODERS})
                   for name in (QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS)]

@@ -8,10 +8,12 @@ import torch
 
 from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.synthetic import write_aligned_dataset
+from semicycle.models import create_generator, list_generators
 from semicycle import runtime as device
 
 REPO = Path(__file__).resolve().parents[1]
-RGB_INPUT_ONLY = {"mobilenet_v2_unet"}  # generators on an ImageNet encoder: photos in, never label maps
+# generators on a pretrained ImageNet encoder take photos (RGB), never label maps: derived from the registry
+RGB_INPUT_ONLY = {name for name in list_generators() if getattr(create_generator(name, ngf=8), "pretrained_encoder", None)}
 
 
 @pytest.fixture(scope="session")
