@@ -316,6 +316,15 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def main(description: str, name: str, build, tabulate, figures=None, argv=None, add_arguments=None) -> int:
+    """The command line every experiment script shares: parse (``add_arguments(parser)`` adds the script's own
+    options), ``build(args)`` the Experiment, then train, evaluate and write its results."""
+    p = parser(description, name)
+    if add_arguments:
+        add_arguments(p)
+    return build(parse(p, argv)).execute(tabulate, figures)
+
+
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, make the paths absolute and work from the repository root ($SEMICYCLE_DATA's default is relative to it)."""
     args = p.parse_args(argv)

@@ -162,10 +162,8 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    p.add_argument("--dataset", default="cityscapes", choices=["cityscapes", "cmp"])
-    args = common.parse(p, argv)
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                       lambda p: p.add_argument("--dataset", default="cityscapes", choices=["cityscapes", "cmp"]))
 
 
 if __name__ == "__main__":

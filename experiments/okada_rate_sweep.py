@@ -134,10 +134,8 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    p.add_argument("--dataset", default="facades", choices=["facades", "cityscapes"])
-    args = common.parse(p, argv)
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                       lambda p: p.add_argument("--dataset", default="facades", choices=["facades", "cityscapes"]))
 
 
 if __name__ == "__main__":

@@ -97,10 +97,8 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    args = common.parse(p, argv)
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                       lambda p: p.add_argument("--seeds", type=int, nargs="+", default=[0, 1]))
 
 
 if __name__ == "__main__":

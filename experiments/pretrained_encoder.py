@@ -117,15 +117,17 @@ def tabulate(exp: Experiment) -> str:
 
 
 def figures(exp: Experiment) -> list[dict]:
-    columns = [(f"{method}, {encoder}", facades_name(method, encoder, 0)) for method in ("segment", "okada") for encoder in ENCODERS]
-    return samples.samples_figure(exp, columns, "AtoB", f"facades photo -> label, first 4 {exp.split} images (seed 0)",
-                                  input_title="photo")
+    facades = [(f"{method}, {encoder}", facades_name(method, encoder, 0)) for method in ("segment", "pix2pix", "okada")
+               for encoder in ENCODERS]
+    cityscapes = [(f"{name}, {encoder}", f"{name}_{encoder}") for name in QUICK_CITYSCAPES_RUNS for encoder in ENCODERS]
+    return (samples.samples_figure(exp, facades, "AtoB", f"facades photo -> label, first 4 {exp.split} images (seed 0)",
+                                   input_title="photo")
+            + samples.samples_figure(exp, cityscapes, "AtoB", f"Cityscapes photo -> label, first 4 {exp.split} images",
+                                     name="samples_cityscapes_AtoB.png", input_title="photo"))
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    args = common.parse(p, argv)
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
     return True
 
 
-def samples_figure(exp, columns: list[tuple[str, str]], direction: str, caption: str, **kwargs) -> list[dict]:
-    """``samples_<direction>.png`` in the results folder, as a figure note (none before any run is finished)."""
-    name = f"samples_{direction}.png"
+def samples_figure(exp, columns: list[tuple[str, str]], direction: str, caption: str, name: str = "", **kwargs) -> list[dict]:
+    """``name`` (default ``samples_<direction>.png``) in the results folder, as a figure note (none before any run is finished)."""
+    name = name or f"samples_{direction}.png"
     if sample_grid(exp, columns, direction, exp.out_dir / name, **kwargs):
         return [{"file": name, "caption": caption}]
     return []

@@ -114,9 +114,7 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    args = common.parse(p, argv)
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

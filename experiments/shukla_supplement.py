@@ -99,8 +99,7 @@ def tabulate(exp: Experiment) -> str:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME)
-    return build(common.parse(p, argv)).execute(tabulate)
+    return common.main(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME, build, tabulate, argv=argv)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ class Recipes:
 
 
 def build(args) -> Experiment:
+    args.tables = sorted(set(args.tables))
     exp = Experiment(NAME, "Shukla et al. 2019, Tables 1-2: 200 Cityscapes images, a few chosen pairs (CPU scale)", args,
                      ITERATIONS, script_args=[] if args.tables == [1, 2] else ["--tables", *map(str, args.tables)])
     exp.pairs, exp.draws = (QUICK_PAIRS, QUICK_DRAWS) if exp.quick else (PAIRS, DRAWS)
@@ -322,11 +323,9 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME)
-    p.add_argument("--tables", type=int, nargs="+", default=[1, 2], choices=[1, 2], help="which tables to run (default both)")
-    args = common.parse(p, argv)
-    args.tables = sorted(set(args.tables))
-    return build(args).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                       lambda p: p.add_argument("--tables", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+                                                help="which tables to run (default both)"))
 
 
 if __name__ == "__main__":

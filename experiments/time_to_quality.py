@@ -112,8 +112,8 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_ITERATIONS", str(KEEP_ITERATIONS)), NAME)
-    return build(common.parse(p, argv)).execute(tabulate, figures)
+    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_ITERATIONS", str(KEEP_ITERATIONS)), NAME,
+                       build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

@@ -439,6 +439,7 @@ def test_pretrained_encoder_shares_the_scratch_runs_and_swaps_only_the_photo_net
         assert differences == {"run_dir", "model.generator_AtoB"}
         assert new["arch"][network]["name"] == "mobilenet_v2_unet" and old["arch"][network]["name"] == "resnet_6blocks"
     assert_png(out / "samples_AtoB.png")
+    assert_png(out / "samples_cityscapes_AtoB.png")
 
 
 def test_quick_runs_never_touch_the_docs(folders, docs_before):
