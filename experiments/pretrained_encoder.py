@@ -19,6 +19,7 @@ Facades (okada_table1.py's configuration: 64 px, ngf = ndf = 32, batch 1, ITERAT
 Cityscapes (mondal_table1.py's configuration: 64 px, batch 5, no augmentation, 1600 iterations, void-safe masks):
   {partial,mondal}_{10,30}_imagenet   Partial and mondal with the encoder under G_IS; the scratch rows are
                                       mondal_table1's runs (same folders)
+  {partial,mondal}_10_imagenet_seed1  the 10% rows with mondal_table1's second seed (weights, batches, labelled subset)
 Metrics: photo -> label mean IoU, pixel accuracy and mean class accuracy on --split (argmax of a segmenter's logits,
 nearest palette colour of an RGB label image), and each run's training wall time (2 CPU cores shared by 2 workers).
 """
@@ -74,13 +75,16 @@ def build(args) -> Experiment:
                 exp.add(Run(facades_name(method, encoder, seed), preset, [f"train.seed={seed}", *pairs, *overrides, *encoder_overrides],
                             label=f"{label}, {encoder}, seed {seed}", direction="AtoB", run_dir=shared))
     source = mondal_table1.build(argparse.Namespace(**{**vars(args), "dataset": "cityscapes"}))
-    for name in QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS:
-        base = source.run(name)
+    cityscapes = QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS
+    for base in [source.run(name) for name in cityscapes] + [source.run(n) for name in cityscapes for n in source.seeds(name)[1:]]:
+        name, _, seed = base.name.partition("_seed")  # mondal_table1's second-seed runs: <name>_seed<S>
+        suffix = f"_seed{seed}" if seed else ""
         common_settings = dict(preset=base.preset, direction="AtoB", augment=False, iterations=source.iterations,
                                decay_fraction=source.decay_fraction)
-        exp.add(Run(f"{name}_scratch", overrides=base.overrides, label=f"{base.label}, scratch", run_dir=base.run_dir, **common_settings))
-        exp.add(Run(f"{name}_imagenet", overrides=[*base.overrides, *ENCODERS["imagenet"]], label=f"{base.label}, ImageNet encoder",
+        exp.add(Run(f"{name}_scratch{suffix}", overrides=base.overrides, label=f"{base.label}, scratch", run_dir=base.run_dir,
                     **common_settings))
+        exp.add(Run(f"{name}_imagenet{suffix}", overrides=[*base.overrides, *ENCODERS["imagenet"]],
+                    label=f"{base.label}, ImageNet encoder", **common_settings))
     return exp
 
 
@@ -109,7 +113,9 @@ def tabulate(exp: Experiment) -> str:
     names = {run.name for run in exp.runs}
     facades = [(FACADES[method][2], {encoder: [n for seed in (0, common.SECOND_SEED) if (n := facades_name(method, encoder, seed)) in names]
                                      for encoder in ENCODERS}) for method in FACADES]
-    cityscapes = [(exp.run(f"{name}_imagenet").label.rsplit(",", 1)[0], {encoder: [f"{name}_{encoder}"] for encoder in ENCODERS})
+    cityscapes = [(exp.run(f"{name}_imagenet").label.rsplit(",", 1)[0],
+                   {encoder: [n for n in (f"{name}_{encoder}", f"{name}_{encoder}_seed{common.SECOND_SEED}") if n in names]
+                    for encoder in ENCODERS})
                   for name in (QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS)]
     return ("Ours only (the seed papers train every network from scratch). Cells: mean ± sd over training seeds where "
             "n=2; train minutes: training wall time on the 2-core machine, shared with other runs (the discussion says how many).\n\n### Facades, photo -> label, 10% pairs (40)\n\n"
