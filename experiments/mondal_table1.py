@@ -32,7 +32,6 @@ Dolz, Desrosiers, "Revisiting CycleGAN for semi-supervised segmentation", 2019, 
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
@@ -138,14 +137,9 @@ def tabulate(exp: Experiment) -> str:
 def figures(exp: Experiment) -> list[dict]:
     miou, rates = ("photo_to_label", "mean_iou"), exp.rates
     full = tables.get(exp.metrics.get("full"), *miou)
-
-    def seed_mean(name: str) -> float | None:
-        values = [v for n in exp.seeds(name) if (v := tables.get(exp.metrics.get(n), *miou)) is not None]
-        return statistics.mean(values) if values else None
-
-    series = [
-        {"label": "Partial (ours)", "x": rates, "y": [seed_mean(f"partial_{r}") for r in rates], "color": 0},
-        {"label": "mondal (ours)", "x": rates, "y": [seed_mean(f"mondal_{r}") for r in rates], "color": 1},
+    series = [  # the mean over seeds where a rate has two
+        {"label": "Partial (ours)", "x": rates, "y": [tables.values_of(exp, exp.seeds(f"partial_{r}"), *miou) for r in rates], "color": 0},
+        {"label": "mondal (ours)", "x": rates, "y": [tables.values_of(exp, exp.seeds(f"mondal_{r}"), *miou) for r in rates], "color": 1},
     ]
     if full is not None:
         series.append({"label": "Full (ours)", "hline": full, "color": 5})

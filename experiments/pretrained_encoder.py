@@ -76,9 +76,9 @@ def build(args) -> Experiment:
                             label=f"{label}, {encoder}, seed {seed}", direction="AtoB", run_dir=shared))
     source = mondal_table1.build(argparse.Namespace(**{**vars(args), "dataset": "cityscapes"}))
     cityscapes = QUICK_CITYSCAPES_RUNS if exp.quick else CITYSCAPES_RUNS
-    for base in [source.run(name) for name in cityscapes] + [source.run(n) for name in cityscapes for n in source.seeds(name)[1:]]:
-        name, _, seed = base.name.partition("_seed")  # mondal_table1's second-seed runs: <name>_seed<S>
-        suffix = f"_seed{seed}" if seed else ""
+    seed0_then_seed1 = [(name, name) for name in cityscapes] + [(name, n) for name in cityscapes for n in source.seeds(name)[1:]]
+    for name, source_name in seed0_then_seed1:
+        base, suffix = source.run(source_name), source_name[len(name):]  # suffix: "" or mondal_table1's "_seed1"
         common_settings = dict(preset=base.preset, direction="AtoB", augment=False, iterations=source.iterations,
                                decay_fraction=source.decay_fraction)
         exp.add(Run(f"{name}_scratch{suffix}", overrides=base.overrides, label=f"{base.label}, scratch", run_dir=base.run_dir,
