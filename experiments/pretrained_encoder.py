@@ -14,6 +14,8 @@ Facades (okada_table1.py's configuration: 64 px, ngf = ndf = 32, batch 1, ITERAT
   okada_{...}_seed{S}                 okada: CycleGAN + kappa L1 on the 40 pairs, and the 400 unpaired photos/labels
   shukla_{...}_seed0                  shukla: relativistic GAN, cycle, identity, reconstruction on the 40 pairs
   cyclegan_{...}_seed0                CycleGAN, no pairs at all (what the unpaired terms alone give)
+  segment_128_{...}_seed0              the segmenter again at 128 px (load 144, crop 128; full runs only): does
+                                      the encoder need more than 2x2 cells at its last stage?
   S = 0 and 1 for the headline rows (segment and okada), seed 0 for the others. The scratch runs of okada and CycleGAN
   are okada_table1's own (same configuration, same folders).
 Cityscapes (mondal_table1.py's configuration: 64 px, batch 5, no augmentation, 1600 iterations, void-safe masks):
@@ -45,13 +47,18 @@ from common import Experiment, Run  # noqa: E402
 NAME = "pretrained_encoder"
 ITERATIONS = okada_table1.ITERATIONS
 ENCODERS = {"scratch": [], "imagenet": ["model.generator_AtoB=mobilenet_v2_unet"]}
+LARGER = 128  # the segmenter pair at this size too: a 64 px facade reaches the encoder's last stage (stride 32) as 2x2 cells
+SEGMENT = ["paired.task=segment", "model.norm=instance"]
 FACADES = {  # method: (preset, overrides, label)
-    "segment": ("isola2017-pix2pix-facades", ["paired.task=segment", "model.norm=instance"], "segmenter (cross-entropy) on the 40 pairs"),
+    "segment": ("isola2017-pix2pix-facades", SEGMENT, "segmenter (cross-entropy) on the 40 pairs"),
     "pix2pix": ("isola2017-pix2pix-facades", ["model.norm=instance"], "pix2pix on the 40 pairs"),
     "okada": ("okada2019-ssl-facades", [], "okada: + 400 unpaired photos and labels"),
     "shukla": ("shukla2019-weak-facades", [], "shukla: + 400 unpaired photos and labels"),
     "cyclegan": ("zhu2017-cyclegan-facades", [], "CycleGAN: unpaired only, no pairs"),
+    "segment_128": ("isola2017-pix2pix-facades", [*SEGMENT, f"data.load_size={common.load_size_for(LARGER)}", f"data.crop_size={LARGER}"],
+                    f"segmenter (cross-entropy) on the 40 pairs, {LARGER} px"),
 }
+FULL_ONLY = {"segment_128"}  # too slow for --quick
 SEEDS = {"segment": (0, common.SECOND_SEED), "okada": (0, common.SECOND_SEED)}  # the headline rows get a second training seed
 SHARED = {"okada": "okada_seed{}", "cyclegan": "cyclegan_seed{}"}  # okada_table1's scratch runs of this configuration
 CITYSCAPES_RUNS, QUICK_CITYSCAPES_RUNS = ("partial_10", "mondal_10", "partial_30", "mondal_30"), ("partial_10", "mondal_10")
@@ -66,6 +73,8 @@ def facades_name(method: str, encoder: str, seed: int) -> str:
 def build(args) -> Experiment:
     exp = Experiment(NAME, "Pretrained encoders: scratch vs ImageNet MobileNetV2 under the photo -> label network", args, ITERATIONS)
     for method, (preset, overrides, label) in FACADES.items():
+        if exp.quick and method in FULL_ONLY:
+            continue
         pairs = [] if method == "cyclegan" else ["pairs.rate=0.1"]
         for seed in SEEDS.get(method, (0,)) if not exp.quick else (0,):
             for encoder, encoder_overrides in ENCODERS.items():
@@ -111,8 +120,9 @@ def table(exp: Experiment, rows: list[tuple[str, dict[str, list[str]]]]) -> str:
 
 def tabulate(exp: Experiment) -> str:
     names = {run.name for run in exp.runs}
-    facades = [(FACADES[method][2], {encoder: [n for seed in (0, common.SECOND_SEED) if (n := facades_name(method, encoder, seed)) in names]
-                                     for encoder in ENCODERS}) for method in FACADES]
+    by_method = {method: {encoder: [n for seed in (0, common.SECOND_SEED) if (n := facades_name(method, encoder, seed)) in names]
+                          for encoder in ENCODERS} for method in FACADES}
+    facades = [(FACADES[method][2], runs) for method, runs in by_method.items() if any(runs.values())]  # --quick: no FULL_ONLY rows
     cityscapes = [(exp.run(f"{name}_imagenet").label.rsplit(",", 1)[0],
                    {encoder: [n for n in (f"{name}_{encoder}", f"{name}_{encoder}_seed{common.SECOND_SEED}") if n in names]
                     for encoder in ENCODERS})
