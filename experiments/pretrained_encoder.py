@@ -16,8 +16,8 @@ Facades (okada_table1.py's configuration: 64 px, ngf = ndf = 32, batch 1, ITERAT
   cyclegan_{...}_seed0                CycleGAN, no pairs at all (what the unpaired terms alone give)
   segment_128_{...}_seed{S}           the segmenter again at 128 px (load 144, crop 128; full runs only): does
                                       the encoder need more than 2x2 cells at its last stage?
-  S = 0 and 1 for the headline rows (segment, okada, segment_128), seed 0 for the others. The scratch runs of okada and CycleGAN
-  are okada_table1's own (same configuration, same folders).
+  S = 0 and 1 for the headline rows (segment, okada, segment_128), seed 0 for the others. The scratch runs of okada
+  and CycleGAN are okada_table1's own (same configuration, same folders).
 Cityscapes (mondal_table1.py's configuration: 64 px, batch 5, no augmentation, 1600 iterations, void-safe masks):
   {partial,mondal}_{10,30}_imagenet   Partial and mondal with the encoder under G_IS; the scratch rows are
                                       mondal_table1's runs (same folders)
