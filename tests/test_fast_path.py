@@ -393,6 +393,28 @@ def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, syn
     assert not any(p.requires_grad for net in translator.generators.values() for p in net.parameters())
 
 
+def test_a_checkpoint_records_its_kernels_and_a_resume_elsewhere_says_so(tmp_path, synthetic_root):
+    """Runs trained on other kernels differ in their scores (docs/results.md §4): a checkpoint says which kernels and
+    PyTorch computed it, and continuing it on others warns; a checkpoint from before these keys resumes silently."""
+    run = tmp_path / "run"
+    train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=1"))
+    path = run / "ckpt" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    assert state["runtime"]["kernels"] == f"cpu {torch.backends.cpu.get_cpu_capability()}" + (
+        f", oneDNN {devmod.onednn_isa_cap()}" if devmod.onednn_isa_cap() else "")
+    assert state["runtime"]["torch"] == torch.__version__
+    state["runtime"].update(kernels="cpu SOME_OTHER_ISA", torch="1.0")
+    torch.save(state, path)
+    with pytest.warns(UserWarning, match=r"another kernels cpu SOME_OTHER_ISA -> cpu .*; torch 1\.0 -> .*not bitwise"):
+        Trainer(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32"), resume=True)
+    for key in ("kernels", "torch"):
+        del state["runtime"][key]
+    torch.save(state, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32"), resume=True)
+
+
 def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthetic_root, monkeypatch):
     run = tmp_path / "run"
     train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=1"))

@@ -113,6 +113,11 @@ _ONEDNN_ISAS_WITHOUT_BF16 = frozenset(
 )
 
 
+def onednn_isa_cap() -> str:
+    """The oneDNN instruction-set cap set in the environment (ONEDNN_MAX_CPU_ISA, formerly DNNL_MAX_CPU_ISA), or ""."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+
+
 def cpu_kernels_capped_below_bf16() -> str | None:
     """The setting that keeps PyTorch's CPU kernels off bf16 instructions, or None.
 
@@ -124,10 +129,22 @@ def cpu_kernels_capped_below_bf16() -> str | None:
     capability = torch.backends.cpu.get_cpu_capability()
     if capability in ("DEFAULT", "NO AVX", "AVX2"):
         return f"PyTorch's CPU capability is {capability} (ATEN_CPU_CAPABILITY)"
-    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    onednn = onednn_isa_cap()
     if onednn in _ONEDNN_ISAS_WITHOUT_BF16:
         return f"ONEDNN_MAX_CPU_ISA={onednn}"
     return None
+
+
+def kernel_set(device: torch.device) -> str:
+    """Which kernels compute on ``device``: the GPU's name, or PyTorch's CPU capability (and a oneDNN cap when one
+    is set). Runs trained on different kernels differ in their last digits, so their scores differ too
+    (docs/results.md §4, "Re-scored"); a checkpoint records this to say where its numbers came from."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type != "cpu":
+        return device.type
+    onednn = onednn_isa_cap()
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}" + (f", oneDNN {onednn}" if onednn else "")
 
 
 def cpu_hardware_bf16() -> bool:
@@ -489,6 +506,8 @@ class Runtime:
             "precision": self.precision,
             "channels_last": self.channels_last,
             "compile": self.compile,
+            "kernels": kernel_set(self.device),
+            "torch": str(torch.__version__),  # a plain str: TorchVersion does not load with weights_only
         }
 
     def summary(self) -> str:

@@ -106,7 +106,7 @@ class Trainer:
         self.runtime.prepare_models(self.method.networks.values(), planned_steps=planned)
         self.method.replicate()
         if state is not None:
-            self._check_precision(state.get("runtime", {}))
+            self._check_machine(state.get("runtime", {}))
         if cfg.log.progress and self.main:
             print(self.runtime.summary(), file=sys.stderr)
             if self.runtime.world_size > 1:
@@ -266,12 +266,15 @@ class Trainer:
         running = time.perf_counter() - self.fit_started if self.fit_started is not None else 0.0
         return self.seconds_before + running
 
-    def _check_precision(self, saved: dict) -> None:
-        """precision=auto may resolve differently on another machine or version: say so (the run stays valid)."""
-        before, now = saved.get("precision"), self.runtime.precision
-        if before and before != now:
+    def _check_machine(self, saved: dict) -> None:
+        """precision=auto may resolve differently on another machine or version, and another CPU, GPU or PyTorch
+        computes with other kernels: say so (the run stays valid; checkpoints from before a key existed say nothing)."""
+        now = self.runtime.describe()
+        changes = [f"{key} {saved[key]} -> {now[key]}" for key in ("precision", "kernels", "torch")
+                   if saved.get(key) and saved[key] != now[key]]
+        if changes:
             warnings.warn(
-                f"{self.run_dir}: this run trained in {before} so far and continues in {now} here "
+                f"{self.run_dir}: this run continues with another {'; '.join(changes)} here "
                 f"(runtime.precision={self.cfg.runtime.precision} on {self.runtime.device}); "
                 "the result is valid but not bitwise what an uninterrupted run would give",
                 stacklevel=3,
