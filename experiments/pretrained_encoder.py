@@ -13,11 +13,11 @@ Facades (okada_table1.py's configuration: 64 px, ngf = ndf = 32, batch 1, ITERAT
   pix2pix_{...}_seed0                 the paired method as pix2pix on the 40 pairs (L1 x 100 + conditional GAN)
   okada_{...}_seed{S}                 okada: CycleGAN + kappa L1 on the 40 pairs, and the 400 unpaired photos/labels
   shukla_{...}_seed0                  shukla: relativistic GAN, cycle, identity, reconstruction on the 40 pairs
-  cyclegan_{...}_seed0                CycleGAN, no pairs at all (what the unpaired terms alone give)
+  cyclegan_{...}_seed{S}              CycleGAN, no pairs at all (what the unpaired terms alone give)
   segment_128_{...}_seed{S}           the segmenter again at 128 px (load 144, crop 128; full runs only): does
                                       the encoder need more than 2x2 cells at its last stage?
-  S = 0 and 1 for the headline rows (segment, okada, segment_128), seed 0 for the others. The scratch runs of okada
-  and CycleGAN are okada_table1's own (same configuration, same folders).
+  S = 0 and 1 for segment, okada, cyclegan and segment_128, seed 0 for the others. The scratch runs of okada and
+  CycleGAN are okada_table1's own (same configuration, same folders).
 Cityscapes (mondal_table1.py's configuration: 64 px, batch 5, no augmentation, 1600 iterations, void-safe masks):
   {partial,mondal}_{10,30}_imagenet   Partial and mondal with the encoder under G_IS; the scratch rows are
                                       mondal_table1's runs (same folders)
@@ -59,7 +59,7 @@ FACADES = {  # method: (preset, overrides, label)
                     f"segmenter (cross-entropy) on the 40 pairs, {LARGER} px"),
 }
 FULL_ONLY = {"segment_128"}  # too slow for --quick
-SEEDS = {method: (0, common.SECOND_SEED) for method in ("segment", "okada", "segment_128")}  # the headline rows get a second training seed
+SEEDS = {method: (0, common.SECOND_SEED) for method in ("segment", "okada", "cyclegan", "segment_128")}  # rows with a second seed
 SHARED = {"okada": "okada_seed{}", "cyclegan": "cyclegan_seed{}"}  # okada_table1's scratch runs of this configuration
 CITYSCAPES_RUNS, QUICK_CITYSCAPES_RUNS = ("partial_10", "mondal_10", "partial_30", "mondal_30"), ("partial_10", "mondal_10")
 METRICS = [("mIoU", ("photo_to_label", "mean_iou")), ("pixel acc", ("photo_to_label", "pixel_accuracy")),
