@@ -405,7 +405,7 @@ def test_a_checkpoint_records_its_kernels_and_a_resume_elsewhere_says_so(tmp_pat
     assert state["runtime"]["torch"] == torch.__version__
     state["runtime"].update(kernels="cpu SOME_OTHER_ISA", torch="1.0")
     torch.save(state, path)
-    with pytest.warns(UserWarning, match=r"another kernels cpu SOME_OTHER_ISA -> cpu .*; torch 1\.0 -> .*not bitwise"):
+    with pytest.warns(UserWarning, match=r"continues here with kernels cpu SOME_OTHER_ISA -> cpu .*; torch 1\.0 -> .*not bitwise"):
         Trainer(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32"), resume=True)
     for key in ("kernels", "torch"):
         del state["runtime"][key]

@@ -274,7 +274,7 @@ class Trainer:
                    if saved.get(key) and saved[key] != now[key]]
         if changes:
             warnings.warn(
-                f"{self.run_dir}: this run continues with another {'; '.join(changes)} here "
+                f"{self.run_dir}: this run continues here with {'; '.join(changes)} "
                 f"(runtime.precision={self.cfg.runtime.precision} on {self.runtime.device}); "
                 "the result is valid but not bitwise what an uninterrupted run would give",
                 stacklevel=3,
