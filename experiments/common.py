@@ -85,6 +85,12 @@ def write_json(path: Path, value) -> None:
     atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
+def scored_by_todays_protocol(metrics: dict) -> bool:
+    """False for label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void, counted wrong):
+    such a run is scored again."""
+    return "photo_to_label" not in metrics or "label_decoding" in metrics["photo_to_label"]
+
+
 class ExperimentError(Exception):
     """A run cannot be used as it is; the message says what to do."""
 
@@ -190,17 +196,47 @@ class Experiment:
 
     def metrics_for(self, run: Run) -> dict | None:
         """The run's scores on the split (``metrics_<split>.json``, else a plain ``semicycle evaluate RUN``'s ``metrics.json``
-        of that split), or None while it has none scored by today's protocol (so --tabulate-only re-scores it)."""
+        of that split; for a run not on this machine, its recorded scores: ``recorded``), or None while it has none scored by
+        today's protocol (so --tabulate-only re-scores it)."""
         plain = [run.run_dir / "metrics.json"] if run.direction != "BtoA" else []
         for path in [run.run_dir / f"metrics_{self.scores_name(run)}.json", *plain]:
             metrics = load_metrics(path) if path.is_file() else None
             if metrics is not None and (path.name != "metrics.json" or metrics.get("split") == self.split):
-                # label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void, counted wrong): again
-                return None if "photo_to_label" in metrics and "label_decoding" not in metrics["photo_to_label"] else metrics
-        return None
+                return metrics if scored_by_todays_protocol(metrics) else None
+        entry = self.recorded(run)
+        return entry["metrics"] if entry else None
+
+    def config_changing_set(self) -> list[str]:
+        """The --set values that change what a run trains (not train.max_steps, logging, ...)."""
+        return [o for o in self.args.set or [] if o.split("=", 1)[0] not in cfgmod.RESUME_NEUTRAL_KEYS]
+
+    def recorded(self, run: Run) -> dict | None:
+        """The run's entry in the results folder's ``results.json`` (committed) when the run is not on this machine: run
+        folders stay on the machine that trained them, so a table spanning sessions on several machines keeps the
+        scores of the runs trained elsewhere. Used only for the configuration the script asks for now (preset,
+        overrides, budget, size, split, --set), scored by today's protocol, and for a run whose scoring needs no tool
+        run trained here (a facades scorer retrained on this machine would score new runs otherwise than the
+        recorded ones: those are trained again)."""
+        if read_progress(run.run_dir) is not None or any(read_progress(self.run(n).run_dir) for n in run.needs):
+            return None
+        saved = read_json(self.out_dir / "results.json", {})
+        entry = (saved.get("runs") or {}).get(run.name)
+        if not entry or not entry.get("finished") or entry.get("metrics") is None or entry.get("error"):
+            return None
+        scored = (entry.get("split", saved.get("split")), entry.get("set", saved.get("set", [])), saved.get("quick"), saved.get("size"))
+        same_setup = scored == (self.split, self.config_changing_set(), self.quick, self.size)
+        same_run = (entry.get("preset"), entry.get("overrides"), (entry.get("plan") or {}).get("iterations_budget")) == \
+            (run.preset, list(run.overrides), run.iterations or self.iterations)
+        return entry if same_setup and same_run and scored_by_todays_protocol(entry["metrics"]) else None
 
     def is_finished(self, run: Run) -> bool:
+        """Finished on this machine (its checkpoints are here)."""
         return bool((read_progress(run.run_dir) or {}).get("finished"))
+
+    def train_seconds(self, run: Run) -> float | None:
+        """The finished run's training seconds, from its checkpoint here or its recorded entry."""
+        progress = read_progress(run.run_dir) or self.recorded(run) or {}
+        return progress.get("train_seconds") if progress.get("finished") else None
 
     def check_config(self, run: Run) -> None:
         """A run folder that holds another configuration than the script asks for is never reused."""

@@ -56,7 +56,7 @@ def seed_runs(exp: Experiment, rate: int) -> list[str]:
 def build(args) -> Experiment:
     title = f"Okada et al. 2019, Fig. 5: FCN-score against the supervised rate ({args.dataset}, CPU scale)"
     shared = args.dataset == "facades"
-    name = NAME if shared else f"{NAME}_{args.dataset}"  # its own runs/results folders (and no docs block)
+    name = NAME if shared else f"{NAME}_{args.dataset}"  # its own runs/results folders and docs block
     exp = Experiment(name, title, args, ITERATIONS, script=NAME, script_args=[] if shared else ["--dataset", args.dataset])
     eval_overrides = []
     if shared:

@@ -35,7 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.engine.checkpoint import read_progress  # noqa: E402
 
 import common  # noqa: E402
 import mondal_table1  # noqa: E402
@@ -99,8 +98,7 @@ def build(args) -> Experiment:
 
 def train_minutes(exp: Experiment, names: list[str]) -> str:
     """Training minutes of the finished runs: mean (± sd over seeds)."""
-    minutes = [progress["train_seconds"] / 60 for n in names if exp.is_finished(run := exp.run(n))
-               and (progress := read_progress(run.run_dir)) and progress.get("train_seconds") is not None]
+    minutes = [seconds / 60 for n in names if (seconds := exp.train_seconds(exp.run(n))) is not None]
     if not minutes:
         return "—"
     return f"{statistics.mean(minutes):.0f}" + (f" ± {statistics.stdev(minutes):.0f}" if len(minutes) > 1 else "")

@@ -42,7 +42,7 @@ def write(exp, tabulate, figures=None) -> Path:
         rel_out = os.path.relpath(out, DOCS_RESULTS.parent)
         figures_md = "".join(f"![{n['caption']}]({rel_out}/{n['file']})\n\n" for n in notes)
         update_docs_section(exp.name, f"{tables}{figures_md}Per-run status, wall times and exact commands: "
-                                      f"[{rel(out / 'results.md')}]({rel_out}/results.md).\n")
+                                      f"[{rel(out / 'results.md')}]({rel_out}/results.md).\n", script=exp.script)
     print(f"[{exp.name}] results: {rel(out / 'results.md')} ({'%d of %d' % completed(exp)} runs evaluated)", flush=True)
     return out / "results.md"
 
@@ -73,7 +73,13 @@ def header(exp) -> str:
 
 
 def run_record(exp, run) -> dict:
-    """What the page says about one run, from its folder."""
+    """What the page says about one run, from its folder (or, for a run trained on another machine, from its entry in
+    results.json: ``Experiment.recorded``)."""
+    entry = exp.recorded(run) if run.evaluate else None
+    if entry:
+        return {key: entry.get(key) for key in ("plan", "train_seconds", "finished", "eval_seconds")} | {
+            "done": (entry.get("plan") or {}).get("iterations", 0), "recorded": True,
+            "state": "evaluated (recorded: trained on another machine, scores from results.json)"}
     progress, wall = read_progress(run.run_dir) or {}, read_json(run.run_dir / "walltime.json", {})
     seconds = progress.get("train_seconds")
     if seconds is None and progress:  # a checkpoint older than train_seconds: the sessions recorded by earlier versions
@@ -88,7 +94,7 @@ def run_record(exp, run) -> dict:
         state = "not yet run"
     return {"plan": read_json(run.run_dir / "plan.json"), "done": progress.get("iteration", 0), "state": state,
             "train_seconds": seconds, "finished": bool(progress.get("finished")),
-            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split)}
+            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split), "recorded": False}
 
 
 def runs_section(exp) -> str:
@@ -127,12 +133,19 @@ def evaluate_command(exp, run) -> str:
 
 
 def summary(exp, previous: dict | None = None) -> dict:
-    """results.json; its "written" time changes only with its content (a worker passing by rewrites nothing)."""
-    runs = {}
+    """results.json; its "written" time changes only with its content (a worker passing by rewrites nothing). A run
+    trained on another machine whose scores do not serve this call (another split or --set) keeps its entry: it is
+    the only record of those scores."""
+    runs, earlier = {}, (previous or {}).get("runs") or {}
     for run in exp.runs:
         record = {k: v for k, v in run_record(exp, run).items() if k not in ("done", "state")}
+        kept = earlier.get(run.name) or {}
+        if exp.metrics.get(run.name) is None and kept.get("metrics") is not None and read_progress(run.run_dir) is None:
+            runs[run.name] = kept | {"split": kept.get("split", previous.get("split")), "set": kept.get("set", previous.get("set", []))}
+            continue
         runs[run.name] = {"label": run.label, "run_dir": rel(run.run_dir), "preset": run.preset, "overrides": run.overrides,
-                          **record, "metrics": headline(exp.metrics.get(run.name)), "error": exp.errors.get(run.name)}
+                          **record, "split": exp.split, "set": exp.config_changing_set(),
+                          "metrics": headline(exp.metrics.get(run.name)), "error": exp.errors.get(run.name)}
     done, total = completed(exp)
     result = json.loads(json.dumps({"experiment": exp.name, "split": exp.split, "quick": exp.quick, "size": exp.size,
                                     "iterations": exp.iterations, "evaluated": done, "runs_total": total, "runs": runs}))

@@ -42,8 +42,12 @@ def sample_grid(exp, columns: list[tuple[str, str]], direction: str, path: Path,
 
 
 def samples_figure(exp, columns: list[tuple[str, str]], direction: str, caption: str, name: str = "", **kwargs) -> list[dict]:
-    """``name`` (default ``samples_<direction>.png``) in the results folder, as a figure note (none before any run is finished)."""
+    """``name`` (default ``samples_<direction>.png``) in the results folder, as a figure note (none before any run is finished).
+    While a column's run is only recorded (trained on another machine: ``Experiment.recorded``), the figure drawn where
+    it was trained is kept, not redrawn without it."""
     name = name or f"samples_{direction}.png"
+    if (exp.out_dir / name).is_file() and any(exp.recorded(exp.run(run_name)) for _, run_name in columns):
+        return [{"file": name, "caption": caption}]
     if sample_grid(exp, columns, direction, exp.out_dir / name, **kwargs):
         return [{"file": name, "caption": caption}]
     return []

@@ -50,9 +50,12 @@ def build(args) -> Experiment:
 
 
 def quality_curve(exp: Experiment, run: Run) -> list[dict]:
-    """The run's kept checkpoints scored on the split (cached in RUN/quality_curve_<split>.json); [] before it finishes."""
+    """The run's kept checkpoints scored on the split (cached in RUN/quality_curve_<split>.json, kept in the results
+    folder's quality_curves_<split>.json for when the run is only recorded: trained on another machine); [] before it
+    finishes."""
+    kept_curves = exp.out_dir / f"quality_curves_{exp.split}.json"
     if not exp.is_finished(run):
-        return []
+        return read_json(kept_curves, {}).get(run.name, []) if exp.recorded(run) else []
     path = run.run_dir / f"quality_curve_{exp.split}.json"
     points = {p["checkpoint"]: p for p in read_json(path, [])}
     kept = sorted((run.run_dir / "ckpt").glob("epoch_*.pt"))
@@ -67,7 +70,9 @@ def quality_curve(exp: Experiment, run: Run) -> list[dict]:
                              "mean_iou": metrics["photo_to_label"]["mean_iou"],
                              "pixel_accuracy": metrics["photo_to_label"]["pixel_accuracy"]}
         write_json(path, sorted(points.values(), key=lambda p: p["iteration"]))
-    return sorted(points.values(), key=lambda p: p["iteration"])
+    curve = sorted(points.values(), key=lambda p: p["iteration"])
+    write_json(kept_curves, read_json(kept_curves, {}) | {run.name: curve})
+    return curve
 
 
 def first_reaching(points: list[dict], target: float) -> dict | None:

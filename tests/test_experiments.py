@@ -9,6 +9,7 @@ The scripts are imported and their main() called in this process (no second torc
 import importlib
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,35 @@ def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):
     text = (out / "results.md").read_text()
     assert "CycleGAN's final mIoU" in text
     assert_png(out / "time_to_quality.png")
+
+
+def test_runs_trained_on_another_machine_keep_their_rows(folders, capsys):
+    """Run folders stay on the machine that trained them: on a machine without them, the scores recorded in the
+    results folder's results.json keep the tables (and time_to_quality's curves) as they were, for the configuration
+    and split they were scored with only; another split or --set neither uses nor erases them."""
+    out, runs = folders["out"] / "time_to_quality", folders["runs"] / "time_to_quality"
+    tables_before = (out / "results.md").read_text().split("\n## Runs")[0]
+    elsewhere = folders["runs"].parent / "time_to_quality_elsewhere"
+    runs.rename(elsewhere)
+    try:
+        code, output = run_script("time_to_quality", folders, "--tabulate-only", capsys=capsys)
+        assert code == 0, output
+        text = (out / "results.md").read_text()
+        assert text.split("\n## Runs")[0] == tables_before and "PARTIAL" not in text
+        assert text.count("recorded: trained on another machine") == 3
+        assert_png(out / "time_to_quality.png")
+
+        code, output = run_script("time_to_quality", folders, "--tabulate-only", "--set", "cyclegan.lambda_cycle=5", capsys=capsys)
+        assert code == 0, output
+        assert "PARTIAL (0 of 3 runs)" in (out / "results.md").read_text()
+        kept = json.loads((out / "results.json").read_text())["runs"]
+        assert all(entry["metrics"] and entry["set"] == [] for entry in kept.values())  # not erased by the other setting
+
+        code, output = run_script("time_to_quality", folders, "--tabulate-only", capsys=capsys)
+        assert (out / "results.md").read_text().split("\n## Runs")[0] == tables_before
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)  # the plans and locks the calls above wrote
+        elsewhere.rename(runs)
 
 
 def test_mondal_table1(folders, capsys):
