@@ -18,6 +18,7 @@ The table says after how many iterations (and minutes) okada first reaches Cycle
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -113,10 +114,12 @@ def figures(exp: Experiment) -> list[dict]:
     panels = []
     for x_key, x_label, scale in (("iteration", "iteration", 1), ("train_seconds", "training minutes", 60)):
         xs = sorted({round(p[x_key] / scale, 1) for points in curves.values() for p in points if p[x_key] is not None})
+        if scale > 1:  # minutes differ per run: ticks every 10 minutes instead of one per point
+            xs = list(range(0, math.ceil(max(xs, default=0) / 10) * 10 + 1, 10))
         series = [{"label": exp.run(name).label, "x": [round(p[x_key] / scale, 1) for p in points],
                    "y": [p["mean_iou"] for p in points], "color": i} for i, (name, points) in enumerate(curves.items()) if points]
         panels.append(line_panel(series, f"photo -> label mIoU against {x_label}", x_label, "mean IoU", xs,
-                                 [f"{x:g}" for x in xs], size=(520, 340)))
+                                 [f"{x:g}" for x in xs], size=(620, 360)))
     save(hstack(panels), exp.out_dir / "time_to_quality.png")
     return [{"file": "time_to_quality.png", "caption": f"photo -> label mIoU ({exp.split}) against iterations and training time"}]
 
