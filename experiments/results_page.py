@@ -17,7 +17,6 @@ from pathlib import Path
 from common import GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel, write_json
 from docs_page import DOCS_RESULTS, update_docs_section
 from semicycle.atomic import atomic_write_text
-from semicycle.config import RESUME_NEUTRAL_KEYS
 from semicycle.engine.checkpoint import read_progress
 
 
@@ -78,7 +77,7 @@ def run_record(exp, run) -> dict:
     entry = exp.recorded(run) if run.evaluate else None
     if entry:
         return {key: entry.get(key) for key in ("plan", "train_seconds", "finished", "eval_seconds")} | {
-            "done": (entry.get("plan") or {}).get("iterations", 0), "recorded": True,
+            "done": (entry.get("plan") or {}).get("iterations", 0),
             "state": "evaluated (recorded: trained on another machine, scores from results.json)"}
     progress, wall = read_progress(run.run_dir) or {}, read_json(run.run_dir / "walltime.json", {})
     seconds = progress.get("train_seconds")
@@ -94,7 +93,7 @@ def run_record(exp, run) -> dict:
         state = "not yet run"
     return {"plan": read_json(run.run_dir / "plan.json"), "done": progress.get("iteration", 0), "state": state,
             "train_seconds": seconds, "finished": bool(progress.get("finished")),
-            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split), "recorded": False}
+            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split)}
 
 
 def runs_section(exp) -> str:
@@ -121,8 +120,8 @@ def runs_section(exp) -> str:
 def train_command(exp, run) -> str:
     """The run's `semicycle train` command; --set values that do not change the result (train.max_steps,
     logging, ...) are left out: they belong to a session, not to the run."""
-    overrides = [o for o in exp.base_overrides(run) + exp.schedule(run)
-                 if o not in (exp.args.set or []) or o.split("=", 1)[0] not in RESUME_NEUTRAL_KEYS]
+    neutral = set(exp.args.set or []) - set(exp.config_changing_set())
+    overrides = [o for o in exp.base_overrides(run) + exp.schedule(run) if o not in neutral]
     return command_line(["semicycle", "train", "--preset", run.preset, "--out", rel(run.run_dir), *overrides])
 
 
