@@ -75,12 +75,22 @@ PAPER_T2 = {  # Table 2: 200 unpaired + N k-medoids pairs
 
 def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, out: Path, what: str, among: Path | None = None) -> list[str]:
     """``semicycle select-pairs`` on the training images of ``$SEMICYCLE_DATA/<dataset>`` (only among those listed
-    in ``among`` if given), once: the list is kept in the runs folder. Returns the chosen file names."""
+    in ``among`` if given), once: the list is kept in the runs folder. A list already chosen on another machine (the
+    copy in the results folder of the experiment that owns the runs folder) is taken as it is: features computed on
+    another CPU may tip k-medoids to other images, and runs must train on the pairs their recorded scores came from
+    (``Experiment.recorded``). Returns the chosen file names."""
+    import shutil
+
     from semicycle.selection import read_name_list, select_pairs
 
     options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
     command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {common.command_line(options)}"
     exp.prepared.append({"what": what, "command": command, "file": rel(out)})
+    chosen_elsewhere = exp.out_dir.parent / out.parent.parent.name / "selection" / out.name
+    if not out.is_file() and chosen_elsewhere.is_file():
+        print(f"[{exp.name}] {what}: the list chosen before, {rel(chosen_elsewhere)}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(chosen_elsewhere, out)
     if not out.is_file():
         print(f"[{exp.name}] {what}: {command}", flush=True)
         select_pairs(expand_path(f"$SEMICYCLE_DATA/{dataset}/train"), budget, method=method, seed=seed, out=str(out),
