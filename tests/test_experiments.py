@@ -404,6 +404,25 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     assert exp.seeds("shukla_kmedoids_5") == ["shukla_kmedoids_5"]
 
 
+def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
+    """A list in the results folder (chosen on another machine, whose runs' scores are recorded there) is taken as it
+    is, not chosen again on this machine's features; the pairs are then chosen among its images."""
+    from semicycle.data.io import list_images
+
+    module = script("shukla_tables")
+    out = tmp_path / "results" / "shukla_tables"
+    recorded = "".join(f"{path.name}\n" for path in reversed(list_images(data_root / "cityscapes" / "train")[8:16]))
+    (out / "selection").mkdir(parents=True)
+    (out / "selection" / "unpaired8.txt").write_text(recorded)
+    args = module.common.parse(module.common.parser("plan", "shukla_tables"),
+                               ["--quick", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    args.tables = [1, 2]
+    module.build(args)
+    selection = tmp_path / "runs" / "shukla_tables" / "selection"
+    assert (selection / "unpaired8.txt").read_text() == recorded
+    assert set((selection / "pairs_kmedoids_2.txt").read_text().split()) <= set(recorded.split())
+
+
 def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(folders, capsys):
     code, output = run_script("shukla_supplement", folders, capsys=capsys)
     assert code == 0, output
