@@ -148,18 +148,19 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     assert_png(out / "samples_AtoB.png")
 
 
-def test_okada_sweeps_reuse_table1_runs_and_tabulate_both_knobs(folders, capsys):
+def test_okada_sweeps_score_photo_to_label_without_a_scorer_and_tabulate_both_knobs(folders, capsys):
     code, output = run_script("okada_sweeps", folders, capsys=capsys)
     assert code == 0, output
     out = folders["out"] / "okada_sweeps"
     runs = json.loads((out / "results.json").read_text())["runs"]
-    assert set(runs) == {"scorer", "okada_seed0", "okada_kappa1_seed0", "cyclegan_seed0", "cyclegan_lambda1_seed0", "okada_lambda1_seed0"}
-    for name in ("scorer", "cyclegan_seed0", "okada_seed0"):  # kappa = lambda = 10 and the scorer are okada_table1's runs
-        assert Path(runs[name]["run_dir"]).parent.name == "okada_table1"
+    assert set(runs) == {"okada_seed0", "okada_kappa1_seed0", "cyclegan_seed0", "cyclegan_lambda1_seed0", "okada_lambda1_seed0"}
+    for name, entry in runs.items():  # its own runs, scored photo -> label only: no scorer trained on this machine
+        assert Path(entry["run_dir"]).parent.name == "okada_sweeps", name
+        assert "photo_to_label" in entry["metrics"] and "label_to_photo" not in entry["metrics"], name
     configs = {name: (Path(runs[name]["run_dir"]) / "config.yaml").read_text() for name in ("okada_kappa1_seed0", "cyclegan_lambda1_seed0")}
     assert "kappa: 1.0\n" in configs["okada_kappa1_seed0"] and "lambda_cycle: 1.0\n" in configs["cyclegan_lambda1_seed0"]
     text = (out / "results.md").read_text()
-    assert "### kappa" in text and "### lambda" in text and "not yet run" not in text
+    assert "### kappa" in text and "### lambda" in text and "not yet run" not in text and "label->photo" not in text
     assert_png(out / "sweep_kappa.png")
     assert_png(out / "sweep_lambda.png")
 
