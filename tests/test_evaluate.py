@@ -86,6 +86,11 @@ def test_label_to_photo_with_a_trained_scorer(runs, small_synthetic_root, tmp_pa
     scores = json.loads((tmp_path / "eval" / "metrics.json").read_text())["label_to_photo"]
     assert set(scores) == {"generated", "real_photos"}
     assert 0 <= scores["generated"]["mean_iou"] <= 1
+    # the upper bound is the same for every run on the split: eval.fcn_real_photos=false scores the generated photos only
+    assert main(["evaluate", str(runs / "cyclegan"), f"eval.scorer={scorer}", "eval.fcn_real_photos=false",
+                 "--out", str(tmp_path / "generated_only")]) == 0
+    generated_only = json.loads((tmp_path / "generated_only" / "metrics.json").read_text())["label_to_photo"]
+    assert generated_only == {"generated": scores["generated"]}
 
 
 def test_cityscapes_fcn_score_with_espnet_and_maps_accuracy(tmp_path, data_root):

@@ -193,6 +193,11 @@ def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 0%") or line.startswith("| 100%")}
     assert "| 0.500 ± 0.000 (n=2) | 0.580 |" in rows["CycleGAN"] and "| 0.050 ± 0.000 (n=2) | 0.110 |" in rows["CycleGAN"]  # 2 seeds
     assert "| 0.500 | 0.850 |" in rows["pix2pix"] and "| 0.400 | 0.710 |" in rows["pix2pix"] and "| 0.050 | 0.180 |" in rows["pix2pix"]
+    # ESPNet's upper bound (the real photos) is scored once, with the first run, and its row comes from that run
+    assert [r.name for r in exp.runs if "eval.fcn_real_photos=false" not in r.eval_overrides] == ["cyclegan_seed0"]
+    real = {"pixel_accuracy": 0.8, "mean_class_accuracy": 0.45, "mean_iou": 0.3}
+    exp.metrics["cyclegan_seed0"] = {**fake, "label_to_photo": {**fake["label_to_photo"], "real_photos": real}}
+    assert "| real photos (scorer's upper bound) | — | — | — | 0.800 | 0.450 | 0.300 |" in module.tabulate(exp)
 
 
 def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):

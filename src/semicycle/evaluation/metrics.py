@@ -148,9 +148,10 @@ class PhotoToLabelScores:
 @register("label_to_photo", kinds=(LABEL_TO_PHOTO,))
 class LabelToPhotoScores:
     """The FCN-score of the generated photos (``generated``) and, as its upper bound, of the real
-    photos (``real_photos``): both segmented by ``segmenter`` (:func:`segmenter_for`),
-    ``batch_size`` images at a time, and scored against the input label maps. Without a
-    segmenter the result is a note saying how to get one."""
+    photos (``real_photos``, unless ``real_photos`` is False: it is the same for every run scored on a
+    split, and segmenting them doubles the cost, e.g. ESPNet at 1024x512): segmented by ``segmenter``
+    (:func:`segmenter_for`), ``batch_size`` images at a time, and scored against the input label maps.
+    Without a segmenter the result is a note saying how to get one."""
 
     def __init__(
         self,
@@ -159,28 +160,33 @@ class LabelToPhotoScores:
         max_color_distance: float | None = DEFAULT_MAX_COLOR_DISTANCE,
         void_predictions: str = "skip",
         batch_size: int = 8,
+        real_photos: bool = True,
     ) -> None:
         self.batch_size = batch_size
         self.scores = None if segmenter is None else {
-            name: FcnScore(segmenter, palette, max_color_distance, void_predictions) for name in ("generated", "real_photos")
+            name: FcnScore(segmenter, palette, max_color_distance, void_predictions)
+            for name in ("generated", "real_photos")[: 2 if real_photos else 1]
         }  # fmt: skip
 
     @classmethod
     def create(cls, cfg: Config, palette: Palette, device: str) -> "LabelToPhotoScores":
         e = cfg.eval
-        return cls(segmenter_for(cfg, palette, device), palette, e.fcn_max_color_distance, e.fcn_void_predictions, e.batch_size)
+        return cls(segmenter_for(cfg, palette, device), palette, e.fcn_max_color_distance, e.fcn_void_predictions, e.batch_size,
+                   e.fcn_real_photos)
 
     def update(self, batch: Translations) -> "LabelToPhotoScores":
-        if self.scores is None:
-            return self
-        for name, photos in (("generated", batch.outputs), ("real_photos", batch.targets)):
+        photos_of = {"generated": batch.outputs, "real_photos": batch.targets}
+        for name, score in (self.scores or {}).items():
+            photos = photos_of[name]
             for i in range(0, len(photos), self.batch_size):
-                self.scores[name].update(photos[i : i + self.batch_size], batch.inputs[i : i + self.batch_size])
+                score.update(photos[i : i + self.batch_size], batch.inputs[i : i + self.batch_size])
         return self
 
     def merge(self, other: "LabelToPhotoScores") -> "LabelToPhotoScores":
         if (self.scores is None) != (other.scores is None):
             raise ValueError("cannot merge label -> photo scores with and without a segmenter")
+        if set(self.scores or {}) != set(other.scores or {}):
+            raise ValueError("cannot merge label -> photo scores with and without the real photos (eval.fcn_real_photos)")
         for name, score in (self.scores or {}).items():
             score.merge(other.scores[name])
         return self
