@@ -18,7 +18,8 @@ set -u
 cd "$(dirname "$0")/.."
 WORKER_DIR=${WORKER_DIR:-runs}
 mkdir -p "$WORKER_DIR"
-SCRIPTS=${SCRIPTS:-"okada_table1 okada_rate_sweep okada_sweeps time_to_quality shukla_maps mondal_table1 shukla_tables shukla_supplement pretrained_encoder"}  # e.g. SCRIPTS=mondal_table1 to run one
+# SCRIPT:DATASET runs the script with --dataset DATASET
+SCRIPTS=${SCRIPTS:-"okada_table1 okada_rate_sweep okada_sweeps time_to_quality shukla_maps mondal_table1 shukla_tables shukla_supplement pretrained_encoder okada_rate_sweep:cityscapes"}  # e.g. SCRIPTS=mondal_table1 to run one
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 
 if [ "${1:-}" = "--stop" ]; then
@@ -35,10 +36,12 @@ threads=$(( $(nproc) / workers )); [ "$threads" -ge 1 ] || threads=1
 worker() {  # $1: worker number
   local child=""
   trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; rm -f "$WORKER_DIR/worker$1.pid"; exit 143' TERM INT
-  for script in $SCRIPTS; do
-    echo "=== $(date -u +%FT%TZ) worker $1: $script"
+  for entry in $SCRIPTS; do
+    local script=${entry%%:*} dataset=()
+    [ "$script" = "$entry" ] || dataset=(--dataset "${entry#*:}")
+    echo "=== $(date -u +%FT%TZ) worker $1: $entry"
     OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE PYTHONUNBUFFERED=1 \
-      "$PYTHON" experiments/"$script".py --split val &
+      "$PYTHON" experiments/"$script".py --split val "${dataset[@]}" &
     child=$!
     wait "$child"
     child=""

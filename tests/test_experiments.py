@@ -521,7 +521,7 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     import time
 
     fake = tmp_path / "fake_python"
-    fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $1 threads=$OMP_NUM_THREADS"\n'
+    fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $* threads=$OMP_NUM_THREADS"\n'
                     'if [ "$1" = experiments/mondal_table1.py ]; then sleep 60 & wait $!; fi\n')
     fake.chmod(0o755)
     env = {**{k: v for k, v in os.environ.items() if k != "SCRIPTS"}, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
@@ -548,3 +548,12 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
         assert f"threads={threads}" in text
         assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
         assert "shukla_tables" not in text  # and the worker did not go on to the next script
+    # SCRIPT:DATASET passes --dataset
+    env |= {"SCRIPTS": "okada_rate_sweep:cityscapes mondal_table1", "WORKER_DIR": str(tmp_path / "one")}
+    subprocess.run([script, "1"], env=env, capture_output=True, text=True, check=True)
+    log = tmp_path / "one" / "worker1.log"
+    deadline = time.time() + 30
+    while time.time() < deadline and "start experiments/mondal_table1.py" not in log.read_text():
+        time.sleep(0.2)
+    subprocess.run([script, "--stop"], env=env, capture_output=True, text=True, check=True)
+    assert "start experiments/okada_rate_sweep.py --split val --dataset cityscapes threads=" in log.read_text()
