@@ -247,6 +247,32 @@ def test_runs_trained_on_another_machine_keep_their_rows(folders, capsys):
         elsewhere.rename(runs)
 
 
+def test_recorded_scores_are_used_only_without_a_scorer_trained_here(folders, capsys):
+    """Facades label -> photo scores come from a scorer trained on the machine: beside another scorer, runs trained
+    elsewhere are not taken from results.json (they would be compared with runs scored otherwise); without one, their
+    recorded scores keep the table."""
+    out = folders["out"] / "okada_rate_sweep"
+    tables_before = (out / "results.md").read_text().split("\n## Runs")[0]
+    sweep, table1 = folders["runs"] / "okada_rate_sweep", folders["runs"] / "okada_table1"  # table1 holds the scorer
+    elsewhere = {folder: folders["runs"].parent / f"{folder.name}_elsewhere" for folder in (sweep, table1)}
+    sweep.rename(elsewhere[sweep])
+    try:
+        code, output = run_script("okada_rate_sweep", folders, "--tabulate-only", capsys=capsys)
+        assert code == 0, output
+        text = (out / "results.md").read_text()
+        assert "PARTIAL (2 of 6 runs)" in text and "recorded" not in text  # 0% and 10% are table1's, here
+        table1.rename(elsewhere[table1])
+        code, output = run_script("okada_rate_sweep", folders, "--tabulate-only", capsys=capsys)
+        assert code == 0, output
+        text = (out / "results.md").read_text()
+        assert text.split("\n## Runs")[0] == tables_before and text.count("recorded: trained on another machine") == 6
+    finally:
+        for folder, moved in elsewhere.items():
+            if moved.exists():
+                shutil.rmtree(folder, ignore_errors=True)  # the plans and locks the calls above wrote
+                moved.rename(folder)
+
+
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
