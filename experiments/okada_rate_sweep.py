@@ -12,8 +12,8 @@ CPU-scale configuration: the one of okada_table1.py (64 px from load 72 + random
 resnet_6blocks, ngf = ndf = 32, batch 1, ITERATIONS iterations per run, half constant LR, half decay).
 Metrics: photo -> label by nearest palette colour; label -> photo FCN-score with the facades scorer
 (Cityscapes: ESPNet at 1024x512, whose upper bound, the real photos, is scored with the 0% seed-0 run only: it is
-the same for every run and costs as much as the generated photos). The paper's Fig. 5 is on Cityscapes and gives its values only in the figure,
-so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data; there the 0% and
+the same for every run and costs as much as the generated photos). The paper's Fig. 5 is on Cityscapes and gives
+its values only in the figure, so there are no paper numbers to put beside ours (`--dataset cityscapes` runs the paper's data; there the 0% and
 100% rows are also set beside the CycleGAN paper's Cityscapes CycleGAN and pix2pix numbers, labelled "paper").
 """
 

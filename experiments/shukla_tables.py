@@ -32,6 +32,7 @@ Segmentation", 2019, Tables 1 and 2.
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -79,8 +80,6 @@ def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, o
     copy in the results folder of the experiment that owns the runs folder) is taken as it is: features computed on
     another CPU may tip k-medoids to other images, and runs must train on the pairs their recorded scores came from
     (``Experiment.recorded``). Returns the chosen file names."""
-    import shutil
-
     from semicycle.selection import read_name_list, select_pairs
 
     options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
