@@ -14,7 +14,8 @@ import shutil
 import traceback
 from pathlib import Path
 
-from common import GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel, write_json
+from common import (GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel,
+                    scored_by_todays_protocol, write_json)
 from docs_page import DOCS_RESULTS, update_docs_section
 from semicycle.atomic import atomic_write_text
 from semicycle.engine.checkpoint import read_progress
@@ -83,12 +84,15 @@ def run_record(exp, run) -> dict:
     seconds = progress.get("train_seconds")
     if seconds is None and progress:  # a checkpoint older than train_seconds: the sessions recorded by earlier versions
         seconds = wall.get("train_seconds")
+    earlier = (read_json(exp.out_dir / "results.json", {}).get("runs") or {}).get(run.name) or {}
     if run.name in exp.errors:
         state = f"failed: {exp.errors[run.name]}"
     elif run.evaluate and exp.metrics.get(run.name) is not None:
         state = "evaluated"
     elif progress:
         state = "trained" if progress["finished"] else f"stopped (continues at iteration {progress['iteration']})"
+    elif earlier.get("metrics") and not scored_by_todays_protocol(earlier["metrics"]):
+        state = "trained on another machine, its recorded scores (results.json) predate today's label decoding: not tabulated"
     else:
         state = "not yet run"
     return {"plan": read_json(run.run_dir / "plan.json"), "done": progress.get("iteration", 0), "state": state,

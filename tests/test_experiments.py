@@ -242,6 +242,16 @@ def test_runs_trained_on_another_machine_keep_their_rows(folders, capsys):
 
         code, output = run_script("time_to_quality", folders, "--tabulate-only", capsys=capsys)
         assert (out / "results.md").read_text().split("\n## Runs")[0] == tables_before
+
+        # scores recorded before eval.label_decoding (semicycle 0.1's decoding) are kept but not tabulated, and the
+        # runs list says why
+        saved = json.loads((out / "results.json").read_text())
+        del saved["runs"]["cyclegan"]["metrics"]["photo_to_label"]["label_decoding"]
+        (out / "results.json").write_text(json.dumps(saved))
+        code, output = run_script("time_to_quality", folders, "--tabulate-only", capsys=capsys)
+        text = (out / "results.md").read_text()
+        assert "PARTIAL (2 of 3 runs)" in text and text.count("predate today's label decoding: not tabulated") == 1
+        assert json.loads((out / "results.json").read_text())["runs"]["cyclegan"]["metrics"]  # kept
     finally:
         shutil.rmtree(runs, ignore_errors=True)  # the plans and locks the calls above wrote
         elsewhere.rename(runs)
