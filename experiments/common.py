@@ -30,6 +30,7 @@ import semicycle
 from locks import RunLock, exclusive_lock
 from semicycle import config as cfgmod
 from semicycle.atomic import atomic_write_text
+from semicycle.data.paths import expand_path
 from semicycle.engine.checkpoint import read_progress
 from semicycle.evaluation import load_metrics
 
@@ -63,6 +64,20 @@ def rel(path) -> str:
     """A path as written in commands and configs: relative to the repository when inside it."""
     path = Path(path).resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+PATH_KEYS = ("data.root", "data.subset", "pairs.list", "pairs.unpaired_b_root")  # config values that name a file or folder
+
+
+def resolved_paths(config: dict) -> dict:
+    """``config`` (nested) with its PATH_KEYS as absolute paths (a relative one is relative to the repository, as the
+    driver writes them, ``rel``; ``$SEMICYCLE_DATA`` expanded)."""
+    out = {section: dict(values) if isinstance(values, dict) else values for section, values in config.items()}
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        if isinstance(out.get(section), dict) and out[section].get(name):
+            out[section][name] = str((REPO / expand_path(out[section][name])).resolve())
+    return out
 
 
 def command_line(args) -> str:
@@ -239,11 +254,13 @@ class Experiment:
         return progress.get("train_seconds") if progress.get("finished") else None
 
     def check_config(self, run: Run) -> None:
-        """A run folder that holds another configuration than the script asks for is never reused."""
+        """A run folder that holds another configuration than the script asks for is never reused. Paths name files, not
+        spellings: a run trained from a worktree with ``--runs-dir`` in this checkout holds the absolute path of a list
+        this checkout asks for by its relative one (``rel``)."""
         saved = run.run_dir / "config.yaml"
         if saved.is_file():
             requested = self.build_config(run, self.schedule(run)).to_dict()
-            diffs = cfgmod.resume_differences(yaml.safe_load(saved.read_text()), requested)
+            diffs = cfgmod.resume_differences(resolved_paths(yaml.safe_load(saved.read_text())), resolved_paths(requested))
             if diffs:
                 raise ExperimentError(f"{rel(run.run_dir)} holds a run with another configuration ({'; '.join(diffs)}); "
                                       "move it away (or restore the script's settings) and run again")

@@ -398,6 +398,29 @@ def test_shukla_tables(folders, capsys):
     assert cells and float(cells[2]) == round(half_metrics["photo_to_label"]["mean_iou"], 3), cells
 
 
+def test_a_run_naming_its_list_by_another_path_to_the_same_file_is_the_same_run(folders, capsys):
+    """A run trained from a worktree (``--runs-dir`` in another checkout) holds the absolute path of its image list,
+    the checkout asks for it by a relative one: the same file, the same run. Another file is another run."""
+    import os
+
+    runs = folders["runs"] / "shukla_tables"
+    config = runs / "cyclegan" / "config.yaml"
+    original = config.read_text()
+    saved = yaml.safe_load(original)
+    try:
+        saved["data"]["subset"] = os.path.relpath(saved["data"]["subset"], REPO)  # relative to the repository, as rel() writes
+        config.write_text(yaml.safe_dump(saved))
+        code, output = run_script("shukla_tables", folders, "--tabulate-only", "--only", "cyclegan", capsys=capsys)
+        assert code == 0 and "another configuration" not in output, output
+        saved["data"]["subset"] = str(runs / "selection" / "pairs_kmedoids_2.txt")
+        config.write_text(yaml.safe_dump(saved))
+        code, output = run_script("shukla_tables", folders, "--tabulate-only", "--only", "cyclegan", capsys=capsys)
+        assert code == 1 and "another configuration (data.subset:" in output, output
+    finally:
+        config.write_text(original)
+        assert run_script("shukla_tables", folders, "--tabulate-only")[0] == 0
+
+
 def test_scores_from_the_old_label_decoding_are_rescored_by_tabulate_only(folders, capsys):
     path = folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1" / "metrics_val.json"
     metrics = json.loads(path.read_text())
