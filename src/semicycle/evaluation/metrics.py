@@ -163,9 +163,9 @@ class LabelToPhotoScores:
         real_photos: bool = True,
     ) -> None:
         self.batch_size = batch_size
+        names = ("generated", "real_photos") if real_photos else ("generated",)
         self.scores = None if segmenter is None else {
-            name: FcnScore(segmenter, palette, max_color_distance, void_predictions)
-            for name in ("generated", "real_photos")[: 2 if real_photos else 1]
+            name: FcnScore(segmenter, palette, max_color_distance, void_predictions) for name in names
         }  # fmt: skip
 
     @classmethod
