@@ -22,7 +22,7 @@ import time
 import traceback
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import yaml
 
@@ -77,6 +77,20 @@ def resolved_paths(config: dict) -> dict:
         section, name = key.split(".")
         if isinstance(out.get(section), dict) and out[section].get(name):
             out[section][name] = str((REPO / expand_path(out[section][name])).resolve())
+    return out
+
+
+def runs_relative(overrides: list[str], run_dir: str) -> list[str]:
+    """``overrides`` with each path-valued one (PATH_KEYS) that lies in the runs folder of ``run_dir`` (as written:
+    RUNS/EXPERIMENT/RUN) spelt relative to that folder, ``<runs>/...``: the same run asked for from another checkout
+    or another ``--runs-dir`` names its lists and data folders by another path."""
+    runs_root = PurePath(run_dir).parent.parent
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key in PATH_KEYS and PurePath(value).is_relative_to(runs_root):
+            item = f"{key}=<runs>/{PurePath(value).relative_to(runs_root).as_posix()}"
+        out.append(item)
     return out
 
 
@@ -229,9 +243,9 @@ class Experiment:
         """The run's entry in the results folder's ``results.json`` (committed) when the run is not on this machine: run
         folders stay on the machine that trained them, so a table spanning sessions on several machines keeps the
         scores of the runs trained elsewhere. Used only for the configuration the script asks for now (preset,
-        overrides, budget, size, split, --set), scored by today's protocol, and for a run whose scoring needs no tool
-        run trained here (a facades scorer retrained on this machine would score new runs otherwise than the
-        recorded ones: those are trained again)."""
+        overrides with paths in the runs folder compared relative to it, budget, size, split, --set), scored by
+        today's protocol, and for a run whose scoring needs no tool run trained here (a facades scorer retrained on
+        this machine would score new runs otherwise than the recorded ones: those are trained again)."""
         if read_progress(run.run_dir) is not None or any(read_progress(self.run(n).run_dir) for n in run.needs):
             return None
         saved = read_json(self.out_dir / "results.json", {})
@@ -240,8 +254,9 @@ class Experiment:
             return None
         scored = (entry.get("split", saved.get("split")), entry.get("set", saved.get("set", [])), saved.get("quick"), saved.get("size"))
         same_setup = scored == (self.split, self.config_changing_set(), self.quick, self.size)
-        same_run = (entry.get("preset"), entry.get("overrides"), (entry.get("plan") or {}).get("iterations_budget")) == \
-            (run.preset, list(run.overrides), run.iterations or self.iterations)
+        same_run = (entry.get("preset"), runs_relative(entry.get("overrides") or [], entry.get("run_dir", "")),
+                    (entry.get("plan") or {}).get("iterations_budget")) == \
+            (run.preset, runs_relative(run.overrides, rel(run.run_dir)), run.iterations or self.iterations)
         return entry if same_setup and same_run and scored_by_todays_protocol(entry["metrics"]) else None
 
     def is_finished(self, run: Run) -> bool:

@@ -157,9 +157,10 @@ def summary(exp, previous: dict | None = None) -> dict:
 
 
 def headline(metrics: dict | None) -> dict | None:
-    """The numbers the tables use, without per-class details."""
+    """The numbers the tables use: the scalars and the per-class IoU (shukla_tables' class-group table), without the
+    other per-class details."""
     def flat(scores: dict) -> dict:
-        return {k: v for k, v in scores.items() if not isinstance(v, dict)}
+        return {k: v for k, v in scores.items() if not isinstance(v, dict) or k == "per_class_iou"}
 
     if metrics is None:
         return None

@@ -453,6 +453,24 @@ def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
                      f"{old['mean_iou']:.3f}", f"{old['void_prediction_fraction']:.3f}"]
 
 
+def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(folders, tmp_path, capsys):
+    """Table 2's runs name their lists and data folder by paths in the runs folder: a process with another
+    ``--runs-dir`` (a worktree, another machine) asks for the same runs by other paths and keeps their recorded scores."""
+    out = tmp_path / "out" / "shukla_tables"
+    shutil.copytree(folders["out"] / "shukla_tables", out)
+    saved = json.loads((out / "results.json").read_text())["runs"]
+    assert any(str(folders["runs"]) in item for item in saved["shukla_kmedoids_2"]["overrides"])
+    module = script("shukla_tables")
+    code = module.main(["--quick", "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--tabulate-only"])
+    text = (out / "results.md").read_text()
+    assert code == 0, capsys.readouterr()
+    assert "not yet run" not in text and text.count("recorded: trained on another machine") == len(saved)
+    # every table, the class-group one (per-class IoU) included, is the same as beside the run folders
+    def table_lines(results_md: str) -> list[str]:
+        return [line for line in results_md.split("\n## Runs")[0].splitlines() if line.startswith("| ")]
+    assert table_lines(text) == table_lines((folders["out"] / "shukla_tables" / "results.md").read_text())
+
+
 def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last."""
     module = script("shukla_tables")
