@@ -18,7 +18,8 @@ says only that the images show "no noticeable difference"). Scoring needs no sco
 runs' recorded scores (results.json) are reused on another machine and the 12 runs may be trained over several
 sessions. The kappa = lambda = 10 runs are trained again here rather than shared with okada_table1, which scores
 both directions with its scorer.
-The paper (Okada, Nakano, Miyauchi, ICONIP 2019, sec. 4.2, Figs. 6-11; CMP facades, 256 px) shows these sweeps as
+The paper (Okada, Nakano, Miyauchi, ICONIP 2019, sec. 4.2, Figs. 6-11; Cityscapes, 256 px: its sec. 4.3 turns to
+facades as "other datasets"; ours are on facades, with experiment 1's configuration) shows these sweeps as
 plots only: its FCN-score rises with kappa; CycleGAN's swings with lambda (mode collapse at small lambda, swapped
 labels at large), okada's barely moves. There are no paper numbers to put beside ours.
 """
