@@ -52,10 +52,14 @@ def run_script(name, folders, *extra, capsys=None):
     return code, captured.out + captured.err
 
 
+def table_lines(results_md: Path) -> list[str]:
+    """Lines of the result tables (not of the per-run list that follows them)."""
+    return [line for line in results_md.read_text().split("\n## Runs")[0].splitlines() if line.startswith("| ")]
+
+
 def table_rows(results_md: Path) -> list[str]:
-    """First cells of the result tables (not of the per-run list that follows them)."""
-    tables = results_md.read_text().split("\n## Runs")[0]
-    return [line.split("|")[1].strip() for line in tables.splitlines() if line.startswith("| ") and "---" not in line]
+    """First cells of the result tables' rows."""
+    return [line.split("|")[1].strip() for line in table_lines(results_md) if "---" not in line]
 
 
 def assert_png(path: Path):
@@ -466,9 +470,7 @@ def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(fo
     assert code == 0, capsys.readouterr()
     assert "not yet run" not in text and text.count("recorded: trained on another machine") == len(saved)
     # every table, the class-group one (per-class IoU) included, is the same as beside the run folders
-    def table_lines(results_md: str) -> list[str]:
-        return [line for line in results_md.split("\n## Runs")[0].splitlines() if line.startswith("| ")]
-    assert table_lines(text) == table_lines((folders["out"] / "shukla_tables" / "results.md").read_text())
+    assert table_lines(out / "results.md") == table_lines(folders["out"] / "shukla_tables" / "results.md")
 
 
 def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
