@@ -170,14 +170,14 @@ class Experiment:
     def run(self, name: str) -> Run:
         return next(r for r in self.runs if r.name == name)
 
-    def add_second_seed(self, run: Run, seed: int = SECOND_SEED) -> Run:
+    def add_second_seed(self, run: Run, seed: int = SECOND_SEED, run_dir: Path | None = None) -> Run:
         """``run`` again as ``<name>_seed<seed>`` with ``train.seed=<seed>`` instead of 0 (other weights and batches, and
-        another seeded pair choice), in its own folder."""
+        another seeded pair choice), in its own folder or in ``run_dir`` (the same run, trained by another experiment)."""
         if "train.seed=0" not in run.overrides:
             raise ValueError(f"run {run.name!r} of {self.name}: a second seed replaces its train.seed=0, which it does not set")
         overrides = [f"train.seed={seed}" if item == "train.seed=0" else item for item in run.overrides]
         return self.add(dataclasses.replace(run, name=f"{run.name}_seed{seed}", overrides=overrides,
-                                            label=f"{run.label}, seed {seed}", run_dir=None))
+                                            label=f"{run.label}, seed {seed}", run_dir=run_dir))
 
     def seeds(self, name: str) -> list[str]:
         """``name`` and its second-seed run when the plan has one (a table cell averages them)."""

@@ -12,6 +12,8 @@ experiments/shukla_tables.py (whose runs this script shares, under runs/experime
   Table 9 (label -> photo, 200 unpaired + N pairs): shukla_tables' Table 2 runs (CycleGAN, shukla with 0 and N
     k-medoids pairs, 20 unbalanced) scored in their B -> A direction (RUN/metrics_<split>_BtoA.json), and
     pix2pix_b2a_all (all 200 pairs, the "- | 200" row)
+  Seeds: training seed 0; Table 5's full row and Table 9's CycleGAN, 0-pair and 20 k-medoids rows also take Table 2's
+    second-seed runs (shukla_tables' <name>_seed1), so those cells are the mean ± sd over seeds 0 and 1
 Label -> photo is scored with the ESPNet FCN-score (the Cityscapes segmenter of the weights README; the paper used the
 pix2pix FCN-8s) on the first LABEL_TO_PHOTO_IMAGES images of the split (ESPNet takes about 1 s per image at 1024x512).
 Paper: Shukla, Van Gool, Timofte, "Extremely Weak Supervised Image-to-Image Translation for Semantic Segmentation",
@@ -52,8 +54,10 @@ def build(args) -> Experiment:
     n = exp.pairs[-1]
     # label -> photo: the generated photos only (the tables show no upper-bound row; ESPNet costs seconds a photo)
     scored_b2a = {"eval_overrides": [f"eval.max_images={LABEL_TO_PHOTO_IMAGES}", "eval.fcn_real_photos=false"]} if not exp.quick else {}
-    # Table 5: the full run is Table 2's (photo -> label), the two ablations are new
-    exp.add(shared.run(f"shukla_kmedoids_{n}"))
+    # Table 5: the full run is Table 2's (photo -> label; both its seeds), the two ablations are new
+    full = exp.add(shared.run(f"shukla_kmedoids_{n}"))
+    if not exp.quick:
+        exp.add_second_seed(full, run_dir=shared.second_seed_folder(full.name))
     for suffix, override, what in (("no_cycle", "cyclegan.lambda_cycle=0", "without the cycle loss"),
                                    ("no_identity", "cyclegan.lambda_identity=0", "without the identity loss")):
         base = shared.run(f"shukla_kmedoids_{n}")
@@ -67,8 +71,10 @@ def build(args) -> Experiment:
     # Table 9: Table 2's runs scored label -> photo (the same folders; metrics_<split>_BtoA.json)
     for name in ["cyclegan", "shukla_pairs0", *(f"shukla_kmedoids_{c}" for c in exp.pairs), f"shukla_kmedoids_{n}_unbalanced"]:
         run = shared.run(name)
-        exp.add(Run(f"{name}_b2a", run.preset, run.overrides, label=f"{run.label} (label -> photo)", direction="BtoA",
-                    run_dir=run.run_dir, **scored_b2a))
+        scored = exp.add(Run(f"{name}_b2a", run.preset, run.overrides, label=f"{run.label} (label -> photo)", direction="BtoA",
+                             run_dir=run.run_dir, **scored_b2a))
+        if not exp.quick and name in shukla.seeded(exp.pairs):  # Table 2's second-seed run, scored label -> photo as well
+            exp.add_second_seed(scored, run_dir=shared.second_seed_folder(name))
     return exp
 
 
@@ -77,7 +83,7 @@ def tabulate(exp: Experiment) -> str:
     paper = (lambda values: None) if exp.quick else (lambda values: values)
     text = f"### Table 5: photo -> label, {size} unpaired + {n} k-medoids pairs, one loss term dropped\n\n"
     text += tables.comparison_table(exp, PHOTO_TO_LABEL, [
-        ("full (Table 2's run)", [f"shukla_kmedoids_{n}"], paper(PAPER_T5["full"])),
+        ("full (Table 2's run)", exp.seeds(f"shukla_kmedoids_{n}"), paper(PAPER_T5["full"])),
         ("without the cycle loss", [f"shukla_kmedoids_{n}_no_cycle"], paper(PAPER_T5["no_cycle"])),
         ("without the identity loss", [f"shukla_kmedoids_{n}_no_identity"], paper(PAPER_T5["no_identity"]))], first_header="model")
     rows = []
@@ -88,15 +94,17 @@ def tabulate(exp: Experiment) -> str:
     text += "\n### Table 8: label -> photo, paired only (pix2pix on the chosen pairs; ours: mean ± sd over draws)\n\n"
     text += tables.comparison_table(exp, LABEL_TO_PHOTO, rows, first_header="pairs, selection")
     rows = [(f"all {size} pairs, paired only", ["pix2pix_b2a_all"], paper(PAPER_T9["all_paired"])),
-            (f"{size} unpaired, CycleGAN", ["cyclegan_b2a"], paper(PAPER_T9["cyclegan"])),
-            (f"{size} unpaired, shukla losses, 0 pairs", ["shukla_pairs0_b2a"], paper(PAPER_T9[0]))]
-    rows += [(f"+ {c} k-medoids {shukla.pl(c)}", [f"shukla_kmedoids_{c}_b2a"], paper(PAPER_T9.get(c))) for c in exp.pairs]
+            (f"{size} unpaired, CycleGAN", exp.seeds("cyclegan_b2a"), paper(PAPER_T9["cyclegan"])),
+            (f"{size} unpaired, shukla losses, 0 pairs", exp.seeds("shukla_pairs0_b2a"), paper(PAPER_T9[0]))]
+    rows += [(f"+ {c} k-medoids {shukla.pl(c)}", exp.seeds(f"shukla_kmedoids_{c}_b2a"), paper(PAPER_T9.get(c))) for c in exp.pairs]
     rows.append((f"+ {n} k-medoids {shukla.pl(n)}, unbalanced", [f"shukla_kmedoids_{n}_unbalanced_b2a"], paper(PAPER_T9["unbalanced_20"])))
     text += f"\n### Table 9: label -> photo, {size} unpaired + N k-medoids pairs (Table 2's runs, other direction)\n\n"
     text += tables.comparison_table(exp, LABEL_TO_PHOTO, rows, first_header="training data")
+    seeds = (f"Training seed 0; Table 5's full row and Table 9's CycleGAN, 0-pair and {n} k-medoids rows: Table 2's runs with "
+             f"seeds 0 and {common.SECOND_SEED}, mean ± sd." if len(exp.seeds(f"shukla_kmedoids_{n}")) > 1 else "One training seed (0).")
     return text + (f"\nLabel -> photo: ESPNet FCN-score on the first {LABEL_TO_PHOTO_IMAGES} {exp.split} images (the paper: FCN-8s "
-                   "on 500 val images at 2048x1024). One training seed (0). Paper: Shukla et al. 2019, supplementary Tables 5, "
-                   "8 (average of 10 runs) and 9.\n")
+                   f"on 500 val images at 2048x1024). {seeds} Paper: Shukla et al. 2019, supplementary Tables 5, 8 (average of 10 "
+                   "runs) and 9.\n")
 
 
 def main(argv=None) -> int:

@@ -161,6 +161,10 @@ class Recipes:
         count, unbalanced = int(name.split("_")[2]), name.endswith(UNBALANCED[0])
         return self.semi(count, "kmedoids", variant=UNBALANCED if unbalanced else ("", None, "balanced"))
 
+    def second_seed_folder(self, name: str) -> Path:
+        """The folder of Table 2's run ``name`` trained with the second seed (this script's ``<name>_seed1``)."""
+        return self.folder / f"{name}_seed{common.SECOND_SEED}"
+
     def paired_only(self, n, method, d=0, iterations=None, direction="AtoB", eval_overrides=()) -> Run:
         """pix2pix on the chosen pairs; ``direction`` BtoA trains label -> photo (a ``pix2pix_b2a_`` run of the caller's)."""
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
@@ -218,9 +222,14 @@ def build(args) -> Experiment:
                     label=f"{recipes.size} unpaired, shukla losses, no pairs, {IDENTITY_ABLATION}", direction="AtoB"))
         exp.add(recipes.semi(pairs[-1], "kmedoids", variant=IDENTITY5))
         if not exp.quick:  # a second training seed for the rows Table 2's conclusions rest on (same pair lists)
-            for name in ("cyclegan", "shukla_pairs0", f"shukla_kmedoids_{pairs[-1]}"):
-                exp.add_second_seed(exp.run(name))
+            for name in seeded(pairs):
+                exp.add_second_seed(exp.run(name), run_dir=recipes.second_seed_folder(name))
     return exp
+
+
+def seeded(pairs) -> tuple[str, ...]:
+    """Table 2's runs that a conclusion rests on: trained with a second seed too (``<name>_seed1``)."""
+    return ("cyclegan", "shukla_pairs0", f"shukla_kmedoids_{pairs[-1]}")
 
 
 def pl(n: int) -> str:

@@ -474,7 +474,8 @@ def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(fo
 
 
 def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
-    """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last."""
+    """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last;
+    shukla_supplement's plan scores those same runs."""
     module = script("shukla_tables")
     args = module.common.parse(module.common.parser("plan", "shukla_tables"), ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     args.tables = [1, 2]
@@ -487,6 +488,19 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
             "train.seed=1" if item == "train.seed=0" else item for item in first.overrides] != first.overrides
         assert exp.seeds(first.name) == [first.name, name]
     assert exp.seeds("shukla_kmedoids_5") == ["shukla_kmedoids_5"]
+
+    # shukla_supplement scores the same seed-1 runs (Table 5's full row photo -> label, Table 9's rows label -> photo)
+    supplement = script("shukla_supplement")
+    plan = supplement.build(supplement.common.parse(supplement.common.parser("plan", "shukla_supplement"),
+                                                    ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]))
+    assert plan.seeds("shukla_kmedoids_20") == ["shukla_kmedoids_20", "shukla_kmedoids_20_seed1"]
+    assert plan.run("shukla_kmedoids_20_seed1").run_dir == exp.run("shukla_kmedoids_20_seed1").run_dir
+    assert plan.run("shukla_kmedoids_20_seed1").direction == "AtoB"
+    for name in second:
+        scored, trained = plan.run(name.replace("_seed1", "_b2a_seed1")), exp.run(name)
+        assert (scored.run_dir, scored.preset, scored.overrides, scored.direction) == (trained.run_dir, trained.preset, trained.overrides, "BtoA")
+        assert plan.seeds(name.replace("_seed1", "_b2a")) == [name.replace("_seed1", "_b2a"), scored.name]
+    assert plan.seeds("shukla_kmedoids_5_b2a") == ["shukla_kmedoids_5_b2a"]
 
 
 def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
