@@ -170,14 +170,15 @@ class Experiment:
     def run(self, name: str) -> Run:
         return next(r for r in self.runs if r.name == name)
 
-    def add_second_seed(self, run: Run, seed: int = SECOND_SEED, run_dir: Path | None = None) -> Run:
-        """``run`` again as ``<name>_seed<seed>`` with ``train.seed=<seed>`` instead of 0 (other weights and batches, and
-        another seeded pair choice), in its own folder or in ``run_dir`` (the same run, trained by another experiment)."""
+    def add_second_seed(self, run: Run, seed: int = SECOND_SEED) -> Run:
+        """``run`` (added already) again as ``<name>_seed<seed>`` with ``train.seed=<seed>`` instead of 0 (other weights and
+        batches, and another seeded pair choice), in the folder beside its own, ``<folder>_seed<seed>``: a run shared
+        with another experiment (Shukla's Table 2 runs) shares that experiment's second seed too."""
         if "train.seed=0" not in run.overrides:
             raise ValueError(f"run {run.name!r} of {self.name}: a second seed replaces its train.seed=0, which it does not set")
         overrides = [f"train.seed={seed}" if item == "train.seed=0" else item for item in run.overrides]
         return self.add(dataclasses.replace(run, name=f"{run.name}_seed{seed}", overrides=overrides,
-                                            label=f"{run.label}, seed {seed}", run_dir=run_dir))
+                                            label=f"{run.label}, seed {seed}", run_dir=run.run_dir.with_name(f"{run.run_dir.name}_seed{seed}")))
 
     def seeds(self, name: str) -> list[str]:
         """``name`` and its second-seed run when the plan has one (a table cell averages them)."""

@@ -57,7 +57,7 @@ def build(args) -> Experiment:
     # Table 5: the full run is Table 2's (photo -> label; both its seeds), the two ablations are new
     full = exp.add(shared.run(f"shukla_kmedoids_{n}"))
     if not exp.quick:
-        exp.add_second_seed(full, run_dir=shared.second_seed_folder(full.name))
+        exp.add_second_seed(full)
     for suffix, override, what in (("no_cycle", "cyclegan.lambda_cycle=0", "without the cycle loss"),
                                    ("no_identity", "cyclegan.lambda_identity=0", "without the identity loss")):
         base = shared.run(f"shukla_kmedoids_{n}")
@@ -74,7 +74,7 @@ def build(args) -> Experiment:
         scored = exp.add(Run(f"{name}_b2a", run.preset, run.overrides, label=f"{run.label} (label -> photo)", direction="BtoA",
                              run_dir=run.run_dir, **scored_b2a))
         if not exp.quick and name in shukla.seeded(exp.pairs):  # Table 2's second-seed run, scored label -> photo as well
-            exp.add_second_seed(scored, run_dir=shared.second_seed_folder(name))
+            exp.add_second_seed(scored)
     return exp
 
 

@@ -161,10 +161,6 @@ class Recipes:
         count, unbalanced = int(name.split("_")[2]), name.endswith(UNBALANCED[0])
         return self.semi(count, "kmedoids", variant=UNBALANCED if unbalanced else ("", None, "balanced"))
 
-    def second_seed_folder(self, name: str) -> Path:
-        """The folder of Table 2's run ``name`` trained with the second seed (this script's ``<name>_seed1``)."""
-        return self.folder / f"{name}_seed{common.SECOND_SEED}"
-
     def paired_only(self, n, method, d=0, iterations=None, direction="AtoB", eval_overrides=()) -> Run:
         """pix2pix on the chosen pairs; ``direction`` BtoA trains label -> photo (a ``pix2pix_b2a_`` run of the caller's)."""
         selection = "k-medoids" if method == "kmedoids" else f"random (draw {d})"
@@ -223,7 +219,7 @@ def build(args) -> Experiment:
         exp.add(recipes.semi(pairs[-1], "kmedoids", variant=IDENTITY5))
         if not exp.quick:  # a second training seed for the rows Table 2's conclusions rest on (same pair lists)
             for name in seeded(pairs):
-                exp.add_second_seed(exp.run(name), run_dir=recipes.second_seed_folder(name))
+                exp.add_second_seed(exp.run(name))
     return exp
 
 
