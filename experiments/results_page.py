@@ -32,10 +32,11 @@ def write(exp, tabulate, figures=None) -> Path:
     tables = partial_banner(exp) + tabulate(exp) + "\n"
     shown = "".join(f"![{n['caption']}]({n['file']})\n\n*{n['caption']}*\n\n" for n in notes)
     text = f"# {exp.title}\n{header(exp)}{tables}{shown}{runs_section(exp)}"
-    for step in exp.prepared:  # the chosen image lists (select-pairs) are part of the result
-        if step.get("file") and (REPO / step["file"]).is_file():  # (REPO / an absolute path is that path)
-            (out / "selection").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO / step["file"], out / "selection" / Path(step["file"]).name)
+    for step in exp.prepared:  # the chosen image lists (select-pairs) are part of the result of the experiment that
+        # owns their runs folder (shukla_supplement's lists are shukla_tables'): kept once, where select() looks
+        if (REPO / step["file"]).is_file():  # (REPO / an absolute path is that path)
+            step["kept_in"].parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / step["file"], step["kept_in"])
     atomic_write_text(out / "results.md", text)
     write_json(out / "results.json", summary(exp, previous=read_json(out / "results.json", {})))
     if not exp.quick and not exp.args.no_docs:

@@ -84,8 +84,8 @@ def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, o
 
     options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
     command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {common.command_line(options)}"
-    exp.prepared.append({"what": what, "command": command, "file": rel(out)})
     chosen_elsewhere = exp.out_dir.parent / out.parent.parent.name / "selection" / out.name
+    exp.prepared.append({"what": what, "command": command, "file": rel(out), "kept_in": chosen_elsewhere})
     if not out.is_file() and chosen_elsewhere.is_file():
         print(f"[{exp.name}] {what}: the list chosen before, {rel(chosen_elsewhere)}", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)

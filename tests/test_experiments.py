@@ -535,6 +535,9 @@ def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(fol
     assert "label_to_photo" in backward and "photo_to_label" not in backward
     config = (runs / "shukla_supplement" / "pix2pix_b2a_kmedoids_2" / "config.yaml").read_text()
     assert "direction: BtoA" in config and "pairs_kmedoids_2.txt" in config  # Table 2's pair list, label -> photo
+    # those lists belong to shukla_tables' runs folder: kept in its results folder only, not copied into this one
+    assert (folders["out"] / "shukla_tables" / "selection" / "pairs_kmedoids_2.txt").is_file()
+    assert not (out / "selection").exists()
     ablation = (runs / "shukla_supplement" / "shukla_kmedoids_2_no_cycle" / "config.yaml").read_text()
     assert "lambda_cycle: 0.0" in ablation
 
