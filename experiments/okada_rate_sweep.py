@@ -95,7 +95,10 @@ def tabulate(exp: Experiment) -> str:
     cells += [tables.fmt(tables.get(upper, "label_to_photo", "real_photos", *p)) if upper else "not yet run" for _, p in METRICS]
     lines.append("| " + " | ".join(cells) + " |")
     seeded = [rate for rate in RATES if len(seed_runs(exp, rate)) > 1]
+    waiting = [f"{rate}% seed {seed}" for rate in seeded for seed in (0, common.SECOND_SEED) if exp.metrics.get(run_name(rate, seed)) is None]
     text = (f"Seed 0; {', '.join(f'{r}%' for r in seeded)}: seeds 0 and {common.SECOND_SEED}, mean ± sd. " if seeded else "One seed (0). ")
+    if waiting:  # the plan's seeds before they have all run: the text says so, not only the cells' "(1 of 2)"
+        text += f"Not yet run: {', '.join(waiting)}. "
     text += "Ours only: the paper's Fig. 5 (Cityscapes) shows its values in a plot, not in the text.\n\n"
     text += "\n".join(lines) + "\n"
     if exp.args.dataset == "cityscapes":

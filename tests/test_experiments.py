@@ -192,8 +192,11 @@ def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_
     exp = module.build(args)
     fake = {"photo_to_label": {"pixel_accuracy": 0.5, "mean_class_accuracy": 0.2, "mean_iou": 0.1},
             "label_to_photo": {"generated": {"pixel_accuracy": 0.4, "mean_class_accuracy": 0.15, "mean_iou": 0.05}}}
+    exp.metrics = {run.name: fake for run in exp.runs if not run.name.endswith("seed1")}  # before the second seeds
+    assert "Not yet run: 0% seed 1, 10% seed 1, 20% seed 1. " in module.tabulate(exp)
     exp.metrics = {run.name: fake for run in exp.runs}
     text = module.tabulate(exp)
+    assert "Not yet run" not in text
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| 0%") or line.startswith("| 100%")}
     assert "| 0.500 ± 0.000 (n=2) | 0.580 |" in rows["CycleGAN"] and "| 0.050 ± 0.000 (n=2) | 0.110 |" in rows["CycleGAN"]  # 2 seeds
     assert "| 0.500 | 0.850 |" in rows["pix2pix"] and "| 0.400 | 0.710 |" in rows["pix2pix"] and "| 0.050 | 0.180 |" in rows["pix2pix"]
