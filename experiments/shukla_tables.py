@@ -84,12 +84,13 @@ def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, o
 
     options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
     command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {common.command_line(options)}"
-    chosen_elsewhere = exp.out_dir.parent / out.parent.parent.name / "selection" / out.name
-    exp.prepared.append({"what": what, "command": command, "file": rel(out), "kept_in": chosen_elsewhere})
-    if not out.is_file() and chosen_elsewhere.is_file():
-        print(f"[{exp.name}] {what}: the list chosen before, {rel(chosen_elsewhere)}", flush=True)
+    # the list is kept in the results folder of the experiment owning its runs folder (here or shukla_tables)
+    kept_in = exp.out_dir.parent / out.parent.parent.name / "selection" / out.name
+    exp.prepared.append({"what": what, "command": command, "file": rel(out), "kept_in": kept_in})
+    if not out.is_file() and kept_in.is_file():
+        print(f"[{exp.name}] {what}: the list chosen before, {rel(kept_in)}", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(chosen_elsewhere, out)
+        shutil.copyfile(kept_in, out)
     if not out.is_file():
         print(f"[{exp.name}] {what}: {command}", flush=True)
         select_pairs(expand_path(f"$SEMICYCLE_DATA/{dataset}/train"), budget, method=method, seed=seed, out=str(out),
