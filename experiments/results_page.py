@@ -98,7 +98,7 @@ def run_record(exp, run) -> dict:
         state = "not yet run"
     return {"plan": read_json(run.run_dir / "plan.json"), "done": progress.get("iteration", 0), "state": state,
             "train_seconds": seconds, "finished": bool(progress.get("finished")),
-            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.split)}
+            "eval_seconds": (wall.get("eval_seconds") or {}).get(exp.scores_name(run))}
 
 
 def runs_section(exp) -> str:

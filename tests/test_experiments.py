@@ -536,6 +536,11 @@ def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(fol
     forward, backward = (json.loads((table2 / name).read_text()) for name in ("metrics_val.json", "metrics_val_BtoA.json"))
     assert "photo_to_label" in forward and "label_to_photo" not in forward
     assert "label_to_photo" in backward and "photo_to_label" not in backward
+    # each scoring's own wall time: the supplement lists the label -> photo one, not Table 2's photo -> label one
+    eval_seconds = json.loads((table2 / "walltime.json").read_text())["eval_seconds"]
+    recorded = json.loads((out / "results.json").read_text())["runs"]
+    assert recorded["shukla_kmedoids_2_b2a"]["eval_seconds"] == eval_seconds["val_BtoA"] != eval_seconds["val"]
+    assert recorded["pix2pix_b2a_kmedoids_2"]["eval_seconds"] > 0
     config = (runs / "shukla_supplement" / "pix2pix_b2a_kmedoids_2" / "config.yaml").read_text()
     assert "direction: BtoA" in config and "pairs_kmedoids_2.txt" in config  # Table 2's pair list, label -> photo
     # those lists belong to shukla_tables' runs folder: kept in its results folder only, not copied into this one
