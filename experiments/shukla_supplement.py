@@ -31,6 +31,7 @@ import common  # noqa: E402
 import shukla_tables as shukla  # noqa: E402
 import tables  # noqa: E402
 from common import Experiment, Run  # noqa: E402
+from semicycle.figures import hstack, line_panel, save  # noqa: E402
 
 NAME = "shukla_supplement"
 LABEL_TO_PHOTO_IMAGES = 100
@@ -107,8 +108,40 @@ def tabulate(exp: Experiment) -> str:
                    "runs) and 9.\n")
 
 
+def pairs_series(pairs: list[int], paired_kmedoids, paired_random, unpaired_kmedoids, cyclegan) -> list[dict]:
+    """Tables 8 and 9 as lines against the number of pairs: each argument maps a pair count (0: no pairs, unpaired
+    runs only) to a score, or is the CycleGAN score."""
+    return [{"label": "paired only, k-medoids (T8)", "x": pairs, "y": [paired_kmedoids(n) for n in pairs], "color": 0},
+            {"label": "paired only, random (T8)", "x": pairs, "y": [paired_random(n) for n in pairs], "color": 2},
+            {"label": "unpaired + k-medoids pairs (T9)", "x": [0, *pairs], "y": [unpaired_kmedoids(n) for n in [0, *pairs]], "color": 1},
+            {"label": "CycleGAN (T9)", "hline": cyclegan, "color": 4}]
+
+
+def figures(exp: Experiment) -> list[dict]:
+    """Label -> photo against the number of pairs, ours beside the paper's (on its own axis: its scores are 3-5 times ours)."""
+    pairs, draws = exp.pairs, exp.draws
+    x_values = [0, *pairs]
+    panels = []
+    for key, path in (LABEL_TO_PHOTO[2], LABEL_TO_PHOTO[0]):
+        ours = pairs_series(pairs, lambda n: tables.values_of(exp, [f"pix2pix_b2a_kmedoids_{n}"], *path),
+                            lambda n: tables.values_of(exp, [f"pix2pix_b2a_random_{n}_draw{d}" for d in draws], *path),
+                            lambda n: tables.values_of(exp, exp.seeds(f"shukla_kmedoids_{n}_b2a" if n else "shukla_pairs0_b2a"), *path),
+                            tables.values_of(exp, exp.seeds("cyclegan_b2a"), *path))
+        panels.append(line_panel(ours, f"label -> photo {key}, ours", "paired samples", key, x_values, categorical=True, size=(520, 380)))
+    if not exp.quick:
+        index = 2  # mean IoU
+        paper = pairs_series(pairs, lambda n: PAPER_T8[n][1][index], lambda n: PAPER_T8[n][0][index],
+                             lambda n: PAPER_T9[n][index], PAPER_T9["cyclegan"][index])
+        panels.append(line_panel(paper, "label -> photo mean IoU, paper", "paired samples", "mean IoU", x_values,
+                                 categorical=True, size=(520, 380)))
+    save(hstack(panels), exp.out_dir / "label_to_photo_vs_pairs.png")
+    return [{"file": "label_to_photo_vs_pairs.png",
+             "caption": f"Tables 8 and 9: label -> photo ESPNet FCN-score against the number of pairs ({exp.split}; random: mean of "
+                        "the draws; rows with two seeds: their mean" + ("" if exp.quick else "; right: the paper's mean IoU") + ")"}]
+
+
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME, build, tabulate, argv=argv)
+    return common.main(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

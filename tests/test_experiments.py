@@ -548,6 +548,8 @@ def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(fol
     assert not (out / "selection").exists()
     ablation = (runs / "shukla_supplement" / "shukla_kmedoids_2_no_cycle" / "config.yaml").read_text()
     assert "lambda_cycle: 0.0" in ablation
+    assert_png(out / "label_to_photo_vs_pairs.png")  # Tables 8 and 9 against the number of pairs
+    assert "label_to_photo_vs_pairs.png" in text
 
 
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
