@@ -122,16 +122,16 @@ def figures(exp: Experiment) -> list[dict]:
     pairs, draws = exp.pairs, exp.draws
     x_values = [0, *pairs]
     panels = []
-    for key, path in (LABEL_TO_PHOTO[2], LABEL_TO_PHOTO[0]):
+    mean_iou = 2  # index in LABEL_TO_PHOTO and in the paper's rows
+    for key, path in (LABEL_TO_PHOTO[mean_iou], LABEL_TO_PHOTO[0]):
         ours = pairs_series(pairs, lambda n: tables.values_of(exp, [f"pix2pix_b2a_kmedoids_{n}"], *path),
                             lambda n: tables.values_of(exp, [f"pix2pix_b2a_random_{n}_draw{d}" for d in draws], *path),
                             lambda n: tables.values_of(exp, exp.seeds(f"shukla_kmedoids_{n}_b2a" if n else "shukla_pairs0_b2a"), *path),
                             tables.values_of(exp, exp.seeds("cyclegan_b2a"), *path))
         panels.append(line_panel(ours, f"label -> photo {key}, ours", "paired samples", key, x_values, categorical=True, size=(520, 380)))
     if not exp.quick:
-        index = 2  # mean IoU
-        paper = pairs_series(pairs, lambda n: PAPER_T8[n][1][index], lambda n: PAPER_T8[n][0][index],
-                             lambda n: PAPER_T9[n][index], PAPER_T9["cyclegan"][index])
+        paper = pairs_series(pairs, lambda n: PAPER_T8[n][1][mean_iou], lambda n: PAPER_T8[n][0][mean_iou],
+                             lambda n: PAPER_T9[n][mean_iou], PAPER_T9["cyclegan"][mean_iou])
         panels.append(line_panel(paper, "label -> photo mean IoU, paper", "paired samples", "mean IoU", x_values,
                                  categorical=True, size=(520, 380)))
     save(hstack(panels), exp.out_dir / "label_to_photo_vs_pairs.png")
