@@ -4,7 +4,7 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --methods okada --seeds 0 --variants fast
     OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --tabulate-only         # score what exists
 
-Each run is a run of docs/results.md's experiment 1 (Okada et al. Table 1 at CPU scale): the preset
+Each run is a run of Okada et al.'s Table 1 reproduction (docs/reproductions/okada.md) (Okada et al. Table 1 at CPU scale): the preset
 ``okada2019-ssl-facades`` (10% pairs, kappa = lambda = 10) or ``zhu2017-cyclegan-facades`` on the 400
 real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32, batch 1, 7 epochs at
 2e-4 and 8 of linear decay (6,000 iterations), ``--threads`` threads (default 1, so two runs share a

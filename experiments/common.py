@@ -36,7 +36,7 @@ from semicycle.evaluation import load_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The CPU-scale configuration (docs/results.md "Configuration", experiments/step_time.py): 64 px, ngf = ndf = 32
+# The CPU-scale configuration (docs/reproductions/setup.md, experiments/step_time.py): 64 px, ngf = ndf = 32
 SIZE, WIDTH, GENERATOR = 64, 32, "resnet_6blocks"
 QUICK_SIZE, QUICK_WIDTH, QUICK_IMAGES, QUICK_EVAL_IMAGES, QUICK_ITERATIONS = 32, 8, 8, 4, 16
 # fp32 written out: precision=auto may pick bf16 on some CPUs, so a run resumed elsewhere could change precision
@@ -115,9 +115,12 @@ def write_json(path: Path, value) -> None:
 
 
 def scored_by_todays_protocol(metrics: dict) -> bool:
-    """False for label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void, counted wrong):
-    such a run is scored again."""
-    return "photo_to_label" not in metrics or "label_decoding" in metrics["photo_to_label"]
+    """False for label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void colours and counted
+    those pixels wrong) where that decoding sent some pixel to void: such a run is scored again. Where it sent none
+    (``void_prediction_fraction`` 0: facades and maps have no void colour), every pixel's nearest colour was a class
+    colour, which is today's decoding: the scores are the same."""
+    scores = metrics.get("photo_to_label")
+    return scores is None or "label_decoding" in scores or scores.get("void_prediction_fraction") == 0
 
 
 class ExperimentError(Exception):
@@ -364,10 +367,14 @@ class Experiment:
         with exclusive_lock(self.out_dir / ".results.lock"):
             return self._write_results(tabulate, figures)
 
+    def collect_metrics(self) -> None:
+        """``self.metrics`` from a fresh look at the runs (and the recorded scores of those trained elsewhere)."""
+        self.metrics = {run.name: self.metrics_for(run) for run in self.runs if run.evaluate}
+
     def _write_results(self, tabulate, figures) -> Path:
         import results_page  # (it imports this module)
 
-        self.metrics = {run.name: self.metrics_for(run) for run in self.runs if run.evaluate}
+        self.collect_metrics()
         return results_page.write(self, tabulate, figures)
 
 
@@ -379,7 +386,7 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", help="root of the run folders (default runs/experiments, quick: runs/experiments-quick)")
     p.add_argument("--only", help="comma-separated run names: train/evaluate only these (the tables still list every run)")
     p.add_argument("--tabulate-only", action="store_true", help="train nothing: evaluate finished runs, write tables and figures")
-    p.add_argument("--no-docs", action="store_true", help="do not update this experiment's block in docs/results.md")
+    p.add_argument("--no-docs", action="store_true", help="do not update this experiment's block on its docs page (docs_page.PAGES)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="extra config override for every run (e.g. a fast-path switch); changes the runs' configs")
     return p
@@ -388,10 +395,15 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
 def main(description: str, name: str, build, tabulate, figures=None, argv=None, add_arguments=None) -> int:
     """The command line every experiment script shares: parse (``add_arguments(parser)`` adds the script's own
     options), ``build(args)`` the Experiment, then train, evaluate and write its results."""
+    return build_experiment(description, name, build, argv, add_arguments).execute(tabulate, figures)
+
+
+def build_experiment(description: str, name: str, build, argv=None, add_arguments=None) -> Experiment:
+    """The Experiment a script's command line asks for, before anything runs."""
     p = parser(description, name)
     if add_arguments:
         add_arguments(p)
-    return build(parse(p, argv)).execute(tabulate, figures)
+    return build(parse(p, argv))
 
 
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:

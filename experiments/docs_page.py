@@ -1,4 +1,5 @@
-"""docs/results.md: each experiment owns the text between its two markers and rewrites only that."""
+"""The documentation pages' generated blocks: each experiment owns the text between its two markers on its page and
+rewrites only that (docs/reproductions/<paper>.md; the verdict's blocks are on docs/results.md and the README)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,23 @@ from pathlib import Path
 from locks import exclusive_lock
 from semicycle.atomic import atomic_write_text
 
-DOCS_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+REPO = Path(__file__).resolve().parents[1]
+REPRODUCTIONS = REPO / "docs" / "reproductions"
+PAGES = {  # block name -> the page that holds it
+    "okada_table1": REPRODUCTIONS / "okada.md",
+    "okada_rate_sweep": REPRODUCTIONS / "okada.md",
+    "okada_rate_sweep_cityscapes": REPRODUCTIONS / "okada.md",
+    "okada_sweeps": REPRODUCTIONS / "okada.md",
+    "time_to_quality": REPRODUCTIONS / "time_to_quality.md",
+    "mondal_table1": REPRODUCTIONS / "mondal.md",
+    "shukla_tables": REPRODUCTIONS / "shukla.md",
+    "shukla_supplement": REPRODUCTIONS / "shukla.md",
+    "shukla_maps": REPRODUCTIONS / "shukla.md",
+    "pretrained_encoder": REPRODUCTIONS / "encoders.md",
+    "verdict": REPO / "docs" / "results.md",
+    "what_to_use": REPO / "docs" / "results.md",
+    "readme_verdict": REPO / "README.md",
+}
 
 
 def markers(name: str, script: str | None = None) -> tuple[str, str]:
@@ -16,10 +33,21 @@ def markers(name: str, script: str | None = None) -> tuple[str, str]:
     return f"<!-- BEGIN {name} (written by experiments/{script or name}.py) -->", f"<!-- END {name} -->"
 
 
-def update_docs_section(name: str, content: str, path: Path = DOCS_RESULTS, script: str | None = None) -> bool:
-    """Replace the text between the experiment's markers. The read-modify-write holds an exclusive lock
-    (two workers finishing runs at once each keep the other's block) and the write is atomic (a reader
-    or a kill never sees a truncated page)."""
+def read_block(name: str, script: str | None = None, path: Path | None = None) -> str | None:
+    """The text between the block's markers on its page (None if the page or a marker is missing)."""
+    path = path or PAGES[name]
+    begin, end = markers(name, script)
+    text = path.read_text() if path.is_file() else ""
+    if begin not in text or end not in text:
+        return None
+    return text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def update_docs_section(name: str, content: str, path: Path | None = None, script: str | None = None) -> bool:
+    """Replace the text between the block's markers on its page (default ``PAGES[name]``). The read-modify-write holds
+    an exclusive lock (two workers finishing runs at once each keep the other's block) and the write is atomic (a
+    reader or a kill never sees a truncated page)."""
+    path = path or PAGES[name]
     if not path.is_file():
         return False
     begin, end = markers(name, script)

@@ -45,15 +45,11 @@ import tables  # noqa: E402
 from common import Experiment, Run  # noqa: E402
 
 NAME = "mondal_table1"
-ITERATIONS = 1600  # ~51 min per mondal run at the measured 1.9 s/iteration (batch 5, load ~3.4; docs/results.md);
+ITERATIONS = 1600  # ~51 min per mondal run at the measured 1.9 s/iteration (batch 5, load ~3.4; experiments/step_time.py);
 # 8 epochs of the 1000 Cityscapes images, 80 epochs of the 10% labels: every run gets exactly 1600
 RATES = [10, 20, 30, 50]
 QUICK_RATES = [10, 50]
-PAPER = {  # Mondal et al. 2019, Table 1, Cityscapes column (mIoU)
-    "full": 0.5551,
-    "partial": {10: 0.3636, 20: 0.4112, 30: 0.4502, 50: 0.4856},
-    "mondal": {10: 0.3923, 20: 0.4321, 30: 0.4654, 50: 0.4997},
-}
+PAPER = tables.paper_numbers("mondal2019", "table1")  # Cityscapes column (mIoU)
 
 # The paper's Table 2 drops one term of its Eq. (8) at a time (its lambda3..lambda6: labels cycle, image cycle, labels
 # discriminator, image discriminator); semicycle's mondal.lambda_* are numbered 1..5 with the supervised image term
@@ -162,9 +158,13 @@ def figures(exp: Experiment) -> list[dict]:
     return notes + samples.samples_figure(exp, columns, "AtoB", f"segmentations of the first 4 {exp.split} images", input_title="photo")
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--dataset", default="cityscapes", choices=["cityscapes", "cmp"])
+
+
 def main(argv=None) -> int:
     return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       lambda p: p.add_argument("--dataset", default="cityscapes", choices=["cityscapes", "cmp"]))
+                       add_arguments)
 
 
 if __name__ == "__main__":

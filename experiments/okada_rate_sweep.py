@@ -38,7 +38,7 @@ RATES = [0, 2, 5, 10, 20, 100]  # percent
 METRICS = okada_table1.METRICS
 # The CycleGAN paper's Cityscapes comparison (Zhu et al. 2017, Tables 1-2: FCN-score of labels -> photo, and photo ->
 # labels; per-pixel acc, per-class acc, class IoU) - our 0% row is CycleGAN, our 100% row the fully supervised end.
-CYCLEGAN_PAPER = {0: ("CycleGAN", (0.58, 0.22, 0.16), (0.52, 0.17, 0.11)), 100: ("pix2pix", (0.85, 0.40, 0.32), (0.71, 0.25, 0.18))}
+CYCLEGAN_PAPER = tables.paper_numbers("zhu2017", "cityscapes")
 
 
 SEEDED_RATES = (0, 10, 20)  # the rows the sweep's conclusions rest on get a second training seed (issue 23)
@@ -140,9 +140,13 @@ def figures(exp: Experiment) -> list[dict]:
                                          input_title="photo")
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--dataset", default="facades", choices=["facades", "cityscapes"])
+
+
 def main(argv=None) -> int:
     return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       lambda p: p.add_argument("--dataset", default="facades", choices=["facades", "cityscapes"]))
+                       add_arguments)
 
 
 if __name__ == "__main__":

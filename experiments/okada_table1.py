@@ -31,11 +31,8 @@ import tables  # noqa: E402
 from common import Experiment, Run, rel  # noqa: E402
 
 NAME = "okada_table1"
-ITERATIONS = 6000  # ~48 min per CycleGAN run at the measured 0.48 s/iteration (load ~3.4; docs/results.md)
-PAPER = {  # Okada et al. 2019, Table 1 (pixel acc, mean acc, mean IoU)
-    "cyclegan": [0.3888, 0.2402, 0.1363],
-    "okada": [0.5003, 0.2818, 0.1863],
-}
+ITERATIONS = 6000  # ~48 min per CycleGAN run at the measured 0.48 s/iteration (load ~3.4; experiments/step_time.py)
+PAPER = tables.paper_numbers("okada2019", "table1")  # (pixel acc, mean acc, mean IoU)
 METRICS = [("pixel acc", ("pixel_accuracy",)), ("mean acc", ("mean_class_accuracy",)), ("mean IoU", ("mean_iou",))]
 
 
@@ -96,9 +93,13 @@ def figures(exp: Experiment) -> list[dict]:
     return notes
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+
+
 def main(argv=None) -> int:
     return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       lambda p: p.add_argument("--seeds", type=int, nargs="+", default=[0, 1]))
+                       add_arguments)
 
 
 if __name__ == "__main__":

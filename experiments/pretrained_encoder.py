@@ -2,7 +2,7 @@
 
     OMP_WAIT_POLICY=PASSIVE python experiments/pretrained_encoder.py [--split val] [--quick]
 
-Every photo -> label network of docs/results.md starts from random weights. Here each method is run twice, with the
+Every photo -> label network of the other reproductions (docs/reproductions/) starts from random weights. Here each method is run twice, with the
 CPU-scale ResNet (scratch) and with ``model.generator_AtoB=mobilenet_v2_unet`` (the ImageNet MobileNetV2 encoder with a
 light U-Net decoder; encoder fine-tuned at 0.1 x the learning rate, its batch-norm statistics frozen: the defaults).
 Only that network changes; the label -> photo networks, the discriminators and everything else stay as they were.

@@ -1,5 +1,5 @@
 """An experiment's results page: ``results.md`` (its tables and figures, then every run's status, wall times
-and exact commands), ``results.json`` and its block in docs/results.md.
+and exact commands), ``results.json`` and its block on its docs page (docs_page.PAGES).
 
 A concern of its own beside the driver (common.py, which brings runs to 'evaluated'): this module only
 reads what the run folders hold (``ckpt/progress.json``, ``plan.json``, ``walltime.json``) and the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from common import (GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel,
                     scored_by_todays_protocol, write_json)
-from docs_page import DOCS_RESULTS, update_docs_section
+from docs_page import PAGES, update_docs_section
 from semicycle.atomic import atomic_write_text
 from semicycle.engine.checkpoint import read_progress
 
@@ -29,7 +29,7 @@ def write(exp, tabulate, figures=None) -> Path:
     except Exception:  # a figure must not lose the tables
         traceback.print_exc()
         notes = []
-    tables = partial_banner(exp) + tabulate(exp) + "\n"
+    tables = tables_text(exp, tabulate)
     shown = "".join(f"![{n['caption']}]({n['file']})\n\n*{n['caption']}*\n\n" for n in notes)
     text = f"# {exp.title}\n{header(exp)}{tables}{shown}{runs_section(exp)}"
     for step in exp.prepared:  # the chosen image lists (select-pairs) are part of the result of the experiment that
@@ -39,13 +39,23 @@ def write(exp, tabulate, figures=None) -> Path:
             shutil.copyfile(REPO / step["file"], step["kept_in"])
     atomic_write_text(out / "results.md", text)
     write_json(out / "results.json", summary(exp, previous=read_json(out / "results.json", {})))
-    if not exp.quick and not exp.args.no_docs:
-        rel_out = os.path.relpath(out, DOCS_RESULTS.parent)
-        figures_md = "".join(f"![{n['caption']}]({rel_out}/{n['file']})\n\n" for n in notes)
-        update_docs_section(exp.name, f"{tables}{figures_md}Per-run status, wall times and exact commands: "
-                                      f"[{rel(out / 'results.md')}]({rel_out}/results.md).\n", script=exp.script)
+    if not exp.quick and not exp.args.no_docs and exp.name in PAGES:
+        update_docs_section(exp.name, docs_block(exp, tables), script=exp.script)
     print(f"[{exp.name}] results: {rel(out / 'results.md')} ({'%d of %d' % completed(exp)} runs evaluated)", flush=True)
     return out / "results.md"
+
+
+def tables_text(exp, tabulate) -> str:
+    """The experiment's tables (``tabulate(exp)``) under a note of the runs not yet scored."""
+    return partial_banner(exp) + tabulate(exp) + "\n"
+
+
+def docs_block(exp, tables: str) -> str:
+    """The experiment's block on its documentation page (docs_page.PAGES): its tables and a link to its results page,
+    which shows the figures (a page's own text places the figures it discusses)."""
+    page_dir = PAGES[exp.name].parent
+    link = os.path.relpath(exp.out_dir / "results.md", page_dir)
+    return f"{tables}Per-run status, wall times and exact commands: [{rel(exp.out_dir / 'results.md')}]({link}).\n"
 
 
 def completed(exp) -> tuple[int, int]:
@@ -54,10 +64,21 @@ def completed(exp) -> tuple[int, int]:
 
 
 def partial_banner(exp) -> str:
+    """Empty when every run is scored; else how many are, and of the others those whose recorded scores predate
+    today's protocol (trained on another machine, scored with the old label decoding) with their training time: what
+    it costs to train them again."""
     done, total = completed(exp)
     if done == total:
         return ""
-    return f"**PARTIAL ({done} of {total} runs)** — rows marked \"not yet run\" have no finished, evaluated run yet.\n\n"
+    earlier = (read_json(exp.out_dir / "results.json", {}).get("runs") or {})
+    old = [earlier[run.name] for run in exp.runs if run.evaluate and exp.metrics.get(run.name) is None
+           and (earlier.get(run.name) or {}).get("metrics") and not scored_by_todays_protocol(earlier[run.name]["metrics"])]
+    text = f"**PARTIAL ({done} of {total} runs)** — rows marked \"not yet run\" have no finished, evaluated run yet."
+    if old:
+        hours = sum(entry.get("train_seconds") or 0 for entry in old) / 3600
+        text += (f" {len(old)} of them were trained on another machine and scored with the old label decoding (void "
+                 f"colours counted wrong): not shown; training them again took {hours:.1f} one-worker hours.")
+    return text + "\n\n"
 
 
 def header(exp) -> str:

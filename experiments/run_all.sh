@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every experiment of docs/results.md, end to end, by WORKERS background processes (default 2).
+# Every experiment of docs/reproductions/, end to end, by WORKERS background processes (default 2).
 #
 #   experiments/run_all.sh [WORKERS]      start (or continue: finished runs are skipped, stopped ones resume)
 #   experiments/run_all.sh --stop         stop every worker; the run in progress saves a checkpoint

@@ -37,10 +37,10 @@ from common import Experiment, Run  # noqa: E402
 from shukla_tables import pl  # noqa: E402
 
 NAME = "shukla_maps"
-ITERATIONS = 6000  # as shukla_tables.py: ~49 min per shukla run (docs/results.md)
+ITERATIONS = 6000  # as shukla_tables.py: ~49 min per shukla run (experiments/step_time.py)
 UNPAIRED, PAIRS = 100, [5, 20]
 QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS = 16, 8, [1, 2]
-PAPER = {"all_paired": "0.377 ± 0.018", 0: "0.356 ± 0.016", 5: "0.379 ± 0.013", 20: "0.431 ± 0.009"}  # Table 4
+PAPER = {key: f"{mean:.3f} ± {sd:.3f}" for key, (mean, sd) in tables.paper_numbers("shukla2019", "table4").items()}
 METRICS = [("accuracy@20, mean over images", ("AtoB_rgb", "mean_image_accuracy@20")),
            ("accuracy@20, pooled pixels", ("AtoB_rgb", "pixel_accuracy@20"))]
 

@@ -37,14 +37,9 @@ NAME = "shukla_supplement"
 LABEL_TO_PHOTO_IMAGES = 100
 PHOTO_TO_LABEL = shukla.METRICS
 LABEL_TO_PHOTO = [(key, ("label_to_photo", "generated", *path[1:])) for key, path in shukla.METRICS]
-PAPER_T5 = {"full": [0.768, 0.291, 0.237], "no_cycle": [0.767, 0.279, 0.227], "no_identity": [0.759, 0.277, 0.224]}
-PAPER_T8 = {  # {N: (random, k-medoids)}, average of 10 runs
-    1: ([0.494, 0.156, 0.099], [0.588, 0.187, 0.125]), 5: ([0.612, 0.203, 0.144], [0.645, 0.202, 0.147]),
-    10: ([0.695, 0.228, 0.171], [0.723, 0.240, 0.186]), 20: ([0.714, 0.232, 0.179], [0.730, 0.241, 0.187]),
-}
-PAPER_T9 = {"all_paired": [0.762, 0.254, 0.203], "cyclegan": [0.618, 0.191, 0.148], 0: [0.619, 0.215, 0.158],
-            1: [0.734, 0.245, 0.186], 5: [0.741, 0.258, 0.197], 10: [0.757, 0.266, 0.204], 20: [0.765, 0.264, 0.207],
-            "unbalanced_20": [0.752, 0.257, 0.198]}  # the row after 20 lost its label in our text copy; Table 2's order
+PAPER_T5 = tables.paper_numbers("shukla2019", "table5")
+PAPER_T8 = tables.paper_numbers("shukla2019", "table8")  # {N: (random, k-medoids)}, average of 10 runs
+PAPER_T9 = tables.paper_numbers("shukla2019", "table9")
 
 
 def build(args) -> Experiment:

@@ -49,7 +49,7 @@ from semicycle.atomic import atomic_write_text  # noqa: E402
 from semicycle.data.paths import expand_path  # noqa: E402
 
 NAME = "shukla_tables"
-ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; docs/results.md)
+ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; experiments/step_time.py)
 UNPAIRED, PAIRS, DRAWS = 200, [1, 5, 10, 20], [1, 2, 3]
 QUICK_SOURCE, QUICK_UNPAIRED, QUICK_PAIRS, QUICK_DRAWS = 16, 8, [1, 2], [1]
 METRICS = [("pixel acc", ("photo_to_label", "pixel_accuracy")), ("mean acc", ("photo_to_label", "mean_class_accuracy")),
@@ -61,17 +61,8 @@ IDENTITY5 = ("_identity5", "cyclegan.lambda_identity=0.5", f"balanced, {IDENTITY
 # The six classes that cover 92% of the label pixels of the 350 Cityscapes val images at 64 px (road 38%,
 # building 23%, vegetation 18%, sidewalk 5%, car 5%, sky 3%); the other 13 share the remaining 8%.
 FREQUENT_CLASSES = ("road", "building", "vegetation", "sidewalk", "car", "sky")
-PAPER_T1 = {  # Table 1, paired only (average of 10 runs): {N: (random, k-medoids)}
-    1: ([0.401, 0.130, 0.076], [0.567, 0.160, 0.114]),
-    5: ([0.633, 0.190, 0.139], [0.636, 0.189, 0.143]),
-    10: ([0.701, 0.219, 0.162], [0.720, 0.229, 0.174]),
-    20: ([0.720, 0.237, 0.189], [0.746, 0.242, 0.196]),
-}
-PAPER_T2 = {  # Table 2: 200 unpaired + N k-medoids pairs
-    "all_paired": [0.830, 0.366, 0.299], "cyclegan": [0.570, 0.210, 0.152], 0: [0.588, 0.205, 0.154],
-    1: [0.697, 0.222, 0.170], 5: [0.731, 0.255, 0.201], 10: [0.745, 0.269, 0.215], 20: [0.768, 0.291, 0.237],
-    "unbalanced_20": [0.759, 0.276, 0.222],
-}
+PAPER_T1 = tables.paper_numbers("shukla2019", "table1")  # paired only (average of 10 runs): {N: (random, k-medoids)}
+PAPER_T2 = tables.paper_numbers("shukla2019", "table2")  # 200 unpaired + N k-medoids pairs
 
 
 def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, out: Path, what: str, among: Path | None = None) -> list[str]:
@@ -337,10 +328,13 @@ def figures(exp: Experiment) -> list[dict]:
     return notes + samples.samples_figure(exp, columns, "AtoB", f"photo -> label, first 4 {exp.split} images", input_title="photo")
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--tables", type=int, nargs="+", default=[1, 2], choices=[1, 2], help="which tables to run (default both)")
+
+
 def main(argv=None) -> int:
     return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       lambda p: p.add_argument("--tables", type=int, nargs="+", default=[1, 2], choices=[1, 2],
-                                                help="which tables to run (default both)"))
+                       add_arguments)
 
 
 if __name__ == "__main__":

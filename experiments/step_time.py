@@ -8,7 +8,7 @@ iteration from the run's loss log (``s_per_iter`` of each window of ``--window``
 over the windows (the first holds the warm-up and is dropped) and the fastest window (closest to an idle
 machine). The machine's load
 average is printed with the numbers, because a shared machine changes them a lot. The experiment
-scripts' ``ITERATIONS`` (an iteration budget per run) were chosen from these numbers (docs/results.md).
+scripts' ``ITERATIONS`` (an iteration budget per run) were chosen from these numbers.
 """
 
 from __future__ import annotations

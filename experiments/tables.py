@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
+
+PAPERS = Path(__file__).resolve().parent / "papers.json"  # the papers' reported numbers, with their citations
+
+
+def paper_numbers(paper: str, table: str) -> dict:
+    """One table of experiments/papers.json (its keys that are numbers, such as a count of pairs, as int)."""
+    def keyed(value):
+        if isinstance(value, dict):
+            return {int(k) if k.isdigit() else k: keyed(v) for k, v in value.items() if k != "what"}
+        return value
+
+    return keyed(json.loads(PAPERS.read_text())[paper][table])
 
 
 def fmt(value) -> str:

@@ -394,8 +394,8 @@ def test_translator_speed_options_keep_the_api_and_float32_outputs(tmp_path, syn
 
 
 def test_a_checkpoint_records_its_kernels_and_a_resume_elsewhere_says_so(tmp_path, synthetic_root):
-    """Runs trained on other kernels differ in their scores (docs/results.md §4): a checkpoint says which kernels and
-    PyTorch computed it, and continuing it on others warns; a checkpoint from before these keys resumes silently."""
+    """Runs trained on other kernels differ in their scores (GAN runs retrained on another CPU moved about as much as
+    another seed): a checkpoint says which kernels and PyTorch computed it, and continuing it on others warns; a checkpoint from before these keys resumes silently."""
     run = tmp_path / "run"
     train(tiny_config(run, synthetic_root, *NARROW, "runtime.precision=fp32", "train.max_steps=1"))
     path = run / "ckpt" / "latest.pt"

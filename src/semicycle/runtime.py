@@ -138,7 +138,7 @@ def cpu_kernels_capped_below_bf16() -> str | None:
 def kernel_set(device: torch.device) -> str:
     """Which kernels compute on ``device``: the GPU's name, or PyTorch's CPU capability (and a oneDNN cap when one
     is set). Runs trained on different kernels differ in their last digits, so their scores differ too
-    (docs/results.md §4, "Re-scored"); a checkpoint records this to say where its numbers came from."""
+    (GAN runs retrained on another CPU moved about as much as another seed); a checkpoint records this to say where its numbers came from."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type != "cpu":
