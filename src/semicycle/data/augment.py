@@ -137,7 +137,7 @@ def scale_crop_flip(tensors: list[torch.Tensor], smooth: list[bool], crop: int, 
             resized = F.interpolate(planes, size=(crop, crop), mode="bilinear", align_corners=False, antialias=side > crop)
             resized = resized.round_().clamp_(0, 255)
         else:
-            resized = F.interpolate(planes, size=(crop, crop), mode="nearest")
+            resized = F.interpolate(planes, size=(crop, crop), mode="nearest-exact")  # pixel centres, as bilinear
         resized = resized.to(t.dtype).reshape(*t.shape[:-2], crop, crop)
         out.append(resized.flip(-1) if do_flip else resized)
     return out
