@@ -11,6 +11,8 @@ from semicycle.data import load_data
 from semicycle.data.augment import CUTMIX_AREA, cutmix, cutmix_box, photometric
 from semicycle.data.batches import PairedBatches
 from semicycle.data.transforms import to_float
+from semicycle.engine.trainer import train
+from semicycle.errors import ConfigError
 from tiny_runs import tiny_config
 
 
@@ -92,3 +94,12 @@ def test_pairs_without_strong_augmentation_are_crop_and_flip_as_before(augment, 
                                              to_float(data.A[row][:, t : t + 32, l : l + 32]))
                                  for t in range(5) for l in range(5) for f in (False, True)) for i, row in enumerate(pairs.rows_A)]
     assert all(crops_of_the_original) == (augment == "none")
+
+
+def test_a_paired_segmenter_trains_with_strong_augmentation_and_pix2pix_refuses_it(synthetic_root, tmp_path):
+    common = ("train.method=paired", "data.max_images=8", "train.max_steps=2", "log.sample_every=0", "log.log_every=1")
+    train(tiny_config(tmp_path / "seg", synthetic_root, *common, "paired.task=segment", "paired.augment=strong"))
+    state = torch.load(tmp_path / "seg" / "ckpt" / "latest.pt", weights_only=True)
+    assert state["progress"]["iteration"] == 2 and state["config"]["paired"]["augment"] == "strong"
+    with pytest.raises(ConfigError, match="set paired.task=segment or paired.augment=none"):
+        train(tiny_config(tmp_path / "pix", synthetic_root, *common, "paired.augment=strong"))
