@@ -47,6 +47,8 @@ def test_unknown_key_in_yaml_names_the_file(tmp_path):
         ("train.epochs=many", "expected int"),
         ("data.flip=maybe", "expected bool"),
         ("data.dataset=folders", "not one of"),
+        ("paired.augment=heavy", r"paired\.augment='heavy' is not one of: none, strong"),
+        ("unimatch.feature_perturbation=maybe", "is not one of: auto, on, off"),
         ("data.crop_size=400", "exceeds data.load_size"),
         ("train.batch_size=0", r"train\.batch_size=0 is out of range: must be a whole number >= 1"),
         ("epochs", "section.key=value"),
@@ -79,6 +81,15 @@ def test_runs_older_than_a_key_resume_with_its_legacy_value():
                                                     "runtime.precision: 'fp32' (the run predates this key) -> 'bf16'"]
     assert C.resume_differences(C.Config().to_dict(), C.apply_overrides(C.Config(), ["data.subset=s.txt"]).to_dict()) == [
         "data.subset: '' -> 's.txt'"]
+
+
+def test_a_paired_run_from_before_paired_augment_resumes_without_augmentation():
+    saved = C.apply_overrides(C.Config(), ["train.method=paired", "paired.task=segment"]).to_dict()
+    del saved["paired"]["augment"]
+    assert C.from_dict(saved).paired.augment == "none"
+    assert C.resume_differences(saved, C.from_dict(saved).to_dict()) == []
+    strong = C.apply_overrides(C.from_dict(saved), ["paired.augment=strong"]).to_dict()
+    assert C.resume_differences(saved, strong) == ["paired.augment: 'none' (the run predates this key) -> 'strong'"]
 
 
 def test_old_flat_keys_work_with_one_deprecation_line_naming_the_new_key(tmp_path, capsys, monkeypatch):
@@ -130,7 +141,8 @@ def test_saved_config_round_trips(tmp_path):
 
 LOSS_WEIGHTS = ["cyclegan.lambda_cycle", "cyclegan.lambda_identity", "paired.lambda_l1", "okada.kappa", "shukla.lambda_reconstruction",
                 "mondal.lambda_image_sup", "mondal.lambda_label_cycle", "mondal.lambda_image_cycle", "mondal.lambda_label_adv",
-                "mondal.lambda_image_adv"]
+                "mondal.lambda_image_adv", "unimatch.weight_fp", "unimatch.weight_strong"]
+PROBABILITIES = ["unimatch.threshold", "unimatch.cutmix_prob"]
 AT_LEAST_0 = ["data.max_images", "pairs.count", "pairs.batch_size", "train.epochs", "train.decay_epochs", "cyclegan.pool_size",
               "train.seed", "runtime.threads", "train.max_steps", "log.sample_every", "log.checkpoint_every",
               "log.keep_every_epochs", "eval.size", "eval.max_images", "eval.samples"]
@@ -140,7 +152,9 @@ OUT_OF_RANGE = [
     *[(f"train.lr={v}", "train.lr", "a finite number in (0, 1]") for v in ("inf", "1e6", ".nan", "0", "-2e-4", "1.5")],
     *[(f"train.{b}={v}", f"train.{b}", "a finite number in [0, 1)") for b in ("beta1", "beta2") for v in ("1", "-0.1", ".nan", "inf")],
     *[(f"{key}={v}", key, "a finite number >= 0") for key in LOSS_WEIGHTS for v in ("-1", "inf", ".nan")],
-    *[(f"pairs.rate={v}", "pairs.rate", "a finite number in [0, 1]") for v in ("1.5", "-0.1", ".nan", "inf")],
+    *[(f"{key}={v}", key, "a finite number in [0, 1]") for key in ["pairs.rate", *PROBABILITIES] for v in ("1.5", "-0.1", ".nan", "inf")],
+    *[(f"unimatch.feature_dropout={v}", "unimatch.feature_dropout", "a finite number in [0, 1)") for v in ("1", "-0.1", ".nan")],
+    *[(f"unimatch.strong_views={v}", "unimatch.strong_views", "a whole number in [1, 2]") for v in (0, 3)],
     *[(f"eval.fcn_max_color_distance={v}", "eval.fcn_max_color_distance", "a finite number >= 0") for v in ("-1", "inf", ".nan")],
     *[(f"{key}=-1", key, "a whole number >= 0") for key in AT_LEAST_0 if key != "train.seed"],
     ("train.seed=-1", "train.seed", "a whole number in [0, 9223372036854775807]"),
@@ -167,6 +181,8 @@ def test_a_huge_learning_rate_says_why():
     "overrides",
     [
         ["train.lr=1"], ["train.lr=1e-9"], ["train.beta1=0", "train.beta2=0.9999"], ["pairs.rate=1"], ["pairs.rate=0"],
+        [f"{key}=0" for key in PROBABILITIES], [f"{key}=1" for key in PROBABILITIES], ["unimatch.feature_dropout=0"],
+        ["unimatch.feature_dropout=0.999", "unimatch.strong_views=1"],
         [f"{key}=0" for key in LOSS_WEIGHTS], ["eval.fcn_max_color_distance=0"],
         [f"{key}=0" for key in AT_LEAST_0 if key != "train.decay_epochs"], ["train.epochs=1", "train.decay_epochs=0"],
         [f"{key}=1" for key in AT_LEAST_1 if not key.startswith("data.")],

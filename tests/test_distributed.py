@@ -30,6 +30,8 @@ METHODS = {
     "shukla": ["pairs.count=4", "cyclegan.gan_loss=rasgan"],  # relativistic: its batch means span the processes
     "mondal": ["pairs.count=4"],
     "paired": ["paired.task=segment"],
+    # every pixel confident, so every term trains; CutMix partners and dropout differ between the batchings
+    "unimatch": ["pairs.count=4", "unimatch.threshold=0", "unimatch.cutmix_prob=0", "unimatch.feature_perturbation=off"],
 }
 
 

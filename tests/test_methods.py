@@ -342,7 +342,7 @@ def test_every_preset_trains_end_to_end_on_real_data(name, tmp_path, data_root, 
     assert all(torch.isfinite(t).all() for net in state["models"].values() for t in net.values() if t.is_floating_point())
 
 
-@pytest.mark.parametrize("method", ["okada", "shukla", "mondal", "paired"])
+@pytest.mark.parametrize("method", ["okada", "shukla", "mondal", "paired", "unimatch"])
 def test_select_pairs_list_trains_every_semi_supervised_method(method, tmp_path, data_root):
     train_dir = tmp_path / "facades" / "train"
     train_dir.mkdir(parents=True)

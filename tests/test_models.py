@@ -251,3 +251,21 @@ def test_generators_backpropagate_in_training_mode(name):
     model(x).square().mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", list_generators())
+def test_separable_encoders_decode_clean_and_perturbed_features_in_one_pass(name):
+    """UniMatch's feature perturbation: ``forward(x, feature_dropout=p)`` gives the plain output, then the output
+    of the encoder's features under channel dropout; the U-Nets have no encoder that splits off."""
+    model = small_generator(name).train()
+    if not getattr(model, "separable_encoder", False):
+        assert name.startswith("unet")
+        return
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    plain = model(x)
+    clean, perturbed = model(x, feature_dropout=0.5).chunk(2)
+    assert torch.allclose(clean, plain, atol=1e-5) and not torch.allclose(perturbed, plain, atol=1e-3)
+    assert torch.allclose(model(x, feature_dropout=0.0), torch.cat([plain, plain]), atol=1e-5)
+    model(x, feature_dropout=0.5).chunk(2)[1].square().mean().backward()  # the perturbed half reaches every layer
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -72,7 +72,7 @@ class PairsConfig:
 class TrainConfig:
     """The method and its optimisation schedule (the method's own settings are its section)."""
 
-    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal (semicycle.methods.METHODS)
+    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch (semicycle.methods.METHODS)
     epochs: int = 100  # epochs at the initial learning rate
     decay_epochs: int = 100  # then linear decay to 0 over this many epochs
     batch_size: int = 1  # per process (the global batch is batch_size x processes)
@@ -194,6 +194,7 @@ LEGACY_VALUES = {
     "runtime.precision": "fp32", "runtime.channels_last": False, "runtime.compile": False, "data.subset": "",
     "model.label_void_channel": False,
     "model.generator_AtoB": "", "model.encoder_lr_scale": 0.1, "model.encoder_bn": "frozen",
+    "paired.augment": "none",
 }
 
 
@@ -395,7 +396,8 @@ def _check_training_size(cfg: Config) -> None:
             raise ConfigError(f"model.{key}={name!r} is not one of: {', '.join(names)}")
     networks = [(key, "generator", name, registry.generator_kwargs(m, name))
                 for key, name in (("generator", m.generator), ("generator_AtoB", m.generator_AtoB)) if name]
-    if not (cfg.train.method == "paired" and cfg.paired.task == "segment"):  # a segmenter has no discriminator
+    segmenter_only = cfg.train.method == "unimatch" or (cfg.train.method == "paired" and cfg.paired.task == "segment")
+    if not segmenter_only:  # a segmenter has no discriminator
         networks.append(("discriminator", "discriminator", m.discriminator, registry.discriminator_kwargs(m)))
     for key, kind, name, kwargs in networks:
         problem = registry.input_size_problem(kind, name, size, **kwargs)

@@ -179,3 +179,13 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     (Mondal et al. 2019, eq. (2); used for the label cycle loss, eq. (7))."""
     log_probs = F.log_softmax(logits.float(), dim=1)
     return -(target_probs.float() * log_probs).sum(dim=1).mean()
+
+
+def masked_cross_entropy(logits: torch.Tensor, pseudo_labels: torch.Tensor, confident: torch.Tensor) -> torch.Tensor:
+    """The unsupervised loss of weak-to-strong consistency (FixMatch, Sohn et al. 2020, sec. 2.3, l_u; UniMatch,
+    Yang et al. 2023, sec. 3.1, L_u): (1 / |pixels|) sum over pixels of 1[max p_w >= tau] H(p_w, p_s), between
+    (N, K, H, W) logits p_s and (N, H, W) pseudo-labels (argmax p_w) kept where ``confident`` (N, H, W) bool.
+    The mean runs over every pixel, not only the confident ones, so a batch with few confident pixels weighs
+    little; every process holds as many pixels, so the processes' mean is the global batch's."""
+    per_pixel = F.cross_entropy(logits.float(), pseudo_labels.long(), reduction="none")
+    return (per_pixel * confident.float()).mean()

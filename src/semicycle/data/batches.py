@@ -20,9 +20,11 @@ from typing import Callable, Iterator
 
 import torch
 
+from .augment import cutmix_box, photometric, scale_crop_flip
 from .transforms import crop_and_flip, sample_seed, to_float
 
-STREAM_A, STREAM_B, STREAM_PAIRS, STREAM_MIX = 0, 1, 2, 3
+STREAM_A, STREAM_B, STREAM_PAIRS, STREAM_MIX, STREAM_STRONG, STREAM_JITTER = 0, 1, 2, 3, 4, 5
+PAIRED_AUGMENTATIONS = ("none", "strong")  # the pairs' augmentation: crop and flip | + scale and colour jitter
 
 
 @dataclass
@@ -52,10 +54,14 @@ class Batch:
     ``images``: the step's main minibatch: unpaired A and B (CycleGAN), or a shuffled mix of unpaired and
     paired rows (Shukla; ``is_pair`` marks the pairs). ``pairs``: a paired minibatch (Okada's and Mondal's
     supervised batch, present at the steps their schedules give it; the paired method's only one).
+    ``strong``: strongly augmented copies of ``images.A`` (same geometry), one (n, 3, S, S) tensor per view,
+    and ``boxes``: a CutMix box (n, S, S) bool per view (UniMatch; :class:`StrongViewBatches`).
     """
 
     images: Images | None = None
     pairs: Images | None = None
+    strong: tuple[torch.Tensor, ...] = ()
+    boxes: tuple[torch.Tensor, ...] = ()
 
     @property
     def size(self) -> int:
@@ -63,7 +69,8 @@ class Batch:
         return sum(len(part) for part in (self.images, self.pairs) if part is not None)
 
     def to(self, put: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
-        return Batch(*(part.to(put) if part is not None else None for part in (self.images, self.pairs)))
+        images, pairs = (part.to(put) if part is not None else None for part in (self.images, self.pairs))
+        return Batch(images, pairs, tuple(map(put, self.strong)), tuple(map(put, self.boxes)))
 
 
 @dataclass
@@ -91,6 +98,22 @@ def epoch_sequence(count: int, length: int, seed: int, epoch: int, stream: int) 
         out.extend(epoch_permutation(count, seed, epoch, stream, repeat).tolist())
         repeat += 1
     return out[:length]
+
+
+def gather_strong(data, rows: list[int], seeds: list[int], crop: int, flip: bool):
+    """Pairs under the standard segmentation augmentation: one random scale-and-crop and flip of photo, label
+    rendering and label map together (label maps nearest neighbour), then colour jitter of the photo alone.
+    Returns float A, float B and long labels (or None)."""
+    labels = data.labels_B
+    A, B, label_maps = [], [], []
+    for row, seed in zip(rows, seeds):
+        parts = [data.A[row], data.B[row]] + ([labels[row]] if labels is not None else [])
+        parts = scale_crop_flip(parts, [True, labels is None, False], crop, flip, seed)
+        jitter = torch.Generator().manual_seed(sample_seed(seed, STREAM_JITTER))
+        A.append(photometric(to_float(parts[0]), jitter, grayscale_prob=0.0, blur_prob=0.0))
+        B.append(parts[1])
+        label_maps.extend(parts[2:])
+    return torch.stack(A), to_float(torch.stack(B)), torch.stack(label_maps).long() if labels is not None else None
 
 
 def gather(images: torch.Tensor, labels: torch.Tensor | None, rows: list[int], seeds: list[int], crop: int, flip: bool):
@@ -144,6 +167,11 @@ class UnpairedBatches(BatchSource):
     def steps_per_epoch(self) -> int:
         return max(1, max(len(self.A), len(self.B)) // (self.batch_size * self.world_size))
 
+    def slots(self, step: int) -> range:
+        """This rank's positions in the epoch's streams at ``step``."""
+        size = self.batch_size * self.world_size
+        return self.shard(range(step * size, (step + 1) * size))
+
     def draw(self, stream: Stream, code: int, epoch: int, slots: range):
         perm = epoch_permutation(len(stream), self.seed, epoch, code)
         rows = [stream.indices[int(perm[i % len(perm)])] for i in slots]
@@ -152,8 +180,7 @@ class UnpairedBatches(BatchSource):
         return images, labels, rows
 
     def images(self, epoch: int, step: int) -> Images:
-        size = self.batch_size * self.world_size
-        slots = self.shard(range(step * size, (step + 1) * size))
+        slots = self.slots(step)
         A, _, rows_A = self.draw(self.A, STREAM_A, epoch, slots)
         B, labels_B, rows_B = self.draw(self.B, STREAM_B, epoch, slots)
         return Images(A, B, labels_B, torch.zeros(len(slots), dtype=torch.bool), rows_A, rows_B)
@@ -164,12 +191,13 @@ class UnpairedBatches(BatchSource):
 
 class PairedBatches(BatchSource):
     """Pairs (A[i], B[i]) with identical crop/flip; ``per_epoch`` items per epoch (default: each
-    pair once; more replicates the pairs with fresh shuffles). The last batch may be smaller."""
+    pair once; more replicates the pairs with fresh shuffles). The last batch may be smaller.
+    ``augment="strong"``: random scale-and-crop, flip and the photo's colour jitter (:func:`gather_strong`)."""
 
     def __init__(self, data, rows: list[int], batch_size: int, crop: int, flip: bool, seed: int, per_epoch: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, augment: str = "none"):
         self.data, self.rows = data, rows
-        self.batch_size, self.crop, self.flip, self.seed = batch_size, crop, flip, seed
+        self.batch_size, self.crop, self.flip, self.seed, self.augment = batch_size, crop, flip, seed, augment
         self.per_epoch = per_epoch or len(rows)
         self.rank, self.world_size = rank, world_size
 
@@ -182,8 +210,11 @@ class PairedBatches(BatchSource):
         rows = [self.rows[order[p]] for p in positions]
         seeds = [sample_seed(self.seed, epoch, p, STREAM_PAIRS) for p in positions]
         data = self.data
-        A, _ = gather(data.A, None, rows, seeds, self.crop, self.flip)
-        B, labels_B = gather(data.B, data.labels_B, rows, seeds, self.crop, self.flip)
+        if self.augment == "strong":
+            A, B, labels_B = gather_strong(data, rows, seeds, self.crop, self.flip)
+        else:
+            A, _ = gather(data.A, None, rows, seeds, self.crop, self.flip)
+            B, labels_B = gather(data.B, data.labels_B, rows, seeds, self.crop, self.flip)
         return Images(A, B, labels_B, torch.ones(len(rows), dtype=torch.bool), rows, rows)
 
     def images(self, epoch: int, step: int) -> Images:
@@ -209,6 +240,33 @@ class JointBatches(BatchSource):
     def batch(self, epoch: int, step: int) -> Batch:
         pairs = self.paired.images(epoch, step) if step < self.paired.steps_per_epoch else None
         return Batch(images=self.unpaired.images(epoch, step % self.unpaired.steps_per_epoch), pairs=pairs)
+
+
+class StrongViewBatches(BatchSource):
+    """A :class:`JointBatches` step (the unlabelled photos' weak view, crop and flip, in ``images.A``; the pairs in
+    ``pairs``) with ``views`` strong views of the unlabelled photos (:func:`~semicycle.data.augment.photometric`)
+    and a CutMix box for each (probability ``cutmix_prob``), drawn per sample from (seed, epoch, slot, view):
+    UniMatch's dual-stream input (Yang et al. 2023, sec. 3.3)."""
+
+    def __init__(self, joint: JointBatches, views: int, cutmix_prob: float):
+        self.joint, self.views, self.cutmix_prob = joint, views, cutmix_prob
+        self.batch_size, self.rank, self.world_size = joint.batch_size, joint.rank, joint.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.joint.steps_per_epoch
+
+    def batch(self, epoch: int, step: int) -> Batch:
+        batch = self.joint.batch(epoch, step)
+        unpaired = self.joint.unpaired
+        slots = unpaired.slots(step % unpaired.steps_per_epoch)
+        size = batch.images.A.shape[-1]
+        strong, boxes = [], []
+        for view in range(self.views):
+            gens = [torch.Generator().manual_seed(sample_seed(unpaired.seed, epoch, slot, STREAM_STRONG, view)) for slot in slots]
+            strong.append(torch.stack([photometric(image, gen) for image, gen in zip(batch.images.A, gens)]))
+            boxes.append(torch.stack([cutmix_box(size, size, gen, self.cutmix_prob) for gen in gens]))
+        return replace(batch, strong=tuple(strong), boxes=tuple(boxes))
 
 
 class MixedBatches(BatchSource):

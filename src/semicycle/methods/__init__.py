@@ -11,8 +11,9 @@ from .mondal import Mondal
 from .okada import Okada
 from .paired import Paired
 from .shukla import Shukla
+from .unimatch import UniMatch
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (CycleGAN, Paired, Okada, Shukla, Mondal)}
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (CycleGAN, Paired, Okada, Shukla, Mondal, UniMatch)}
 
 
 def method_class(name: str) -> type[Method]:

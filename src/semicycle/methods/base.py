@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..data.batches import BatchSource, PairedBatches, UnpairedBatches
+from ..data.batches import BatchSource, JointBatches, PairedBatches, UnpairedBatches
 from ..data.pairing import TrainingSets
 from ..errors import ConfigError
 from ..models import create_generator, generator_kwargs
@@ -101,7 +101,7 @@ def unpaired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int
 
 
 def paired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int, batch_size: int = 0,
-                   per_epoch: int = 0, needed_by: str = "") -> PairedBatches:
+                   per_epoch: int = 0, needed_by: str = "", augment: str = "none") -> PairedBatches:
     """The paired rows (``pairs.batch_size`` per process unless ``batch_size``); ``needed_by`` names the
     method in the error when the run has no pairs."""
     rows = sets.paired_rows
@@ -109,7 +109,15 @@ def paired_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int, 
         raise ConfigError(f"{needed_by} needs paired samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
     t, d = cfg.train, cfg.data
     size = batch_size or cfg.pairs.batch_size or t.batch_size
-    return PairedBatches(sets.data, rows, size, d.crop_size, d.flip, t.seed, per_epoch, rank, world_size)
+    return PairedBatches(sets.data, rows, size, d.crop_size, d.flip, t.seed, per_epoch, rank, world_size, augment)
+
+
+def replicated_pairs_batches(cfg: Config, sets: TrainingSets, rank: int, world_size: int, needed_by: str) -> JointBatches:
+    """An unpaired batch (``train.batch_size``) and a paired one (``pairs.batch_size``) at every step: the pairs
+    are replicated (reshuffled) to last the unpaired epoch (Mondal's and UniMatch's schedule)."""
+    unpaired = unpaired_batches(cfg, sets, rank, world_size)
+    per_epoch = unpaired.steps_per_epoch * (cfg.pairs.batch_size or cfg.train.batch_size) * world_size
+    return JointBatches(unpaired, paired_batches(cfg, sets, rank, world_size, per_epoch=per_epoch, needed_by=needed_by))
 
 
 def build_generator(cfg: Config, runtime: Runtime, a_to_b: bool = False, **kwargs) -> nn.Module:

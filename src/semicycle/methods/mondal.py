@@ -27,12 +27,10 @@ from dataclasses import dataclass
 import torch
 
 from .. import losses
-from ..data.batches import JointBatches
-from ..errors import ConfigError
 from ..data.labels import label_channels, label_input, void_as_class
 from ..models import create_discriminator, discriminator_kwargs
 from ..settings import WEIGHT
-from .base import Method, build_generator, paired_batches, segmentation_network, set_requires_grad, unpaired_batches
+from .base import Method, build_generator, replicated_pairs_batches, segmentation_network, set_requires_grad
 
 
 @dataclass
@@ -54,11 +52,7 @@ class Mondal(Method):
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):
-        if not sets.paired_rows:
-            raise ConfigError("mondal needs labelled samples: set pairs.rate (e.g. 0.1), pairs.count or pairs.list")
-        unpaired = unpaired_batches(cfg, sets, rank, world_size)
-        per_epoch = unpaired.steps_per_epoch * (cfg.pairs.batch_size or cfg.train.batch_size) * world_size
-        return JointBatches(unpaired, paired_batches(cfg, sets, rank, world_size, per_epoch=per_epoch))
+        return replicated_pairs_batches(cfg, sets, rank, world_size, needed_by="mondal")
 
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)

@@ -5,6 +5,9 @@ conditional PatchGAN D(src, dst); G minimises GAN + lambda_l1 * ||G(src) - dst||
 D's loss is halved. ``data.direction`` picks src -> dst.
 ``paired.task=segment``: a segmentation network (the generator with K-class logits) trained with
 pixel-wise cross-entropy on the labels (Mondal et al. 2019's Partial/Full baseline, their eq. 1).
+``paired.augment=strong`` gives the segmenter the standard augmentation of the pairs-only baseline: random
+scale-and-crop (scale 0.5-2), flip and the photo's colour jitter (:func:`~semicycle.data.batches.gather_strong`);
+``none`` (the default, as runs before the key): crop and flip.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import losses
+from ..data.batches import PAIRED_AUGMENTATIONS
 from ..errors import ConfigError
 from ..models import create_discriminator, discriminator_kwargs
 from ..settings import WEIGHT
@@ -28,21 +32,25 @@ class PairedSettings:
     task: str = "translate"  # translate (B as an RGB image: pix2pix) | segment (B as class labels; K-class softmax)
     gan_loss: str = "lsgan"  # pix2pix's adversarial loss: lsgan | vanilla | rasgan | ralsgan
     lambda_l1: float = 100.0  # pix2pix: L1 weight (their eq. 4)
+    augment: str = "none"  # segment: none (crop and flip) | strong (+ random scale 0.5-2 and the photo's colour jitter)
 
 
 class Paired(Method):
     name = "paired"
     settings = PairedSettings
-    setting_choices = {"task": ("translate", "segment"), "gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES}
+    setting_choices = {"task": ("translate", "segment"), "gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES,
+                       "augment": PAIRED_AUGMENTATIONS}
     setting_ranges = {"lambda_l1": WEIGHT}
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):
         if not sets.data.paired:
             raise ConfigError("the paired method needs paired data (data.dataset=aligned, cmp or synthetic)")
+        if cfg.paired.augment != "none" and cfg.paired.task != "segment":
+            raise ConfigError(f"paired.augment={cfg.paired.augment} augments the segmenter's pairs: set paired.task=segment or paired.augment=none")
         if not sets.paired_rows:  # no pair budget: every pair ("Full")
             sets = dataclasses.replace(sets, paired_rows=list(range(len(sets.data.A))))
-        return paired_batches(cfg, sets, rank, world_size, batch_size=cfg.train.batch_size)
+        return paired_batches(cfg, sets, rank, world_size, batch_size=cfg.train.batch_size, augment=cfg.paired.augment)
 
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)

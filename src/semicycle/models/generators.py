@@ -19,6 +19,12 @@ def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
 
 
+def with_perturbed_copy(features: torch.Tensor, dropout: float) -> torch.Tensor:
+    """(N, C, H, W) features followed by a copy under channel dropout (2N rows): the decoder then gives the
+    clean prediction and UniMatch's feature-perturbed one in one pass (Yang et al. 2023, sec. 3.2)."""
+    return torch.cat([features, F.dropout2d(features, dropout, training=True)])
+
+
 def _output_head(output: str) -> list[nn.Module]:
     """Tanh for images in [-1, 1]; nothing for raw label-map logits."""
     _check_choice("output", output, OUTPUTS)
@@ -71,10 +77,13 @@ class ResnetGenerator(nn.Module):
     c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-out.
 
     `output="logits"` drops the final tanh so the K output channels are raw class
-    scores for label maps.
+    scores for label maps. The encoder is c7s1-d-d (the downsampling); with ``feature_dropout`` the residual
+    blocks and upsampling also decode its features under channel dropout (:func:`with_perturbed_copy`).
     """
 
     size_multiple = 4
+    separable_encoder = True  # forward(x, feature_dropout) decodes perturbed encoder features (UniMatch's FP)
+    ENCODER_LAYERS = 10  # c7s1 (pad, conv, norm, ReLU) and two downsamplings (conv, norm, ReLU)
 
     def __init__(
         self,
@@ -112,8 +121,11 @@ class ResnetGenerator(nn.Module):
         self.float32_layers = len(output_layers)
         self.model = nn.Sequential(*layers, *output_layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run_float32_tail(self.model, x, self.float32_layers)
+    def forward(self, x: torch.Tensor, feature_dropout: float | None = None) -> torch.Tensor:
+        if feature_dropout is None:
+            return run_float32_tail(self.model, x, self.float32_layers)
+        features = with_perturbed_copy(self.model[: self.ENCODER_LAYERS](x), feature_dropout)
+        return run_float32_tail(self.model[self.ENCODER_LAYERS :], features, self.float32_layers)
 
 
 class UnetBlock(nn.Module):
@@ -240,9 +252,11 @@ class MobileNetV2UNet(nn.Module):
     ImageNet weights are copied into ``encoder`` (whose keys are torchvision's ``features.0`` ... ``17``) by
     :func:`semicycle.pretrained.load_pretrained_encoders` when a run starts; checkpoints then hold them.
     ``encoder_bn="frozen"`` keeps the encoder's batch-norm layers in eval mode (ImageNet statistics) even
-    while training: small batches would otherwise overwrite them.
+    while training: small batches would otherwise overwrite them. With ``feature_dropout`` the decoder also
+    reads the encoder's features (bottleneck and skips) under channel dropout (:func:`with_perturbed_copy`).
     """
 
+    separable_encoder = True  # forward(x, feature_dropout) decodes perturbed encoder features (UniMatch's FP)
     pretrained_encoder = "mobilenet_v2"  # the ImageNet network whose features the encoder holds
     size_multiple = 32
     ENCODER_LAYERS = 18
@@ -289,7 +303,7 @@ class MobileNetV2UNet(nn.Module):
                     module.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, feature_dropout: float | None = None) -> torch.Tensor:
         height, width = x.shape[-2:]
         if height % self.size_multiple or width % self.size_multiple:
             raise ConfigError(f"input {height}x{width} is not a multiple of {self.size_multiple} (MobileNetV2's stride); "
@@ -300,6 +314,9 @@ class MobileNetV2UNet(nn.Module):
             h = layer(h)
             if index in self.SKIP_LAYERS:
                 skips.append(h)
+        if feature_dropout is not None:
+            h = with_perturbed_copy(h, feature_dropout)
+            skips = [torch.cat([x, x])] + [with_perturbed_copy(skip, feature_dropout) for skip in skips[1:]]
         for block, skip in zip(self.decoder, reversed(skips)):
             h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
             h = block(torch.cat([h, skip.to(h.dtype)], 1))
