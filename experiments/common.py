@@ -249,11 +249,17 @@ class Experiment:
         scores of the runs trained elsewhere. Used only for the configuration the script asks for now (preset,
         overrides with paths in the runs folder compared relative to it, budget, size, split, --set), scored by
         today's protocol, and for a run whose scoring needs no tool run trained here (a facades scorer retrained on
-        this machine would score new runs otherwise than the recorded ones: those are trained again)."""
+        this machine would score new runs otherwise than the recorded ones: those are trained again). A run shared
+        with the experiment whose runs folder holds it, and not yet recorded here, is looked up in that experiment's
+        results.json."""
         if read_progress(run.run_dir) is not None or any(read_progress(self.run(n).run_dir) for n in run.needs):
             return None
         saved = read_json(self.out_dir / "results.json", {})
         entry = (saved.get("runs") or {}).get(run.name)
+        owner = run.run_dir.parent.name  # the experiment whose runs folder holds the run
+        if entry is None and owner != self.name and run.direction != "BtoA":  # shared: the owner's record of its scores
+            saved = read_json(self.out_dir.parent / owner / "results.json", {})
+            entry = next((e for e in (saved.get("runs") or {}).values() if PurePath(e.get("run_dir", "")).name == run.run_dir.name), None)
         if not entry or not entry.get("finished") or entry.get("metrics") is None or entry.get("error"):
             return None
         scored = (entry.get("split", saved.get("split")), entry.get("set", saved.get("set", [])), saved.get("quick"), saved.get("size"))

@@ -23,7 +23,7 @@ from docs_page import markers, read_block, update_docs_section
 EXPERIMENTS = [  # (script, its arguments): every experiment that has a block on a page
     ("okada_table1", []), ("okada_rate_sweep", []), ("okada_rate_sweep", ["--dataset", "cityscapes"]), ("okada_sweeps", []),
     ("time_to_quality", []), ("mondal_table1", []), ("shukla_tables", []), ("shukla_supplement", []), ("shukla_maps", []),
-    ("pretrained_encoder", []),
+    ("pretrained_encoder", []), ("unpaired_payoff", []),
 ]
 
 

@@ -63,6 +63,7 @@ class Budget:
     page: str
     pairs_only: tuple[Cell, ...]
     with_unpaired: tuple[Cell, ...]
+    readme: bool = True  # one of the README's rows (at most 8)
 
 
 def okada_t1(method: str) -> float:
@@ -156,28 +157,46 @@ CLAIMS = [
           Cell("ImageNet", "pretrained_encoder", ("mondal_10_imagenet", "mondal_10_imagenet_seed1"))),
 ]
 
+PAYOFF = "unpaired_payoff"
+
+
+def payoff(method: str, label: str, budget: str) -> Cell:
+    return Cell(label, PAYOFF, tuple(f"{method}_{budget}_seed{s}" for s in (0, 1)))
+
+
+def payoff_budget(budget: str, title: str, semi_supervised: str) -> Budget:
+    return Budget(title, "photo -> label mIoU", "reproductions/unpaired_payoff.md",
+                  (payoff("segment", "segmenter, ImageNet encoder", budget), payoff("segment_strong", "segmenter, ImageNet, strong aug.", budget)),
+                  (payoff("unimatch", "unimatch, ImageNet encoder", budget), payoff(semi_supervised, f"{semi_supervised}, ImageNet encoder", budget)))
+
+
 BUDGETS = [
-    Budget("facades, 40 pairs + 360 unpaired", "photo -> label mIoU", ENCODERS,
+    Budget("facades, 40 pairs + 360 unpaired", "photo -> label mIoU", "reproductions/unpaired_payoff.md",
            (Cell("segmenter", "pretrained_encoder", ("segment_scratch_seed0", "segment_scratch_seed1")),
-            Cell("segmenter, ImageNet encoder", "pretrained_encoder", ("segment_imagenet_seed0", "segment_imagenet_seed1")),
+            payoff("segment", "segmenter, ImageNet encoder", "40pairs"), payoff("segment_strong", "segmenter, ImageNet, strong aug.", "40pairs"),
             Cell("pix2pix", "time_to_quality", seeds("pix2pix_10"))),
            (Cell("okada", "pretrained_encoder", ("okada_scratch_seed0", "okada_scratch_seed1")),
-            Cell("okada, ImageNet encoder", "pretrained_encoder", ("okada_imagenet_seed0", "okada_imagenet_seed1")),
+            payoff("okada", "okada, ImageNet encoder", "40pairs"), payoff("unimatch", "unimatch, ImageNet encoder", "40pairs"),
             Cell("shukla", "pretrained_encoder", ("shukla_scratch_seed0",)))),
-    Budget("Cityscapes, 10% labelled (100 + 900 unpaired)", "photo -> label mIoU", ENCODERS,
-           (Cell("Partial (segmenter)", "mondal_table1", seeds("partial_10")),
-            Cell("Partial, ImageNet encoder", "pretrained_encoder", ("partial_10_imagenet", "partial_10_imagenet_seed1"))),
-           (MONDAL_10, Cell("mondal, ImageNet encoder", "pretrained_encoder", ("mondal_10_imagenet", "mondal_10_imagenet_seed1")))),
+    payoff_budget("20pairs", "facades, 20 pairs + 380 unpaired", "okada"),
+    payoff_budget("5pairs", "facades, 5 pairs + 395 unpaired", "okada"),
+    Budget("Cityscapes, 10% labelled (100 + 900 unpaired)", "photo -> label mIoU", "reproductions/unpaired_payoff.md",
+           (Cell("Partial (segmenter)", "mondal_table1", seeds("partial_10")), payoff("segment", "Partial, ImageNet encoder", "10pc"),
+            payoff("segment_strong", "Partial, ImageNet, strong aug.", "10pc")),
+           (MONDAL_10, payoff("mondal", "mondal, ImageNet encoder", "10pc"), payoff("unimatch", "unimatch, ImageNet encoder", "10pc"))),
+    payoff_budget("5pc", "Cityscapes, 5% labelled (50 + 950 unpaired)", "mondal"),
+    payoff_budget("2pc", "Cityscapes, 2% labelled (20 + 980 unpaired)", "mondal"),
     Budget("Cityscapes, 30% labelled (300 + 700 unpaired)", "photo -> label mIoU", ENCODERS,
            (Cell("Partial (segmenter)", "mondal_table1", ("partial_30",)),
             Cell("Partial, ImageNet encoder", "pretrained_encoder", ("partial_30_imagenet",))),
-           (Cell("mondal", "mondal_table1", ("mondal_30",)), Cell("mondal, ImageNet encoder", "pretrained_encoder", ("mondal_30_imagenet",)))),
+           (Cell("mondal", "mondal_table1", ("mondal_30",)), Cell("mondal, ImageNet encoder", "pretrained_encoder", ("mondal_30_imagenet",))),
+           readme=False),
     Budget("Cityscapes, 50% labelled (500 + 500 unpaired)", "photo -> label mIoU", MONDAL,
-           (Cell("Partial (segmenter)", "mondal_table1", ("partial_50",)),), (Cell("mondal", "mondal_table1", ("mondal_50",)),)),
+           (Cell("Partial (segmenter)", "mondal_table1", ("partial_50",)),), (Cell("mondal", "mondal_table1", ("mondal_50",)),), readme=False),
     Budget("Cityscapes, 20 k-medoids pairs + 180 unpaired", "photo -> label mIoU", SHUKLA,
            (Cell("pix2pix", "shukla_tables", ("pix2pix_kmedoids_20",)),), (SHUKLA_20,)),
     Budget("Cityscapes, 5 k-medoids pairs + 195 unpaired", "photo -> label mIoU", SHUKLA,
-           (Cell("pix2pix", "shukla_tables", ("pix2pix_kmedoids_5",)),), (Cell("shukla", "shukla_tables", ("shukla_kmedoids_5",)),)),
+           (Cell("pix2pix", "shukla_tables", ("pix2pix_kmedoids_5",)),), (Cell("shukla", "shukla_tables", ("shukla_kmedoids_5",)),), readme=False),
     Budget("Cityscapes, 20 k-medoids pairs + 180 unpaired", "label -> photo FCN mIoU", SHUKLA,
            (Cell("pix2pix", "shukla_supplement", ("pix2pix_b2a_kmedoids_20",), LABEL_TO_PHOTO),), (SHUKLA_20_B2A,)),
 ]
@@ -241,7 +260,7 @@ def summarise() -> dict:
         with_unpaired = [measure(cell) for cell in budget.with_unpaired]
         best_pairs = max((c for c in pairs_only if c["n"]), key=lambda c: c["mean"], default=None)
         best_unpaired = max((c for c in with_unpaired if c["n"]), key=lambda c: c["mean"], default=None)
-        entry = {"budget": budget.budget, "metric": budget.metric, "page": budget.page,
+        entry = {"budget": budget.budget, "metric": budget.metric, "page": budget.page, "readme": budget.readme,
                  "pairs_only": pairs_only, "with_unpaired": with_unpaired, "best_pairs_only": best_pairs, "best_with_unpaired": best_unpaired}
         if best_pairs and best_unpaired:
             judged = judge(best_pairs, best_unpaired)
@@ -294,7 +313,7 @@ def what_to_use_table(summary: dict) -> str:
 
 def readme_rows(summary: dict) -> str:
     lines = ["| budget (64 px, CPU) | best here | adding the unpaired images |", "| --- | --- | --- |"]
-    for b in summary["budgets"]:
+    for b in (b for b in summary["budgets"] if b["readme"]):
         best = max((c for c in (b["best_pairs_only"], b["best_with_unpaired"]) if c), key=lambda c: c["mean"], default=None)
         best_text = "not measured" if best is None else f"{best['label']}, {score(best)}"
         link = "docs/" + b["page"]

@@ -1,0 +1,127 @@
+"""When do the unpaired images pay off? Photo -> label with few labels: the strongest pairs-only recipe against the
+same pairs plus the unlabelled photos, per budget of pairs (issue 41).
+
+    OMP_WAIT_POLICY=PASSIVE python experiments/unpaired_payoff.py [--split val] [--quick]
+
+Every photo -> label network is the ImageNet MobileNetV2 U-Net (``model.generator_AtoB=mobilenet_v2_unet``), the
+strongest encoder measured (docs/reproductions/encoders.md). Per budget, two seeds each (weights, batches and the
+labelled subset):
+  segment_{budget}_seed{S}         pairs only: the segmenter (softmax cross-entropy) on the pairs, crop and flip
+  segment_strong_{budget}_seed{S}  pairs only, standard augmentation (``paired.augment=strong``: scale-crop, flip,
+                                   colour jitter)
+  unimatch_{budget}_seed{S}        the pairs + every training photo unlabelled, weak-to-strong consistency (Yang et
+                                   al. 2023; two strong views, CutMix, feature perturbation)
+  {okada|mondal}_{budget}_seed{S}  the best semi-supervised method measured before on that dataset, with the encoder
+Facades (okada_table1.py's configuration: 64 px, batch 1 (unimatch: 1 pair + 2 unlabelled photos, CutMix needs two),
+ITERATIONS iterations): 40, 20 and 5 of the 400 training pairs. Cityscapes (mondal_table1.py's: 64 px, no crop or
+flip, batch 5 (unimatch: 5 + 5), CITYSCAPES_ITERATIONS iterations): 10, 5 and 2% of the 1000 training photos. The
+40-pair and 10% cells of the segmenter and of okada / mondal are pretrained_encoder.py's runs (same configuration,
+same folders). Metric: photo -> label mean IoU on --split (results.json keeps pixel and mean class accuracy), and each
+run's training minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import pretrained_encoder  # noqa: E402
+import tables  # noqa: E402
+from common import Experiment, Run  # noqa: E402
+
+NAME = "unpaired_payoff"
+ITERATIONS = pretrained_encoder.ITERATIONS
+CITYSCAPES_ITERATIONS = pretrained_encoder.mondal_table1.ITERATIONS
+ENCODER = pretrained_encoder.ENCODERS["imagenet"]
+SEEDS = (0, common.SECOND_SEED)
+FACADES_PAIRS, QUICK_FACADES_PAIRS = {40: 0.1, 20: 0.05, 5: 0.0125}, {2: 0.25}  # pairs: the rate of the 400 (quick: 8) photos
+CITYSCAPES_RATES, QUICK_CITYSCAPES_RATES = (10, 5, 2), (25,)
+STRONG = ["paired.augment=strong"]
+FACADES_UNIMATCH = ["pairs.batch_size=1", "train.batch_size=2"]
+CITYSCAPES_UNIMATCH = ["pairs.batch_size=5", "train.batch_size=5"]
+METHODS = {  # method: label (the first two train on the pairs only)
+    "segment": "segmenter on the pairs",
+    "segment_strong": "segmenter on the pairs, strong augmentation",
+    "unimatch": "unimatch: + every photo unlabelled",
+    "okada": "okada: + unpaired photos and labels",
+    "mondal": "mondal: + unlabelled photos",
+}
+DATASETS = {  # dataset: the methods compared (the semi-supervised one measured best before on it comes last)
+    "facades": ("segment", "segment_strong", "unimatch", "okada"),
+    "cityscapes": ("segment", "segment_strong", "unimatch", "mondal"),
+}
+MEAN_IOU = ("photo_to_label", "mean_iou")
+
+
+def run_name(method: str, budget: str, seed: int) -> str:
+    return f"{method}_{budget}_seed{seed}"
+
+
+def build(args) -> Experiment:
+    exp = Experiment(NAME, "When do the unpaired images pay off? Pairs only against pairs + unlabelled photos (CPU scale)", args, ITERATIONS)
+    source = pretrained_encoder.build(argparse.Namespace(**vars(args)))
+    exp.seed_list = SEEDS[:1] if exp.quick else SEEDS
+    exp.budgets = {"facades": {f"{pairs}pairs": rate for pairs, rate in (QUICK_FACADES_PAIRS if exp.quick else FACADES_PAIRS).items()},
+                   "cityscapes": {f"{rate}pc": rate / 100 for rate in (QUICK_CITYSCAPES_RATES if exp.quick else CITYSCAPES_RATES)}}
+    for budget, rate in exp.budgets["facades"].items():  # the largest budget first: it shares pretrained_encoder's runs
+        shared = rate == 0.1
+        for seed in exp.seed_list:
+            pairs = [f"train.seed={seed}", f"pairs.rate={rate:g}"]
+            add(exp, source, run_name("segment", budget, seed), "isola2017-pix2pix-facades", [*pairs, *pretrained_encoder.SEGMENT, *ENCODER],
+                f"segment_imagenet_seed{seed}" if shared else None)
+            add(exp, source, run_name("segment_strong", budget, seed), "isola2017-pix2pix-facades",
+                [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
+            add(exp, source, run_name("unimatch", budget, seed), "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
+            add(exp, source, run_name("okada", budget, seed), "okada2019-ssl-facades", [*pairs, *ENCODER], f"okada_imagenet_seed{seed}" if shared else None)
+    mondal_setup = dict(augment=False, iterations=exp.iterations if exp.quick else CITYSCAPES_ITERATIONS, decay_fraction=0.75)
+    for budget, rate in exp.budgets["cityscapes"].items():
+        shared = rate == 0.1
+        for seed in exp.seed_list:
+            base, suffix = [f"train.seed={seed}", "train.batch_size=5", f"pairs.rate={rate:g}"], "" if seed == 0 else f"_seed{seed}"
+            add(exp, source, run_name("segment", budget, seed), "mondal2019-partial-cityscapes", [*base, *ENCODER],
+                f"partial_10_imagenet{suffix}" if shared else None, **mondal_setup)
+            add(exp, source, run_name("segment_strong", budget, seed), "mondal2019-partial-cityscapes", [*base, *ENCODER, *STRONG], **mondal_setup)
+            add(exp, source, run_name("unimatch", budget, seed), "yang2023-unimatch-cityscapes",
+                [f"train.seed={seed}", f"pairs.rate={rate:g}", *ENCODER, *CITYSCAPES_UNIMATCH], **mondal_setup)
+            add(exp, source, run_name("mondal", budget, seed), "mondal2019-semiseg-cityscapes", [*base, *ENCODER],
+                f"mondal_10_imagenet{suffix}" if shared else None, **mondal_setup)
+    return exp
+
+
+def add(exp: Experiment, source: Experiment, name: str, preset: str, overrides: list[str], shared: str | None = None, **settings) -> Run:
+    """A new run, or pretrained_encoder's run ``shared`` (the same configuration, in its folder) under ``name``."""
+    if shared and any(run.name == shared for run in source.runs):
+        run = source.run(shared)
+        return exp.add(dataclasses.replace(run, name=name, needs=[]))
+    method, budget = name.rsplit("_seed", 1)[0].rsplit("_", 1)
+    return exp.add(Run(name, preset, overrides, label=f"{METHODS[method]}, {budget}, seed {name.rsplit('_seed', 1)[1]}",
+                       direction="AtoB", **settings))
+
+
+def tabulate(exp: Experiment) -> str:
+    text = ""
+    for dataset, methods in DATASETS.items():
+        header = ["budget"] + [f"{METHODS[m]}" for m in methods] + ["train minutes (same order)"]
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        for budget in exp.budgets[dataset]:
+            names = {m: [run_name(m, budget, s) for s in exp.seed_list] for m in methods}
+            cells = [budget.replace("pairs", " pairs").replace("pc", "% labelled")]
+            cells += [tables.cell([tables.get(exp.metrics.get(n), *MEAN_IOU) for n in names[m]], len(names[m])) for m in methods]
+            cells.append(" / ".join(pretrained_encoder.train_minutes(exp, names[m]) for m in methods))
+            lines.append("| " + " | ".join(cells) + " |")
+        text += f"### {dataset.capitalize()}, photo -> label mean IoU, ImageNet encoder (mean ± sd over seeds)\n\n" + "\n".join(lines) + "\n\n"
+    return text
+
+
+def main(argv=None) -> int:
+    doc = __doc__.replace("CITYSCAPES_ITERATIONS", str(CITYSCAPES_ITERATIONS)).replace("ITERATIONS", str(ITERATIONS))
+    return common.main(doc, NAME, build, tabulate, None, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
