@@ -16,7 +16,7 @@ import yaml
 
 from .atomic import atomic_write_text
 from .errors import ConfigError
-from .methods import METHODS, method_sections
+from .method_settings import METHOD_SETTINGS, method_sections
 from .settings import Range
 
 
@@ -72,7 +72,7 @@ class PairsConfig:
 class TrainConfig:
     """The method and its optimisation schedule (the method's own settings are its section)."""
 
-    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch (semicycle.methods.METHODS)
+    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch (semicycle.method_settings.METHOD_SETTINGS)
     epochs: int = 100  # epochs at the initial learning rate
     decay_epochs: int = 100  # then linear decay to 0 over this many epochs
     batch_size: int = 1  # per process (the global batch is batch_size x processes)
@@ -138,13 +138,13 @@ def _section(cls):
     return field(default_factory=cls)
 
 
-# A whole run: the shared sections, then one per method (declared by the method: its ``settings``).
+# A whole run: the shared sections, then one per method (semicycle.method_settings).
 Config = dataclasses.make_dataclass(
     "Config",
     [("run_dir", str, field(default="runs/semicycle")), ("data", DataConfig, _section(DataConfig)),
      ("model", ModelConfig, _section(ModelConfig)), ("pairs", PairsConfig, _section(PairsConfig)),
      ("train", TrainConfig, _section(TrainConfig))]
-    + [(name, method.settings, _section(method.settings)) for name, method in METHODS.items() if method.settings]
+    + [(name, section.settings, _section(section.settings)) for name, section in METHOD_SETTINGS.items()]
     + [("runtime", RuntimeConfig, _section(RuntimeConfig)), ("log", LogConfig, _section(LogConfig)),
        ("eval", EvalConfig, _section(EvalConfig))],
     bases=(_Run,),
@@ -313,7 +313,7 @@ _CHOICES = {
     "model.upsample": ("transpose", "resize"),
     "model.norm": ("instance", "batch", "none"),
     "model.encoder_bn": ("frozen", "train"),
-    "train.method": tuple(METHODS),
+    "train.method": tuple(METHOD_SETTINGS),
     "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
     "runtime.channels_last": ("auto", "true", "false"),
     "runtime.compile": ("auto", "true", "false"),
@@ -354,9 +354,9 @@ _RANGES = {
     "eval.samples": Range(0, why="image rows in the report per direction"),
     "eval.batch_size": Range(1, why="images per forward pass"),
 }
-for _name, _method in METHODS.items():
-    _CHOICES.update({f"{_name}.{key}": choices for key, choices in _method.setting_choices.items()})
-    _RANGES.update({f"{_name}.{key}": valid for key, valid in _method.setting_ranges.items()})
+for _name, _method_section in METHOD_SETTINGS.items():
+    _CHOICES.update({f"{_name}.{key}": choices for key, choices in _method_section.choices.items()})
+    _RANGES.update({f"{_name}.{key}": valid for key, valid in _method_section.ranges.items()})
 
 
 def validate(cfg: Config) -> None:
@@ -425,7 +425,7 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
     """Keys whose values differ between a saved run config and a requested one (neutral keys and the settings
     of methods the run does not use excluded; keys of earlier versions read under their new names)."""
     old, new, defaults = upgrade_keys(flatten(saved)), upgrade_keys(flatten(requested)), flatten(Config().to_dict())
-    unused = set(METHODS) - set(method_sections(old.get("train.method", "cyclegan")))  # other methods' settings
+    unused = set(METHOD_SETTINGS) - set(method_sections(old.get("train.method", "cyclegan")))  # other methods' settings
     diffs = []
     for key in sorted(set(old) | set(new)):
         if key in RESUME_NEUTRAL_KEYS or key.startswith("eval.") or key.split(".")[0] in unused:
