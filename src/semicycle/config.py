@@ -90,7 +90,7 @@ class RuntimeConfig:
 
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, runtime.py)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, semicycle/runtime/devices.py)
     channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
     compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
 
