@@ -50,7 +50,6 @@ def _is_compiler_error(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
-
 class Compilation:
     """The memory-format and compilation part of :class:`~semicycle.runtime.Runtime` (its fields: ``device``,
     ``precision``, ``channels_last`` / ``compile`` and their settings, ``label``, ``compile_seconds``)."""

@@ -150,7 +150,6 @@ def resolve_precision(requested: str, device: torch.device, key: str = "runtime.
     raise ConfigError(f"{key}={requested} is supported on cpu and cuda devices, not {kind}; use {key}=fp32")
 
 
-
 def set_threads(threads: int, label: str) -> None:
     """``threads > 0``: torch's intra-op threads (warning when they exceed the cores this process may use)."""
     cores = available_cores()

@@ -49,7 +49,6 @@ class Replica:
         return (self.wrapped if self.first_parameter.requires_grad else self.module)(*args, **kwargs)
 
 
-
 class Processes:
     """The processes part of :class:`~semicycle.runtime.Runtime` (its fields: ``device``, ``rank``,
     ``world_size``)."""
