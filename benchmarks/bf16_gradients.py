@@ -40,7 +40,7 @@ from semicycle import losses
 from semicycle.config import Config, from_dict
 from semicycle.data import load_data
 from semicycle.data.pairing import training_sets
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.runtime import Runtime
 from semicycle.methods import create_method
 
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--terms", action="store_true", help="also each CycleGAN generator term on its own")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    state = checkpoint.load(Path(args.run_dir) / "ckpt")
+    state = checkpoints.load(Path(args.run_dir) / "ckpt")
     cfg: Config = from_dict(state["config"])
     data = load_data(cfg.data, cfg.data.train_split, progress=False)
     sets = training_sets(data, cfg.pairs, cfg.train.seed)

@@ -57,7 +57,7 @@ def measure(root: str, seed: int, precision: str, threads: int) -> dict:
         truth = okada.sets.palette.to_index(to_uint8(B))
 
         def scores(trainer) -> tuple[float, float]:
-            out = trainer.translator.translate_tensor(A, "AtoB")
+            out = trainer.translate(A, "AtoB")
             return float((out - B).abs().mean()), float((okada.sets.palette.to_index(to_uint8(out)) == truth).float().mean())
 
         okada.fit()

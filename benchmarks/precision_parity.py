@@ -47,7 +47,7 @@ from semicycle.config import Config, apply_overrides, load_preset
 from semicycle.data import load_data
 from semicycle.data.palettes import decode_generated_labels
 from semicycle.data.transforms import to_float, to_uint8
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.engine.trainer import Trainer
 from semicycle.evaluation.confusion import ConfusionMatrix
 
@@ -96,7 +96,7 @@ def fp32_pair_step(method) -> None:
 
 
 def finished(cfg: Config) -> bool:
-    path = Path(cfg.run_dir) / "ckpt" / checkpoint.LATEST
+    path = Path(cfg.run_dir) / "ckpt" / checkpoints.LATEST
     if not path.is_file():
         return False
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
                 if not finished(cfg):
                     if args.tabulate_only:
                         continue
-                    resume = (Path(cfg.run_dir) / "ckpt" / checkpoint.LATEST).is_file()
+                    resume = (Path(cfg.run_dir) / "ckpt" / checkpoints.LATEST).is_file()
                     print(f"training {cfg.run_dir} ({'resuming' if resume else 'from scratch'})", file=sys.stderr, flush=True)
                     start = time.perf_counter()
                     trainer = Trainer(cfg, resume=resume)

@@ -31,7 +31,7 @@ from locks import RunLock, exclusive_lock
 from semicycle import config as cfgmod
 from semicycle.atomic import atomic_write_text
 from semicycle.data.paths import expand_path
-from semicycle.engine.checkpoint import read_progress
+from semicycle.checkpoints import read_progress
 from semicycle.evaluation import load_metrics
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from common import (GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size
                     scored_by_todays_protocol, write_json)
 from docs_page import PAGES, update_docs_section
 from semicycle.atomic import atomic_write_text
-from semicycle.engine.checkpoint import read_progress
+from semicycle.checkpoints import read_progress
 
 
 def write(exp, tabulate, figures=None) -> Path:

@@ -9,7 +9,7 @@ import torch
 from semicycle.data.io import list_images, load_rgb, split_side_by_side
 from semicycle.data.synthetic import write_aligned_dataset
 from semicycle.models import create_generator, list_generators
-from semicycle import runtime as device
+from semicycle.runtime import devices
 
 REPO = Path(__file__).resolve().parents[1]
 # generators on a pretrained ImageNet encoder take photos (RGB), never label maps: derived from the registry
@@ -63,5 +63,5 @@ def as_batch(arrays) -> torch.Tensor:
 def cpu_without_bf16(monkeypatch):
     """Every test sees a CPU without bf16 instructions, whatever this machine has: ``precision=auto``
     resolves to fp32 on AVX2 and AVX512-BF16/AMX machines alike. Tests about precision fake other CPUs
-    with ``monkeypatch.setattr(device, "cpu_hardware_bf16", lambda: True)``."""
-    monkeypatch.setattr(device, "cpu_hardware_bf16", lambda: False)
+    with ``monkeypatch.setattr(devices, "cpu_hardware_bf16", lambda: True)``."""
+    monkeypatch.setattr(devices, "cpu_hardware_bf16", lambda: False)

@@ -109,11 +109,15 @@ def test_old_flat_keys_work_with_one_deprecation_line_naming_the_new_key(tmp_pat
 
 
 def test_every_method_has_its_section_and_old_runs_compare_under_the_new_names():
-    from semicycle.methods import METHODS, method_sections
+    from semicycle.method_settings import METHOD_SETTINGS, method_sections
+    from semicycle.methods import METHODS
 
     cfg = C.Config()
+    assert list(METHODS) == list(METHOD_SETTINGS)  # every method has its section, in the registry's order
     for name, method in METHODS.items():
-        assert isinstance(getattr(cfg, name), method.settings)
+        assert isinstance(getattr(cfg, name), METHOD_SETTINGS[name].settings)
+        # the sections a method reads are its own and those of the methods it subclasses
+        assert method_sections(name) == [cls.name for cls in method.__mro__ if cls.__dict__.get("name")]
     assert method_sections("okada") == ["okada", "cyclegan"] and method_sections("mondal") == ["mondal"]
     saved = yaml.safe_load((Path(__file__).parent / "fixtures" / "run_46892f9" / "config.yaml").read_text())
     assert saved["train"]["method"] == "okada" and "kappa" in saved["train"]  # the flat keys of 46892f9

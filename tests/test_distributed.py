@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import semicycle
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from test_training import assert_states_equal
 from tiny_runs import TINY
 
@@ -56,7 +56,7 @@ def train(run: Path, root: Path, *overrides: str, processes: int = 1, resume: bo
     args = ["train", "--resume", str(run), *overrides] if resume else ["train", "--out", str(run), f"data.root={root}", *SMALL, *overrides]
     done = semicycle_run(*args, processes=processes)
     assert done.returncode == 0, done.stderr[-4000:]
-    return checkpoint.load(run / "ckpt")
+    return checkpoints.load(run / "ckpt")
 
 
 def assert_same_gradients(one: dict, two: dict) -> None:
@@ -109,7 +109,7 @@ def test_a_two_process_run_continues_in_one_process_with_one_warning(synthetic_r
     done = semicycle_run("train", "--resume", str(run), "train.max_steps=0")
     assert done.returncode == 0, done.stderr[-3000:]
     warnings = [line for line in done.stderr.splitlines() if "trained with 2 process(es) and continues with 1" in line]
-    assert len(warnings) == 1 and checkpoint.read_progress(run)["finished"]
+    assert len(warnings) == 1 and checkpoints.read_progress(run)["finished"]
 
 
 def test_evaluate_under_two_processes_writes_the_metrics_of_one(synthetic_root, tmp_path):
@@ -131,7 +131,7 @@ def test_two_nodes_on_localhost_train_as_two_processes_on_one(synthetic_root, tm
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
     outputs = [node.communicate(timeout=300) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(err[-3000:] for _, err in outputs)
-    two_nodes = checkpoint.load(tmp_path / "two_nodes" / "ckpt")
+    two_nodes = checkpoints.load(tmp_path / "two_nodes" / "ckpt")
     for part in ("models", "optimizers", "ranks"):
         assert_states_equal(one_node[part], two_nodes[part], part)
 
@@ -141,9 +141,9 @@ def test_a_killed_rank_stops_the_other_within_60_s_and_the_run_resumes(synthetic
     args = ["train", "--out", str(run), f"data.root={synthetic_root}", *SMALL, "train.epochs=20", "log.checkpoint_every=2"]
     job = subprocess.Popen(torchrun_command(*args), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
-    progress = run / "ckpt" / checkpoint.PROGRESS
+    progress = run / "ckpt" / checkpoints.PROGRESS
     deadline = time.monotonic() + 120
-    while not (progress.is_file() and checkpoint.read_progress(run)["iteration"] >= 4):
+    while not (progress.is_file() and checkpoints.read_progress(run)["iteration"] >= 4):
         assert job.poll() is None and time.monotonic() < deadline, "training did not start"
         time.sleep(0.2)
     workers = subprocess.run(["pgrep", "-P", str(job.pid)], capture_output=True, text=True).stdout.split()
@@ -152,7 +152,7 @@ def test_a_killed_rank_stops_the_other_within_60_s_and_the_run_resumes(synthetic
     killed = time.monotonic()
     _, err = job.communicate(timeout=90)
     assert job.returncode != 0 and time.monotonic() - killed < 60, err[-3000:]
-    saved = checkpoint.read_progress(run)["iteration"]
+    saved = checkpoints.read_progress(run)["iteration"]
     resumed = train(run, synthetic_root, "train.epochs=20", processes=2, resume=True)
     assert resumed["progress"]["iteration"] == 20 * 40 // 4 > saved
 
@@ -162,11 +162,11 @@ def test_a_process_restarted_by_torchrun_continues_from_the_last_checkpoint(synt
     run = tmp_path / "run"
     args = ["train", "--out", str(run), f"data.root={synthetic_root}", *SMALL, "train.epochs=2"]
     stopped = semicycle_run(*args, "train.max_steps=3")
-    assert stopped.returncode == 0 and checkpoint.read_progress(run)["iteration"] == 3
+    assert stopped.returncode == 0 and checkpoints.read_progress(run)["iteration"] == 3
     restarted = subprocess.run([sys.executable, "-m", "semicycle", *args], env={**ENV, "TORCHELASTIC_RESTART_COUNT": "1"},
                                capture_output=True, text=True, timeout=300)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert checkpoint.read_progress(run)["finished"]
+    assert checkpoints.read_progress(run)["finished"]
     again = semicycle_run(*args)  # not a restart: the run folder is refused as before
     assert again.returncode != 0 and "already holds a run" in again.stderr
 

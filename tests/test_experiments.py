@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from semicycle.config import flatten
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -603,7 +603,7 @@ def test_pretrained_encoder_shares_the_scratch_runs_and_swaps_only_the_photo_net
     assert not shared & {p.name for p in (runs / "pretrained_encoder").iterdir()}
     for imagenet, scratch, network in (("pretrained_encoder/okada_imagenet_seed0", "okada_table1/okada_seed0", "G_AB"),
                                        ("pretrained_encoder/mondal_10_imagenet", "mondal_table1/mondal_10", "G_IS")):
-        new, old = (checkpoint.load(runs / name / "ckpt") for name in (imagenet, scratch))
+        new, old = (checkpoints.load(runs / name / "ckpt") for name in (imagenet, scratch))
         differences = {k for k, v in flatten(new["config"]).items() if flatten(old["config"]).get(k) != v}
         assert differences == {"run_dir", "model.generator_AtoB"}
         assert new["arch"][network]["name"] == "mobilenet_v2_unet" and old["arch"][network]["name"] == "resnet_6blocks"

@@ -15,7 +15,8 @@ import torch
 from semicycle import losses
 from semicycle.api import load
 from semicycle.config import Config, apply_overrides
-import semicycle.runtime as devmod
+import semicycle.runtime.compilation as compilation
+import semicycle.runtime.devices as devices
 from semicycle.runtime import Runtime, resolve_precision
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError
@@ -39,43 +40,43 @@ NARROW = (*TRAINING, "data.max_images=8", "model.ngf=4", "model.ndf=4")
 # ---------------------------------------------------------------- precision choices
 def test_precision_auto_follows_the_hardware_once_bf16_parity_is_recorded(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", True)
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(devices, "AUTO_PICKS_BF16", True)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("fp32", cpu) == "fp32"
 
 
 def test_auto_is_fp32_until_bf16_parity_is_recorded_and_says_why(monkeypatch):
     """Issue 19: bf16 lowered okada's scores, so ``auto`` stays fp32, for training and inference alike."""
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", False)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(devices, "AUTO_PICKS_BF16", False)
     runtime = Runtime.create("cpu", precision="auto")
     assert runtime.precision == "fp32"
-    assert f"fp32 ({devmod.AUTO_FP32_REASON})" in runtime.summary()
+    assert f"fp32 ({devices.AUTO_FP32_REASON})" in runtime.summary()
     assert Runtime.create("cpu", precision="auto", label="translate").precision == "fp32"
     assert Runtime.create("cpu", precision="bf16").precision == "bf16"  # the fast path, asked for
     assert "(" not in Runtime.create("cpu", precision="fp32").summary()  # an explicit fp32 needs no reason
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     assert "(no native bf16 on this CPU)" in Runtime.create("cpu", precision="auto").summary()
 
 
 def test_the_kernel_caps_make_a_bf16_cpu_count_as_avx2(monkeypatch):
     """ATEN_CPU_CAPABILITY=avx2 / ONEDNN_MAX_CPU_ISA=AVX2 reproduce an AVX2 machine's precision choice."""
-    monkeypatch.setattr(devmod, "cpu_hardware_bf16", lambda: True)  # a CPU with AVX512-BF16
+    monkeypatch.setattr(devices, "cpu_hardware_bf16", lambda: True)  # a CPU with AVX512-BF16
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
-    monkeypatch.setattr(devmod, "AUTO_PICKS_BF16", True)
-    assert devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "bf16"
+    monkeypatch.setattr(devices, "AUTO_PICKS_BF16", True)
+    assert devices.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "bf16"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
-    assert devmod.cpu_kernels_capped_below_bf16() == "ONEDNN_MAX_CPU_ISA=AVX2"
-    assert not devmod.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert devices.cpu_kernels_capped_below_bf16() == "ONEDNN_MAX_CPU_ISA=AVX2"
+    assert not devices.cpu_has_native_bf16() and resolve_precision("auto", torch.device("cpu")) == "fp32"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
-    assert devmod.cpu_has_native_bf16()
+    assert devices.cpu_has_native_bf16()
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # what ATEN_CPU_CAPABILITY=avx2 gives
-    assert not devmod.cpu_has_native_bf16()
+    assert not devices.cpu_has_native_bf16()
 
 
 def test_aten_cpu_capability_avx2_is_read_back_on_every_machine():
@@ -96,13 +97,13 @@ def test_bad_precision_choices_are_clear_errors(monkeypatch):
         apply_overrides(Config(), ["runtime.compile=maybe"])
     with pytest.raises(ConfigError, match=r"runtime\.precision=fp16 needs a CUDA GPU.*bf16"):
         Runtime.create("cpu", precision="fp16")
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
     with pytest.warns(UserWarning, match=r"runtime\.precision=bf16: this CPU has no native bf16"):
         assert Runtime.create("cpu", precision="bf16").precision == "bf16"
 
 
 def test_more_threads_than_cores_is_a_warning(monkeypatch):
-    monkeypatch.setattr(devmod, "available_cores", lambda: 2)
+    monkeypatch.setattr(devices, "available_cores", lambda: 2)
     threads = torch.get_num_threads()
     try:
         with pytest.warns(UserWarning, match=r"runtime\.threads=3 exceeds the 2 cores"):
@@ -121,11 +122,11 @@ def test_yaml_booleans_work_for_the_switches(tmp_path):
 
 
 def test_auto_compiles_only_long_bf16_runs(monkeypatch):
-    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    monkeypatch.setattr(compilation, "compiler_problem", lambda device: None)
     rt = Runtime(device=torch.device("cpu"), precision="bf16", compile_setting="auto", channels_last_setting="auto")
     rt.resolve_layout(planned_steps=12)
     assert (rt.compile, rt.channels_last) == (False, False)
-    rt.resolve_layout(planned_steps=devmod.COMPILE_MIN_STEPS)
+    rt.resolve_layout(planned_steps=compilation.COMPILE_MIN_STEPS)
     assert (rt.compile, rt.channels_last) == (True, True)
     fp32 = Runtime(device=torch.device("cpu"), precision="fp32", compile_setting="auto", channels_last_setting="auto")
     fp32.resolve_layout(planned_steps=10**6)
@@ -314,7 +315,7 @@ def test_compile_failure_falls_back_with_a_clear_message(tmp_path, synthetic_roo
     def broken_compile(*args, **kwargs):
         raise RuntimeError("no compiler in this test")
 
-    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    monkeypatch.setattr(compilation, "compiler_problem", lambda device: None)
     monkeypatch.setattr(torch, "compile", broken_compile)
     run = tmp_path / "run"
     with pytest.warns(UserWarning, match=r"runtime\.compile: torch\.compile is not usable here .*no compiler in this test.*running without compiling"):
@@ -324,7 +325,7 @@ def test_compile_failure_falls_back_with_a_clear_message(tmp_path, synthetic_roo
 
 
 def test_missing_compiler_is_reported_before_training(monkeypatch):
-    monkeypatch.setattr(devmod, "compiler_problem", lambda device: "no working C++ compiler for TorchInductor")
+    monkeypatch.setattr(compilation, "compiler_problem", lambda device: "no working C++ compiler for TorchInductor")
     net = create_generator("resnet_6blocks", ngf=4)
     rt = Runtime.create("cpu", precision="fp32", compile=True)
     with pytest.warns(UserWarning, match="no working C\\+\\+ compiler.*running without compiling"):
@@ -343,7 +344,7 @@ def test_a_compiler_error_at_the_first_call_runs_eagerly(monkeypatch):
 
         return compiled
 
-    monkeypatch.setattr(devmod, "compiler_problem", lambda device: None)
+    monkeypatch.setattr(compilation, "compiler_problem", lambda device: None)
     monkeypatch.setattr(torch, "compile", fake_compile)
     torch.manual_seed(0)
     net = create_discriminator("patchgan", ndf=4)
@@ -401,7 +402,7 @@ def test_a_checkpoint_records_its_kernels_and_a_resume_elsewhere_says_so(tmp_pat
     path = run / "ckpt" / "latest.pt"
     state = torch.load(path, weights_only=True)
     assert state["runtime"]["kernels"] == f"cpu {torch.backends.cpu.get_cpu_capability()}" + (
-        f", oneDNN {devmod.onednn_isa_cap()}" if devmod.onednn_isa_cap() else "")
+        f", oneDNN {devices.onednn_isa_cap()}" if devices.onednn_isa_cap() else "")
     assert state["runtime"]["torch"] == torch.__version__
     state["runtime"].update(kernels="cpu SOME_OTHER_ISA", torch="1.0")
     torch.save(state, path)
@@ -424,6 +425,6 @@ def test_a_run_from_before_the_precision_option_resumes_in_fp32(tmp_path, synthe
         del state["config"]["runtime"][key]
     del state["runtime"]
     torch.save(state, path)
-    monkeypatch.setattr(devmod, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here
     trainer = Trainer(tiny_config(run, synthetic_root, *NARROW), resume=True)  # today's defaults: precision=auto
     assert trainer.runtime.precision == "fp32" and trainer.cfg.runtime.precision == "fp32"

@@ -12,7 +12,7 @@ from PIL import Image
 
 import semicycle
 from semicycle.cli import main
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.evaluation.runner import evaluate
 from semicycle.models import build_from_arch
 
@@ -28,13 +28,13 @@ def old_run(tmp_path) -> Path:
 
 def resume(run: Path, *overrides: str) -> dict:
     assert main(["train", "--resume", str(run), *overrides]) == 0
-    return checkpoint.load(run / "ckpt")
+    return checkpoints.load(run / "ckpt")
 
 
 def test_an_old_run_resumes_bitwise_across_a_stop_and_reaches_that_versions_weights(old_run, tmp_path):
     straight = tmp_path / "straight"
     shutil.copytree(old_run, straight)
-    assert checkpoint.load(old_run / "ckpt")["progress"]["iteration"] == 3
+    assert checkpoints.load(old_run / "ckpt")["progress"]["iteration"] == 3
     resume(old_run, "train.max_steps=5")
     stopped_and_resumed = resume(old_run, "train.max_steps=0")
     uninterrupted = resume(straight, "train.max_steps=0")

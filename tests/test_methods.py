@@ -295,7 +295,7 @@ def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_pat
     truth = palette.to_index(to_uint8(B))
 
     def photo_to_label(trainer):
-        out = trainer.translator.translate_tensor(A, "AtoB")
+        out = trainer.translate(A, "AtoB")
         return float((out - B).abs().mean()), float((palette.to_index(to_uint8(out)) == truth).float().mean())
 
     before = photo_to_label(okada)

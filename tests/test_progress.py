@@ -1,12 +1,12 @@
-"""checkpoint.read_progress: a run folder's progress from ckpt/progress.json, or from the checkpoint of earlier versions."""
+"""checkpoints.read_progress: a run folder's progress from ckpt/progress.json, or from the checkpoint of earlier versions."""
 
 import json
 import os
 
 from semicycle import config as C
 from semicycle import train
-from semicycle.engine import checkpoint
-from semicycle.engine.checkpoint import read_progress
+from semicycle import checkpoints
+from semicycle.checkpoints import read_progress
 
 from tiny_runs import tiny_overrides
 
@@ -20,26 +20,26 @@ def test_progress_of_a_run_stopped_then_finished(tmp_path):
     stopped = read_progress(run)
     assert {k: stopped[k] for k in ("epoch", "step", "iteration", "epochs", "iterations", "finished")} == {
         "epoch": 0, "step": 3, "iteration": 3, "epochs": 2, "iterations": 8, "finished": False}
-    assert stopped == json.loads((run / "ckpt" / checkpoint.PROGRESS).read_text())
+    assert stopped == json.loads((run / "ckpt" / checkpoints.PROGRESS).read_text())
     cfg.train.max_steps = 0
     train(cfg, resume=True)
     done = read_progress(run)
     assert (done["iteration"], done["epoch"], done["finished"]) == (8, 2, True) and done["train_seconds"] >= stopped["train_seconds"]
 
     # a run of an earlier version has no progress.json: the same numbers from its checkpoint
-    (run / "ckpt" / checkpoint.PROGRESS).unlink()
+    (run / "ckpt" / checkpoints.PROGRESS).unlink()
     assert read_progress(run) == done
     # a progress.json older than the checkpoint (the process died between the two writes) is not believed
-    (run / "ckpt" / checkpoint.PROGRESS).write_text(json.dumps(stopped))
-    latest = run / "ckpt" / checkpoint.LATEST
-    os.utime(run / "ckpt" / checkpoint.PROGRESS, ns=(latest.stat().st_mtime_ns - 10**9,) * 2)
+    (run / "ckpt" / checkpoints.PROGRESS).write_text(json.dumps(stopped))
+    latest = run / "ckpt" / checkpoints.LATEST
+    os.utime(run / "ckpt" / checkpoints.PROGRESS, ns=(latest.stat().st_mtime_ns - 10**9,) * 2)
     assert read_progress(run) == done
 
 
 def test_progress_of_an_old_checkpoint_inside_its_first_epoch(tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    checkpoint.save_atomic({"format": checkpoint.FORMAT, "config": {"train": {"epochs": 3, "decay_epochs": 2}},
-                            "progress": {"epoch": 0, "step": 7, "iteration": 7}}, ckpt / checkpoint.LATEST)
+    checkpoints.save_atomic({"format": checkpoints.FORMAT, "config": {"train": {"epochs": 3, "decay_epochs": 2}},
+                            "progress": {"epoch": 0, "step": 7, "iteration": 7}}, ckpt / checkpoints.LATEST)
     assert read_progress(tmp_path) == {"epoch": 0, "step": 7, "iteration": 7, "train_seconds": None, "epochs": 5,
                                        "iterations": None, "finished": False}

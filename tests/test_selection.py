@@ -16,7 +16,7 @@ from PIL import Image
 import semicycle
 from semicycle.data.io import list_images, load_rgb
 from semicycle.data.transforms import to_float
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.errors import ConfigError, DataError
 from semicycle.models import build_from_arch
 from semicycle.selection import (
@@ -263,10 +263,10 @@ def tiny_run(run_dir, seed=0):
     }
     models = {name: build_from_arch(arch, "generator").state_dict() for name in ("G_AB", "G_BA")}
     state = {
-        "format": checkpoint.FORMAT, "config": {"data": {"crop_size": 32}},
+        "format": checkpoints.FORMAT, "config": {"data": {"crop_size": 32}},
         "arch": {"G_AB": arch, "G_BA": arch}, "models": models, "translators": {"AtoB": "G_AB", "BtoA": "G_BA"},
     }
-    checkpoint.save_atomic(state, run_dir / "ckpt" / checkpoint.LATEST)
+    checkpoints.save_atomic(state, run_dir / "ckpt" / checkpoints.LATEST)
     return run_dir
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import semicycle
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.engine.trainer import Trainer
 from semicycle.errors import ConfigError
 from tiny_runs import tiny_config
@@ -81,7 +81,7 @@ def test_a_resumed_run_has_no_duplicate_or_lost_steps(tmp_path, synthetic_root):
 def test_missing_tensorboard_is_one_line_before_anything_is_written(tmp_path, synthetic_root, monkeypatch):
     run = tmp_path / "run"
     semicycle.train(tiny_config(run, synthetic_root, *RUN, "train.max_steps=1"))
-    before = (run / "ckpt" / checkpoint.LATEST).read_bytes()
+    before = (run / "ckpt" / checkpoints.LATEST).read_bytes()
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     fresh = tmp_path / "fresh"
@@ -92,7 +92,7 @@ def test_missing_tensorboard_is_one_line_before_anything_is_written(tmp_path, sy
     assert not fresh.exists()
     with pytest.raises(ConfigError, match="log.tensorboard.*pip install"):
         semicycle.train(tiny_config(run, synthetic_root, *RUN, "train.max_steps=2", "log.tensorboard=true"), resume=True)
-    assert (run / "ckpt" / checkpoint.LATEST).read_bytes() == before
+    assert (run / "ckpt" / checkpoints.LATEST).read_bytes() == before
     assert not (run / "tb").exists()
 
 

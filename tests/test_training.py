@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from semicycle.config import Config, apply_overrides
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import CheckpointError
 from tiny_runs import interrupt_at, tiny_config
@@ -97,27 +97,27 @@ def test_resume_with_a_different_config_is_refused_and_keeps_the_checkpoint(tmp_
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "latest.pt"
-    checkpoint.save_atomic({"format": checkpoint.FORMAT, "x": torch.zeros(1000)}, path)
+    checkpoints.save_atomic({"format": checkpoints.FORMAT, "x": torch.zeros(1000)}, path)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match=r"latest\.pt.*cannot load"):
-        checkpoint.load(path)
+        checkpoints.load(path)
     with pytest.raises(CheckpointError, match="no checkpoint found"):
-        checkpoint.load(tmp_path / "nothing")
+        checkpoints.load(tmp_path / "nothing")
 
 
 def test_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / "latest.pt"
-    checkpoint.save_atomic({"format": checkpoint.FORMAT, "v": torch.ones(3)}, path)
+    checkpoints.save_atomic({"format": checkpoints.FORMAT, "v": torch.ones(3)}, path)
 
     def broken_save(obj, handle):
         handle.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint.torch, "save", broken_save)
+    monkeypatch.setattr(checkpoints.torch, "save", broken_save)
     with pytest.raises(OSError):
-        checkpoint.save_atomic({"format": checkpoint.FORMAT, "v": torch.zeros(3)}, path)
+        checkpoints.save_atomic({"format": checkpoints.FORMAT, "v": torch.zeros(3)}, path)
     monkeypatch.undo()
-    assert torch.equal(checkpoint.load(path)["v"], torch.ones(3))
+    assert torch.equal(checkpoints.load(path)["v"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]
 
 

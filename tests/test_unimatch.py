@@ -11,7 +11,7 @@ from semicycle.cli import main
 from semicycle.config import list_presets, load_preset
 from semicycle.data import load_data
 from semicycle.data.pairing import training_sets
-from semicycle.engine import checkpoint
+from semicycle import checkpoints
 from semicycle.engine.trainer import Trainer, train
 from semicycle.errors import ConfigError
 from semicycle.losses import masked_cross_entropy
@@ -101,7 +101,7 @@ def test_unimatch_trains_every_registry_segmenter(name, synthetic_root, tmp_path
     cfg = tiny_config(tmp_path / name, synthetic_root, *UNIMATCH, f"model.generator_AtoB={name}", f"data.load_size={size + 4}",
                       f"data.crop_size={size}", "train.max_steps=2", "data.max_images=4", "pairs.count=2", *extra)
     train(cfg)
-    state = checkpoint.load(tmp_path / name)
+    state = checkpoints.load(tmp_path / name)
     assert state["progress"]["iteration"] == 2 and state["arch"]["G_IS"]["name"] == name
     assert all(torch.isfinite(t).all() for t in state["models"]["G_IS"].values() if t.is_floating_point())
     separable = getattr(create_generator(name, ngf=8), "separable_encoder", False)
@@ -123,7 +123,7 @@ def test_a_unimatch_run_resumes_bitwise_exports_and_translates(synthetic_root, t
     train(tiny_config(straight, synthetic_root, *common))
     train(tiny_config(stopped, synthetic_root, *common, "train.max_steps=4"))
     train(tiny_config(stopped, synthetic_root, *common), resume=True)
-    reference, resumed = checkpoint.load(straight), checkpoint.load(stopped)
+    reference, resumed = checkpoints.load(straight), checkpoints.load(stopped)
     assert reference["progress"]["iteration"] == 12 and any(r["fp"] > 0 for r in logged(straight))
     for key in ("models", "optimizers", "schedulers", "method_state", "rng"):
         assert_states_equal(reference[key], resumed[key], key)

@@ -4,7 +4,9 @@ The public API: :func:`load` (inference), :func:`export_onnx`, :func:`plan`, :fu
 (:mod:`semicycle.config`: ``load_preset``, ``apply_overrides``, ``Config``). Everything else is internal.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "evaluate", "export_onnx", "load", "plan", "train"]
 
 
 def load(path, device: str = "auto", **options):

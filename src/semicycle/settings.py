@@ -1,4 +1,5 @@
-"""The valid values of numeric settings, shared by the run config and the methods' own settings."""
+"""The valid values of settings, shared by the run config, the methods' own settings and the code that reads
+them (torch-free: the config imports this)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,7 @@ class Range:
 
 
 WEIGHT = Range(0, why="a loss weight; 0 switches the term off")
+
+GAN_MODES = ("lsgan", "vanilla")  # adversarial losses against a constant target (semicycle.losses)
+RELATIVISTIC_MODES = ("rasgan", "ralsgan")  # relativistic average adversarial losses
+PAIRED_AUGMENTATIONS = ("none", "strong")  # the pairs' augmentation: crop and flip | + scale and colour jitter

@@ -24,7 +24,6 @@ from .augment import cutmix_box, photometric, scale_crop_flip
 from .transforms import crop_and_flip, sample_seed, to_float
 
 STREAM_A, STREAM_B, STREAM_PAIRS, STREAM_MIX, STREAM_STRONG, STREAM_JITTER = 0, 1, 2, 3, 4, 5
-PAIRED_AUGMENTATIONS = ("none", "strong")  # the pairs' augmentation: crop and flip | + scale and colour jitter
 
 
 @dataclass

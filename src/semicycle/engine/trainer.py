@@ -14,36 +14,31 @@ writes its initial state (iteration 0) first, so ``ckpt/latest.pt`` always holds
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
-import warnings
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .. import checkpoints
 from ..atomic import atomic_write_text
-from ..config import LEGACY_VALUES, RESUME_NEUTRAL_KEYS, Config, flatten, from_dict, resume_differences, upgrade_keys
-from ..api import Translator
+from ..config import Config
 from ..data import load_training_sets
 from ..data.pairing import pair_names
 from ..data.transforms import center_crop, to_float, to_uint8
 from ..errors import CheckpointError, TrainingDiverged
+from ..figures import image_grid, plot_loss_curves
 from ..methods import create_method, method_class
 from ..pretrained import load_pretrained_encoders
-from . import checkpoint
 from ..runtime import Runtime
-from ..figures import image_grid, plot_loss_curves
+from ..translation import translate_tensor
 from .runlog import LossLog
 from .tensorboard import TensorBoardLog, summary_writer_class
+from .training_state import config_for_resume, non_finite_parts, restore, training_state, warn_if_machine_changed
 
 SAMPLE_COUNT = 4
-# checkpoint parts checked for NaN/Inf before each save, and how a non-finite one is named
-CHECKED_STATE = {"models": "network '{}' has non-finite weights", "optimizers": "optimizer '{}' has a non-finite state",
-                 "method_state": "method state '{}' is non-finite"}
 
 
 def linear_decay(epochs: int, decay_epochs: int):
@@ -63,9 +58,9 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "ckpt"
         state = None
         if resume:
-            state = checkpoint.load(self.ckpt_dir)
-            cfg = self._config_for_resume(state["config"], cfg)
-        elif (self.ckpt_dir / checkpoint.LATEST).exists():
+            state = checkpoints.load(self.ckpt_dir)
+            cfg = config_for_resume(state["config"], cfg)
+        elif (self.ckpt_dir / checkpoints.LATEST).exists():
             raise CheckpointError(
                 f"{self.run_dir}: already holds a run; continue it with --resume {self.run_dir} "
                 "or choose a new run_dir (--out)"
@@ -99,21 +94,22 @@ class Trainer:
         self.window: dict[str, dict[int, torch.Tensor]] = {}  # losses since the last log point: {term: {iteration: loss}}
         self.seconds_before, self.fit_started = 0.0, None  # training-loop wall time of earlier sessions
         if state is not None:
-            self._restore(state)
+            progress = restore(state, self.method, self.schedulers, self.runtime, self.run_dir)
+            self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
+            self.saved_iteration = self.iteration
+            self.seconds_before = float(progress.get("train_seconds", 0.0))
             if self.main:
                 self.log.trim_after(self.iteration)
         planned = (t.max_steps if t.max_steps > 0 else self.total_iterations) - self.iteration
         self.runtime.prepare_models(self.method.networks.values(), planned_steps=planned)
         self.method.replicate()
         if state is not None:
-            self._check_machine(state.get("runtime", {}))
+            warn_if_machine_changed(state.get("runtime", {}), self.runtime, cfg, self.run_dir)
         if cfg.log.progress and self.main:
             print(self.runtime.summary(), file=sys.stderr)
             if self.runtime.world_size > 1:
                 print(f"processes: {self.runtime.world_size} x train.batch_size={t.batch_size} = global batch "
                       f"{self.runtime.world_size * t.batch_size}", file=sys.stderr)
-        self.translator = Translator({direction: self.method.networks[name] for direction, name in self.method.translators.items()},
-                                     self.runtime.device, cfg.to_dict(), self.sets.palette, self.runtime)
         self.sample_batch = self._fixed_samples()
 
     def _training_sets(self, resume: bool):
@@ -128,21 +124,6 @@ class Trainer:
         if listing and self.main:
             atomic_write_text(pairs_file, listing)
         return sets
-
-    @staticmethod
-    def _config_for_resume(saved: dict, requested: Config) -> Config:
-        """The saved config, with only the resume-neutral keys taken from the request."""
-        diffs = resume_differences(saved, requested.to_dict())
-        if diffs:
-            raise CheckpointError(
-                f"{requested.run_dir}: resuming needs the run's own config, but {'; '.join(diffs)}; "
-                "drop those overrides or start a new run_dir"
-            )
-        cfg = from_dict(saved)
-        saved_keys = upgrade_keys(flatten(saved))
-        legacy = {k: v for k, v in LEGACY_VALUES.items() if k not in saved_keys}
-        neutral = {k: v for k, v in flatten(requested.to_dict()).items() if k in RESUME_NEUTRAL_KEYS or k.startswith("eval.")}
-        return from_dict({**legacy, **neutral}, base=cfg)
 
     @property
     def total_epochs(self) -> int:
@@ -160,30 +141,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def checkpoint_state(self) -> dict:
-        """Everything a resumption needs; with several processes also each rank's method state and random
-        streams (``ranks``, gathered from every process; rank 0's are also the top-level ones)."""
-        m = self.method
-        ranks = self.runtime.gather_objects({"method_state": m.state_dict(), "rng": self.runtime.rng_state()})
-        state = {
-            "format": checkpoint.FORMAT,
-            "semicycle_version": __version__,
-            "config": self.cfg.to_dict(),
-            "arch": {name: net.arch for name, net in m.networks.items()},
-            "models": {name: fp32_state(net) for name, net in m.networks.items()},
-            "optimizers": {name: opt.state_dict() for name, opt in m.optimizers.items()},
-            "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
-            "method_state": ranks[0]["method_state"],
-            "rng": ranks[0]["rng"],
-            "grad_scalers": self.runtime.scaler_state(),
-            "runtime": self.runtime.describe(),
-            "progress": {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
-                         "train_seconds": round(self.train_seconds(), 1)},
-            "translators": dict(m.translators),
-            "palette": self.sets.palette.name if self.sets.palette else "",
-        }
-        if len(ranks) > 1:
-            state["ranks"] = ranks
-        return state
+        """Everything a resumption needs (:func:`~semicycle.engine.training_state.training_state`)."""
+        progress = {"epoch": self.epoch, "step": self.step, "iteration": self.iteration,
+                    "train_seconds": round(self.train_seconds(), 1)}
+        palette = self.sets.palette.name if self.sets.palette else ""
+        return training_state(self.cfg, self.method, self.schedulers, self.runtime, progress, palette)
 
     def save(self, keep_epoch: int | None = None) -> Path:
         """Write ``ckpt/latest.pt`` (and a kept copy); a non-finite loss or state raises instead. Every process
@@ -192,15 +154,15 @@ class Trainer:
         state = self.checkpoint_state()
         self.check_state(state)
         self.saved_iteration = self.iteration
-        path = self.ckpt_dir / checkpoint.LATEST
+        path = self.ckpt_dir / checkpoints.LATEST
         if not self.main:
             return path
-        checkpoint.save_atomic(state, path)
+        checkpoints.save_atomic(state, path)
         if keep_epoch is not None:
-            checkpoint.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
+            checkpoints.keep_copy(path, self.ckpt_dir / f"epoch_{keep_epoch:04d}.pt")
         progress = {**state["progress"], "epochs": self.total_epochs, "iterations": self.total_iterations,
                     "finished": self.epoch >= self.total_epochs}
-        atomic_write_text(self.ckpt_dir / checkpoint.PROGRESS, json.dumps(progress, indent=2) + "\n")
+        checkpoints.write_progress(self.ckpt_dir, progress)
         return path
 
     def check_losses(self) -> None:
@@ -214,17 +176,14 @@ class Trainer:
 
     def check_state(self, state: dict) -> None:
         """Raise ``TrainingDiverged`` if a checkpoint's networks, optimizers or method state hold NaN/Inf
-        (one host sync per tensor, at saves only: an optimizer's tensors may sit on two devices); every
-        process raises if one finds a problem."""
-        problems = [problem.format(name) for part, problem in CHECKED_STATE.items() for name, value in state[part].items()
-                    if not all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point())]
-        found = [p for rank_problems in self.runtime.gather_objects(problems[:1]) for p in rank_problems]
+        (checked at saves only); every process raises if one finds a problem."""
+        found = [p for rank_problems in self.runtime.gather_objects(non_finite_parts(state)[:1]) for p in rank_problems]
         if found:
             raise self._diverged(found[0], self.iteration)
 
     def _diverged(self, what: str, iteration: int) -> TrainingDiverged:
-        kept = (f"ckpt/{checkpoint.LATEST} keeps iteration {self.saved_iteration}, the last finite state"
-                if (self.ckpt_dir / checkpoint.LATEST).exists() else "no checkpoint was written")
+        kept = (f"ckpt/{checkpoints.LATEST} keeps iteration {self.saved_iteration}, the last finite state"
+                if (self.ckpt_dir / checkpoints.LATEST).exists() else "no checkpoint was written")
         precision = self.runtime.precision
         fp32 = f" or use runtime.precision=fp32 (now {precision})" if precision != "fp32" else ""
         return TrainingDiverged(
@@ -232,53 +191,11 @@ class Trainer:
             f"(now {self.cfg.train.lr:g}){fp32} and start a new run, or --resume {self.run_dir} if the cause was transient"
         )
 
-    def _restore(self, state: dict) -> None:
-        m = self.method
-        for name, net in m.networks.items():
-            net.load_state_dict(state["models"][name])
-        for name, opt in m.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, sched in self.schedulers.items():
-            sched.load_state_dict(state["schedulers"][name])
-        own = self._own_state(state)
-        m.load_state_dict(own["method_state"])
-        self.runtime.set_rng_state(own["rng"])
-        self.runtime.load_scaler_state(state.get("grad_scalers", {}))
-        progress = state["progress"]
-        self.epoch, self.step, self.iteration = progress["epoch"], progress["step"], progress["iteration"]
-        self.saved_iteration = self.iteration
-        self.seconds_before = float(progress.get("train_seconds", 0.0))
-
-    def _own_state(self, state: dict) -> dict:
-        """This process's method state and random streams in a checkpoint: its rank's when the run had as many
-        processes, else (one warning line) those of rank min(rank, saved processes - 1)."""
-        ranks = state.get("ranks") or [{"method_state": state["method_state"], "rng": state["rng"]}]
-        if len(ranks) != self.runtime.world_size and self.main:
-            warnings.warn(f"{self.run_dir}: this run trained with {len(ranks)} process(es) and continues with "
-                          f"{self.runtime.world_size}: each process takes the image pools and random streams of rank "
-                          f"min(rank, {len(ranks) - 1}); the result is valid but not bitwise what either would give",
-                          stacklevel=3)
-        return ranks[min(self.runtime.rank, len(ranks) - 1)]
-
     def train_seconds(self) -> float:
         """Wall time spent in the training loop over every session so far (saved with each checkpoint,
         so a run killed without warning still knows what it cost up to its last checkpoint)."""
         running = time.perf_counter() - self.fit_started if self.fit_started is not None else 0.0
         return self.seconds_before + running
-
-    def _check_machine(self, saved: dict) -> None:
-        """precision=auto may resolve differently on another machine or version, and another CPU, GPU or PyTorch
-        computes with other kernels: say so (the run stays valid; checkpoints from before a key existed say nothing)."""
-        now = self.runtime.describe()
-        changes = [f"{key} {saved[key]} -> {now[key]}" for key in ("precision", "kernels", "torch")
-                   if saved.get(key) and saved[key] != now[key]]
-        if changes:
-            warnings.warn(
-                f"{self.run_dir}: this run continues here with {'; '.join(changes)} "
-                f"(runtime.precision={self.cfg.runtime.precision} on {self.runtime.device}); "
-                "the result is valid but not bitwise what an uninterrupted run would give",
-                stacklevel=3,
-            )
 
     # ---------------------------------------------------------------- outputs
     def write_samples(self, name: str) -> Path | None:
@@ -287,10 +204,10 @@ class Trainer:
         A, B = self.sample_batch["A"], self.sample_batch["B"]
         columns, titles = [A], ["A"]
         if "AtoB" in self.method.translators:
-            columns, titles = columns + [self.translator.translate_tensor(A, "AtoB")], titles + ["A->B"]
+            columns, titles = columns + [self.translate(A, "AtoB")], titles + ["A->B"]
         columns, titles = columns + [B], titles + ["B"]
         if "BtoA" in self.method.translators:
-            columns, titles = columns + [self.translator.translate_tensor(B, "BtoA")], titles + ["B->A"]
+            columns, titles = columns + [self.translate(B, "BtoA")], titles + ["B->A"]
         rows = [[to_uint8(x) for x in images] for images in zip(*columns)]
         scale = max(1, 128 // self.cfg.data.crop_size)
         path = self.run_dir / "samples" / f"{name}.png"
@@ -300,6 +217,11 @@ class Trainer:
         if self.tensorboard is not None:
             self.tensorboard.add_grid(grid, self.iteration)
         return path
+
+    def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        """The sample images translated by the trained network of ``direction``, as inference translates."""
+        net = self.method.networks[self.method.translators[direction]]
+        return translate_tensor(net, images, self.sets.palette, self.runtime)
 
     def write_curves(self) -> Path | None:
         records = self.log.read() if self.main else []
@@ -365,13 +287,13 @@ class Trainer:
         except KeyboardInterrupt:
             if self.runtime.world_size == 1:  # several processes are interrupted at different points: no collective save
                 self.save()
-            raise KeyboardInterrupt(f"interrupted at iteration {self.iteration} (ckpt/{checkpoint.LATEST} holds iteration "
+            raise KeyboardInterrupt(f"interrupted at iteration {self.iteration} (ckpt/{checkpoints.LATEST} holds iteration "
                                     f"{self.saved_iteration}); continue with: semicycle train --resume {self.run_dir}") from None
         finally:
             bar.close()
         self.write_samples("final")
         self.write_curves()
-        return self.ckpt_dir / checkpoint.LATEST
+        return self.ckpt_dir / checkpoints.LATEST
 
     def _mean_over_processes(self, step_losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The step's losses averaged over the processes (every process has the same terms, in the same order)."""
@@ -394,27 +316,6 @@ class Trainer:
         if self.tensorboard is not None:
             self.tensorboard.write(record)
         return record
-
-
-def fp32_state(net: torch.nn.Module) -> dict:
-    """A network's state_dict on the CPU, floating tensors in float32 and contiguous (NCHW), whatever
-    the training precision or memory format; the keys are the plain module's (also when compiled)."""
-    return {
-        k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
-        for k, v in net.state_dict().items()
-    }
-
-
-def _tensors(obj):
-    """The tensors inside nested dicts, lists and tuples (a state_dict)."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _tensors(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            yield from _tensors(value)
 
 
 class _StopRequested(Exception):

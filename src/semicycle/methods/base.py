@@ -1,7 +1,7 @@
 """What every training strategy provides to the trainer, and the wiring the strategies share.
 
-A method declares its own settings (a dataclass, the config section named after the method, with the
-valid ranges and choices of its keys next to it), builds its batch source from the config and the
+A method reads its own settings (the config section named after the method, declared with the valid
+ranges and choices of its keys in :mod:`semicycle.method_settings`), builds its batch source from the config and the
 training sets without building networks (:meth:`Method.make_batches`, so a run can be planned cheaply),
 and implements one optimisation step on a :class:`~semicycle.data.batches.Batch`.
 """
@@ -18,7 +18,6 @@ from ..data.pairing import TrainingSets
 from ..errors import ConfigError
 from ..models import create_generator, generator_kwargs
 from ..runtime import Runtime
-from ..settings import Range
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -27,17 +26,13 @@ if TYPE_CHECKING:
 class Method:
     """A training strategy: its networks, optimizers, minibatch source and one training step.
 
-    Subclasses set ``name`` (also their config section), ``settings`` (that section's dataclass, or None),
-    ``setting_ranges`` / ``setting_choices`` (its numeric ranges and string choices), implement
+    Subclasses set ``name`` (also their config section, registered in ``semicycle.method_settings``), implement
     :meth:`make_batches` and :meth:`train_step`, and in ``__init__`` fill ``networks`` ({name: module}),
     ``optimizers`` ({name: optimizer}) and ``translators`` ({"AtoB"/"BtoA": network name}). A training step
     calls networks through ``replicas`` and uses ``networks`` for everything else (freezing, state).
     """
 
     name = ""
-    settings: type | None = None
-    setting_ranges: dict[str, Range] = {}
-    setting_choices: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, cfg: Config, sets: TrainingSets, runtime: Runtime):
         self.cfg, self.sets, self.runtime = cfg, sets, runtime

@@ -7,34 +7,18 @@ Full objective (Zhu eq. 3): L_GAN(G_AB, D_B) + L_GAN(G_BA, D_A) + lambda_cycle *
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .. import losses
 from ..models import create_discriminator, discriminator_kwargs
-from ..settings import WEIGHT, Range
 from .base import Method, build_generator, set_requires_grad, unpaired_batches
 from .pool import ImagePool
 
 
-@dataclass
-class CycleGANSettings:
-    """CycleGAN's terms (also those of the methods built on it: okada, shukla)."""
-
-    gan_loss: str = "lsgan"  # lsgan | vanilla | rasgan | ralsgan (relativistic average)
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # times lambda_cycle; 0 disables the identity loss
-    pool_size: int = 50  # generated images kept per discriminator; 0 disables the pool
-
-
 class CycleGAN(Method):
     name = "cyclegan"
-    settings = CycleGANSettings
-    setting_choices = {"gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES}
-    setting_ranges = {"lambda_cycle": WEIGHT, "lambda_identity": WEIGHT,
-                      "pool_size": Range(0, why="generated images kept per discriminator; 0 = no pool")}
 
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)

@@ -22,33 +22,16 @@ the labelled pairs are replicated (reshuffled) to last the whole epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .. import losses
 from ..data.labels import label_channels, label_input, void_as_class
 from ..models import create_discriminator, discriminator_kwargs
-from ..settings import WEIGHT
 from .base import Method, build_generator, replicated_pairs_batches, segmentation_network, set_requires_grad
-
-
-@dataclass
-class MondalSettings:
-    """The weights of Mondal's eq. 8 (their lambda1..lambda5)."""
-
-    lambda_image_sup: float = 1.0  # lambda1: ||G_SI(y_l) - x_l||_2^2
-    lambda_label_cycle: float = 0.05  # lambda2: CE(y_l, G_IS(G_SI(y_l)))
-    lambda_image_cycle: float = 1.0  # lambda3: ||G_SI(G_IS(x_u)) - x_u||_1
-    lambda_label_adv: float = 1.0  # lambda4: LSGAN on D_S
-    lambda_image_adv: float = 1.0  # lambda5: LSGAN on D_I
 
 
 class Mondal(Method):
     name = "mondal"
-    settings = MondalSettings
-    setting_choices = {}
-    setting_ranges = {name: WEIGHT for name in MondalSettings.__dataclass_fields__}
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):

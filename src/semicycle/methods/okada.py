@@ -8,29 +8,16 @@ the usual CycleGAN step on an unpaired minibatch; the remaining iterations are C
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .. import losses
 from ..data.batches import JointBatches
-from ..settings import WEIGHT
 from .base import paired_batches, unpaired_batches
 from .cyclegan import CycleGAN
 
 
-@dataclass
-class OkadaSettings:
-    """Okada's own term; the CycleGAN terms are the ``cyclegan`` section's."""
-
-    kappa: float = 10.0  # weight of the supervised L1 term L_sv (their eq. 7)
-
-
 class Okada(CycleGAN):
     name = "okada"
-    settings = OkadaSettings
-    setting_choices = {}
-    setting_ranges = {"kappa": WEIGHT}
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):

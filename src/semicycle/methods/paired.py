@@ -13,34 +13,17 @@ scale-and-crop (scale 0.5-2), flip and the photo's colour jitter (:func:`~semicy
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import torch
 
 from .. import losses
-from ..data.batches import PAIRED_AUGMENTATIONS
 from ..errors import ConfigError
 from ..models import create_discriminator, discriminator_kwargs
-from ..settings import WEIGHT
 from .base import Method, build_generator, paired_batches, segmentation_network, set_requires_grad
-
-
-@dataclass
-class PairedSettings:
-    """Supervised training on the pairs: pix2pix or a segmenter."""
-
-    task: str = "translate"  # translate (B as an RGB image: pix2pix) | segment (B as class labels; K-class softmax)
-    gan_loss: str = "lsgan"  # pix2pix's adversarial loss: lsgan | vanilla | rasgan | ralsgan
-    lambda_l1: float = 100.0  # pix2pix: L1 weight (their eq. 4)
-    augment: str = "none"  # segment: none (crop and flip) | strong (+ random scale 0.5-2 and the photo's colour jitter)
 
 
 class Paired(Method):
     name = "paired"
-    settings = PairedSettings
-    setting_choices = {"task": ("translate", "segment"), "gan_loss": losses.GAN_MODES + losses.RELATIVISTIC_MODES,
-                       "augment": PAIRED_AUGMENTATIONS}
-    setting_ranges = {"lambda_l1": WEIGHT}
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):

@@ -9,31 +9,16 @@ with gradients (one forward graph for every term).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .. import losses
 from ..data.batches import MixedBatches
-from ..settings import WEIGHT
 from .base import paired_batches, unpaired_batches
 from .cyclegan import CycleGAN
 
 
-@dataclass
-class ShuklaSettings:
-    """Shukla's own terms; the CycleGAN terms (their relativistic loss: ``cyclegan.gan_loss=rasgan``) are
-    the ``cyclegan`` section's."""
-
-    lambda_reconstruction: float = 150.0  # L1 reconstruction on pairs (their eq. 5)
-    balance: bool = True  # replicate pairs to match the unpaired count each epoch (sec. 4.1.5)
-
-
 class Shukla(CycleGAN):
     name = "shukla"
-    settings = ShuklaSettings
-    setting_choices = {}
-    setting_ranges = {"lambda_reconstruction": WEIGHT}
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):

@@ -33,7 +33,6 @@ features feeds the decoder: ``feature_perturbation=auto`` skips the stream for t
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import torch
 
@@ -41,21 +40,8 @@ from .. import losses
 from ..data.augment import cutmix
 from ..data.batches import StrongViewBatches
 from ..errors import ConfigError
-from ..settings import WEIGHT, Range
+from ..method_settings import UniMatchSettings
 from .base import Method, replicated_pairs_batches, segmentation_network
-
-
-@dataclass
-class UniMatchSettings:
-    """Weak-to-strong consistency (Yang et al. 2023): confidence threshold, loss weights, perturbations."""
-
-    threshold: float = 0.95  # tau: a pseudo-label counts where the weak view's top softmax probability >= tau
-    weight_fp: float = 0.5  # lambda: the feature-perturbed weak view's masked cross-entropy
-    weight_strong: float = 0.25  # (1 - lambda) / 2: each strong view's masked cross-entropy
-    strong_views: int = 2  # 2: UniMatch's dual-stream perturbation; 1: FixMatch's single strong view
-    cutmix_prob: float = 0.5  # chance that a strong view is CutMixed with the next unlabelled photo of the batch
-    feature_perturbation: str = "auto"  # auto (where the network's encoder splits off) | on | off
-    feature_dropout: float = 0.5  # channel dropout on the encoder's features in the FP stream
 
 
 def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,16 +63,6 @@ def perturbation_dropout(settings: UniMatchSettings, network) -> float | None:
 
 class UniMatch(Method):
     name = "unimatch"
-    settings = UniMatchSettings
-    setting_choices = {"feature_perturbation": ("auto", "on", "off")}
-    setting_ranges = {
-        "threshold": Range(0, 1, why="a softmax probability; 0 keeps every pseudo-label"),
-        "weight_fp": WEIGHT,
-        "weight_strong": WEIGHT,
-        "strong_views": Range(1, 2, why="1 = FixMatch, 2 = UniMatch's dual-stream perturbation"),
-        "cutmix_prob": Range(0, 1, why="a probability"),
-        "feature_dropout": Range(0, 1, open_high=True, why="a channel dropout probability; 1 would drop every channel"),
-    }
 
     @classmethod
     def make_batches(cls, cfg, sets, rank=0, world_size=1):
