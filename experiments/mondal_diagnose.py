@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=100, help="photos per group (default %(default)s)")
     args = p.parse_args(argv)
     from semicycle import api
-    from semicycle.engine.checkpoint import read_progress
+    from semicycle.checkpoints import read_progress
 
     root = Path(args.runs_dir).resolve()
     os.chdir(common.REPO)  # the runs' $SEMICYCLE_DATA default (../shared/data) is relative to the repository

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import semicycle  # noqa: E402
-from semicycle.engine import checkpoint  # noqa: E402
+from semicycle import checkpoints  # noqa: E402
 from semicycle.figures import hstack, line_panel, save  # noqa: E402
 
 import common  # noqa: E402
@@ -66,7 +66,7 @@ def quality_curve(exp: Experiment, run: Run) -> list[dict]:
     for file in kept:
         if file.name in points:
             continue
-        progress = checkpoint.load(file)["progress"]
+        progress = checkpoints.load(file)["progress"]
         metrics = semicycle.evaluate(file, direction="AtoB", split=exp.split, out_dir=run.run_dir / "eval_kept" / file.stem,
                                      overrides=dict(item.split("=", 1) for item in exp.eval_overrides(run)))
         points[file.name] = {"checkpoint": file.name, "iteration": progress["iteration"],
