@@ -131,7 +131,7 @@ def test_every_relative_link_of_the_docs_resolves_to_a_file_and_heading():
     ({"n": 2, "mean": 0.10, "sd": 0.01}, {"n": 1, "mean": 0.07}, -1, "reproduced in direction"),
     ({"n": 2, "mean": 0.10, "sd": 0.01}, {"n": 1, "mean": 0.11}, 0, "reproduced: level within 2 sd"),
     ({"n": 1, "mean": 0.10}, {"n": 1, "mean": 0.20}, 1, "not decidable (one run a cell)"),
-    ({"n": 0}, {"n": 2, "mean": 0.20, "sd": 0.01}, 1, "not measured under today's protocol"),
+    ({"n": 0}, {"n": 2, "mean": 0.20, "sd": 0.01}, 1, "not yet measured"),
 ])
 def test_a_difference_is_a_result_only_beyond_twice_the_larger_sd(baseline, method, expected, verdict):
     assert script("verdict").judge(baseline, method, expected)["verdict"] == verdict
