@@ -14,113 +14,27 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported: see README "Measured"
 
 import argparse
-import json
-import shlex
+import dataclasses
 import signal
 import sys
 import time
 import traceback
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 import yaml
 
 import semicycle
-from locks import RunLock, exclusive_lock
+from experiments import results_page
+from experiments.cpu_scale import (BOOKKEEPING, QUICK_BOOKKEEPING, QUICK_EVAL_IMAGES, QUICK_ITERATIONS, QUICK_SIZE, SIZE,
+                                   cpu_scale_overrides)
+from experiments.locks import RunLock, exclusive_lock
+from experiments.records import REPO, now, read_json, rel, resolved_paths, runs_relative, scored_by_todays_protocol, write_json
 from semicycle import config as cfgmod
-from semicycle.atomic import atomic_write_text
-from semicycle.data.paths import expand_path
 from semicycle.checkpoints import read_progress
 from semicycle.evaluation import load_metrics
 
-REPO = Path(__file__).resolve().parents[1]
-
-# The CPU-scale configuration (docs/reproductions/setup.md, experiments/step_time.py): 64 px, ngf = ndf = 32
-SIZE, WIDTH, GENERATOR = 64, 32, "resnet_6blocks"
-QUICK_SIZE, QUICK_WIDTH, QUICK_IMAGES, QUICK_EVAL_IMAGES, QUICK_ITERATIONS = 32, 8, 8, 4, 16
-# fp32 written out: precision=auto may pick bf16 on some CPUs, so a run resumed elsewhere could change precision
-PINNED_PRECISION = ["runtime.precision=fp32"]
-BOOKKEEPING = ["log.log_every=50", "log.sample_every=2000", "log.checkpoint_every=250", "log.keep_every_epochs=0", "log.progress=false"]
 SECOND_SEED = 1  # the second training seed of the rows a conclusion rests on (issue 23)
-QUICK_BOOKKEEPING = ["log.log_every=4", "log.sample_every=0", "log.checkpoint_every=0", "log.keep_every_epochs=0", "log.progress=false"]
-
-
-def load_size_for(size: int) -> int:
-    """The resize-then-crop size of the CycleGAN recipe (286 for 256), rounded to an even number."""
-    return round(size * 286 / 256 / 2) * 2
-
-
-def cpu_scale_overrides(size: int = SIZE, quick: bool = False, augment: bool = True) -> list[str]:
-    """Architecture and image size shared by every compared method (``augment=False``: no crop, no flip)."""
-    width = QUICK_WIDTH if quick else WIDTH
-    out = [f"data.load_size={load_size_for(size) if augment else size}", f"data.crop_size={size}",
-           f"model.generator={GENERATOR}", f"model.ngf={width}", f"model.ndf={width}"]
-    out += ([] if augment else ["data.flip=false"]) + ([f"data.max_images={QUICK_IMAGES}"] if quick else [])
-    return out + PINNED_PRECISION
-
-
-def rel(path) -> str:
-    """A path as written in commands and configs: relative to the repository when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-PATH_KEYS = ("data.root", "data.subset", "pairs.list", "pairs.unpaired_b_root")  # config values that name a file or folder
-
-
-def resolved_paths(config: dict) -> dict:
-    """``config`` (nested) with its PATH_KEYS as absolute paths (a relative one is relative to the repository, as the
-    driver writes them, ``rel``; ``$SEMICYCLE_DATA`` expanded)."""
-    out = {section: dict(values) if isinstance(values, dict) else values for section, values in config.items()}
-    for key in PATH_KEYS:
-        section, name = key.split(".")
-        if isinstance(out.get(section), dict) and out[section].get(name):
-            out[section][name] = str((REPO / expand_path(out[section][name])).resolve())
-    return out
-
-
-def runs_relative(overrides: list[str], run_dir: str) -> list[str]:
-    """``overrides`` with each path-valued one (PATH_KEYS) that lies in the runs folder of ``run_dir`` (as written:
-    RUNS/EXPERIMENT/RUN) spelt relative to that folder, ``<runs>/...``: the same run asked for from another checkout
-    or another ``--runs-dir`` names its lists and data folders by another path."""
-    runs_root = PurePath(run_dir).parent.parent
-    out = []
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key in PATH_KEYS and PurePath(value).is_relative_to(runs_root):
-            item = f"{key}=<runs>/{PurePath(value).relative_to(runs_root).as_posix()}"
-        out.append(item)
-    return out
-
-
-def command_line(args) -> str:
-    return " ".join(shlex.quote(str(a)) for a in args)
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default
-
-
-def write_json(path: Path, value) -> None:
-    """Atomic: a killed process or a second worker never leaves half a file."""
-    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
-
-
-def scored_by_todays_protocol(metrics: dict) -> bool:
-    """False for label maps scored before eval.label_decoding (semicycle 0.1 also decoded to void colours and counted
-    those pixels wrong) where that decoding sent some pixel to void: such a run is scored again. Where it sent none
-    (``void_prediction_fraction`` 0: facades and maps have no void colour), every pixel's nearest colour was a class
-    colour, which is today's decoding: the scores are the same."""
-    scores = metrics.get("photo_to_label")
-    return scores is None or "label_decoding" in scores or scores.get("void_prediction_fraction") == 0
 
 
 class ExperimentError(Exception):
@@ -371,50 +285,10 @@ class Experiment:
         """The results folder (results_page.py) from a fresh look at the runs; two workers take turns (a lock)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.out_dir / ".results.lock"):
-            return self._write_results(tabulate, figures)
+            self.collect_metrics()
+            return results_page.write(self, tabulate, figures)
 
     def collect_metrics(self) -> None:
         """``self.metrics`` from a fresh look at the runs (and the recorded scores of those trained elsewhere)."""
         self.metrics = {run.name: self.metrics_for(run) for run in self.runs if run.evaluate}
 
-    def _write_results(self, tabulate, figures) -> Path:
-        import results_page  # (it imports this module)
-
-        self.collect_metrics()
-        return results_page.write(self, tabulate, figures)
-
-
-def parser(description: str, name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--split", default="val", help="split of the same dataset layout to evaluate on (default val)")
-    p.add_argument("--quick", action="store_true", help="minutes-long smoke version (32 px, ngf 8, 8 images); separate folders")
-    p.add_argument("--out", help=f"results folder (default experiments/results/{name}, quick: experiments/results-quick/{name})")
-    p.add_argument("--runs-dir", help="root of the run folders (default runs/experiments, quick: runs/experiments-quick)")
-    p.add_argument("--only", help="comma-separated run names: train/evaluate only these (the tables still list every run)")
-    p.add_argument("--tabulate-only", action="store_true", help="train nothing: evaluate finished runs, write tables and figures")
-    p.add_argument("--no-docs", action="store_true", help="do not update this experiment's block on its docs page (docs_page.PAGES)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="extra config override for every run (e.g. a fast-path switch); changes the runs' configs")
-    return p
-
-
-def main(description: str, name: str, build, tabulate, figures=None, argv=None, add_arguments=None) -> int:
-    """The command line every experiment script shares: parse (``add_arguments(parser)`` adds the script's own
-    options), ``build(args)`` the Experiment, then train, evaluate and write its results."""
-    return build_experiment(description, name, build, argv, add_arguments).execute(tabulate, figures)
-
-
-def build_experiment(description: str, name: str, build, argv=None, add_arguments=None) -> Experiment:
-    """The Experiment a script's command line asks for, before anything runs."""
-    p = parser(description, name)
-    if add_arguments:
-        add_arguments(p)
-    return build(parse(p, argv))
-
-
-def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse, make the paths absolute and work from the repository root ($SEMICYCLE_DATA's default is relative to it)."""
-    args = p.parse_args(argv)
-    args.out, args.runs_dir = (str(Path(path).resolve()) if path else None for path in (args.out, args.runs_dir))
-    os.chdir(REPO)
-    return args

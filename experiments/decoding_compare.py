@@ -19,9 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import REPO, read_json  # noqa: E402
+from experiments.records import REPO, read_json
 
 
 def main(argv=None) -> int:

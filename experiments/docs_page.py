@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from locks import exclusive_lock
+from experiments.locks import exclusive_lock
+from experiments.records import REPO
 from semicycle.atomic import atomic_write_text
-
-REPO = Path(__file__).resolve().parents[1]
 REPRODUCTIONS = REPO / "docs" / "reproductions"
 PAGES = {  # block name -> the page that holds it
     "okada_table1": REPRODUCTIONS / "okada.md",

@@ -23,11 +23,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import tables  # noqa: E402
-from mondal_table1 import ABLATIONS  # noqa: E402
+from experiments import records, tables
+from experiments.mondal_table1 import ABLATIONS
 
 DEFAULT_RUNS = ["partial_10", "mondal_10"] + [f"mondal_10_{name}" for name in ABLATIONS]
 
@@ -85,7 +82,7 @@ def main(argv=None) -> int:
     from semicycle.checkpoints import read_progress
 
     root = Path(args.runs_dir).resolve()
-    os.chdir(common.REPO)  # the runs' $SEMICYCLE_DATA default (../shared/data) is relative to the repository
+    os.chdir(records.REPO)  # the runs' $SEMICYCLE_DATA default (../shared/data) is relative to the repository
     names = args.runs or [n for n in DEFAULT_RUNS if (read_progress(root / n) or {}).get("finished")]
     missing = [n for n in names if not (root / n / "ckpt").is_dir()]
     if missing or not names:

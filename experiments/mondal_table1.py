@@ -33,16 +33,12 @@ Dolz, Desrosiers, "Revisiting CycleGAN for semi-supervised segmentation", 2019, 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.figures import line_panel, save  # noqa: E402
+from semicycle.figures import line_panel, save
 
-import common  # noqa: E402
-import samples  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
+from experiments import cli, common, samples, tables
+from experiments.common import Experiment, Run
 
 NAME = "mondal_table1"
 ITERATIONS = 1600  # ~51 min per mondal run at the measured 1.9 s/iteration (batch 5, load ~3.4; experiments/step_time.py);
@@ -163,8 +159,8 @@ def add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       add_arguments)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                    add_arguments)
 
 
 if __name__ == "__main__":

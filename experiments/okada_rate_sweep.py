@@ -20,17 +20,13 @@ its values only in the figure, so there are no paper numbers to put beside ours 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.figures import hstack, line_panel, save  # noqa: E402
+from semicycle.figures import hstack, line_panel, save
 
-import common  # noqa: E402
-import okada_table1  # noqa: E402
-import samples  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run, rel  # noqa: E402
+from experiments import cli, common, okada_table1, samples, tables
+from experiments.common import Experiment, Run
+from experiments.records import rel
 
 NAME = "okada_rate_sweep"
 ITERATIONS = okada_table1.ITERATIONS
@@ -145,8 +141,8 @@ def add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       add_arguments)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                    add_arguments)
 
 
 if __name__ == "__main__":

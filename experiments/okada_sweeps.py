@@ -27,16 +27,12 @@ labels at large), okada's barely moves. There are no paper numbers to put beside
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.figures import hstack, line_panel, save  # noqa: E402
+from semicycle.figures import hstack, line_panel, save
 
-import common  # noqa: E402
-import okada_table1  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
+from experiments import cli, okada_table1, tables
+from experiments.common import Experiment, Run
 
 NAME = "okada_sweeps"
 ITERATIONS = okada_table1.ITERATIONS
@@ -103,7 +99,7 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

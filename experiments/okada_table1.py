@@ -21,14 +21,10 @@ Table 1 (CMP facades; 256 px; the paper does not say which direction its FCN-sco
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import samples  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run, rel  # noqa: E402
+from experiments import cli, samples, tables
+from experiments.common import Experiment, Run
+from experiments.records import rel
 
 NAME = "okada_table1"
 ITERATIONS = 6000  # ~48 min per CycleGAN run at the measured 0.48 s/iteration (load ~3.4; experiments/step_time.py)
@@ -98,8 +94,8 @@ def add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       add_arguments)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                    add_arguments)
 
 
 if __name__ == "__main__":

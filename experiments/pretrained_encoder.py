@@ -31,17 +31,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-import common  # noqa: E402
-import mondal_table1  # noqa: E402
-import okada_table1  # noqa: E402
-import samples  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
+from experiments import cli, common, cpu_scale, mondal_table1, okada_table1, samples, tables
+from experiments.common import Experiment, Run
 
 NAME = "pretrained_encoder"
 ITERATIONS = okada_table1.ITERATIONS
@@ -54,7 +46,7 @@ FACADES = {  # method: (preset, overrides, label)
     "okada": ("okada2019-ssl-facades", [], "okada: + 400 unpaired photos and labels"),
     "shukla": ("shukla2019-weak-facades", [], "shukla: + 400 unpaired photos and labels"),
     "cyclegan": ("zhu2017-cyclegan-facades", [], "CycleGAN: unpaired only, no pairs"),
-    "segment_128": ("isola2017-pix2pix-facades", [*SEGMENT, f"data.load_size={common.load_size_for(LARGER)}", f"data.crop_size={LARGER}"],
+    "segment_128": ("isola2017-pix2pix-facades", [*SEGMENT, f"data.load_size={cpu_scale.load_size_for(LARGER)}", f"data.crop_size={LARGER}"],
                     f"segmenter (cross-entropy) on the 40 pairs, {LARGER} px"),
 }
 FULL_ONLY = {"segment_128"}  # too slow for --quick
@@ -141,7 +133,7 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

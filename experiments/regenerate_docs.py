@@ -15,10 +15,8 @@ import importlib
 import sys
 import tempfile
 
-import common
-import results_page
-import verdict
-from docs_page import markers, read_block, update_docs_section
+from experiments import cli, results_page, verdict
+from experiments.docs_page import markers, read_block, update_docs_section
 
 EXPERIMENTS = [  # (script, its arguments): every experiment that has a block on a page
     ("okada_table1", []), ("okada_rate_sweep", []), ("okada_rate_sweep", ["--dataset", "cityscapes"]), ("okada_sweeps", []),
@@ -33,7 +31,7 @@ def committed_blocks() -> dict[str, tuple[str, str]]:
     with tempfile.TemporaryDirectory() as no_runs:  # an empty runs folder: every score comes from results.json
         for script, arguments in EXPERIMENTS:
             module = importlib.import_module(script)
-            exp = common.build_experiment(module.__doc__, module.NAME, module.build,
+            exp = cli.build_experiment(module.__doc__, module.NAME, module.build,
                                           [*arguments, "--tabulate-only", "--no-docs", "--runs-dir", no_runs],
                                           getattr(module, "add_arguments", None))
             exp.collect_metrics()

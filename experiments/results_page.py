@@ -14,9 +14,9 @@ import shutil
 import traceback
 from pathlib import Path
 
-from common import (GENERATOR, QUICK_WIDTH, REPO, WIDTH, command_line, load_size_for, now, read_json, rel,
-                    scored_by_todays_protocol, write_json)
-from docs_page import PAGES, update_docs_section
+from experiments.cpu_scale import GENERATOR, QUICK_WIDTH, WIDTH, load_size_for
+from experiments.docs_page import PAGES, update_docs_section
+from experiments.records import REPO, command_line, now, read_json, rel, scored_by_todays_protocol, write_json
 from semicycle.atomic import atomic_write_text
 from semicycle.checkpoints import read_progress
 

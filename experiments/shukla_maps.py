@@ -23,18 +23,13 @@ docs/evaluation.md). Paper: Shukla, Van Gool, Timofte 2019, Table 4 (mean ± sd)
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.figures import line_panel, save  # noqa: E402
+from semicycle.figures import line_panel, save
 
-import common  # noqa: E402
-import samples  # noqa: E402
-import shukla_tables  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
-from shukla_tables import pl  # noqa: E402
+from experiments import cli, samples, shukla_tables, tables
+from experiments.common import Experiment, Run
+from experiments.shukla_tables import pl
 
 NAME = "shukla_maps"
 ITERATIONS = 6000  # as shukla_tables.py: ~49 min per shukla run (experiments/step_time.py)
@@ -114,7 +109,7 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

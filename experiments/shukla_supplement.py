@@ -23,15 +23,11 @@ Paper: Shukla, Van Gool, Timofte, "Extremely Weak Supervised Image-to-Image Tran
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import shukla_tables as shukla  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
-from semicycle.figures import hstack, line_panel, save  # noqa: E402
+from experiments import cli, common, tables
+from experiments import shukla_tables as shukla
+from experiments.common import Experiment, Run
+from semicycle.figures import hstack, line_panel, save
 
 NAME = "shukla_supplement"
 LABEL_TO_PHOTO_IMAGES = 100
@@ -136,7 +132,7 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME, build, tabulate, figures, argv)
+    return cli.main(__doc__.replace("LABEL_TO_PHOTO_IMAGES", str(LABEL_TO_PHOTO_IMAGES)), NAME, build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

@@ -37,16 +37,14 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semicycle.figures import hstack, line_panel, save  # noqa: E402
+from semicycle.figures import hstack, line_panel, save
 
-import common  # noqa: E402
-import samples  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run, rel  # noqa: E402
-from semicycle.atomic import atomic_write_text  # noqa: E402
-from semicycle.data.paths import expand_path  # noqa: E402
+from experiments import cli, records, samples, tables
+from experiments.common import Experiment, Run
+from experiments.records import rel
+from semicycle.atomic import atomic_write_text
+from semicycle.data.paths import expand_path
 
 NAME = "shukla_tables"
 ITERATIONS = 6000  # ~49 min per shukla run at the measured 0.49 s/iteration (load ~3.4; experiments/step_time.py)
@@ -74,7 +72,7 @@ def select(exp: Experiment, dataset: str, budget: int, method: str, seed: int, o
     from semicycle.selection import read_name_list, select_pairs
 
     options = ["--budget", budget, "--method", method, "--seed", seed, *(["--among", rel(among)] if among else []), "--out", rel(out)]
-    command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {common.command_line(options)}"
+    command = f"semicycle select-pairs --data ${{SEMICYCLE_DATA:-../shared/data}}/{dataset}/train {records.command_line(options)}"
     # the list is kept in the results folder of the experiment owning its runs folder (here or shukla_tables)
     kept_in = exp.out_dir.parent / out.parent.parent.name / "selection" / out.name
     exp.prepared.append({"what": what, "command": command, "file": rel(out), "kept_in": kept_in})
@@ -333,8 +331,8 @@ def add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
-                       add_arguments)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, figures, argv,
+                    add_arguments)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import semicycle  # noqa: E402
-from common import REPO, cpu_scale_overrides  # noqa: E402
+import semicycle
+from experiments.cpu_scale import cpu_scale_overrides
+from experiments.records import REPO
 
 KINDS = {
     # name: (preset, extra overrides)

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import semicycle  # noqa: E402
-from semicycle import checkpoints  # noqa: E402
-from semicycle.figures import hstack, line_panel, save  # noqa: E402
+import semicycle
+from semicycle import checkpoints
+from semicycle.figures import hstack, line_panel, save
 
-import common  # noqa: E402
-import okada_table1  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run, read_json, write_json  # noqa: E402
+from experiments import cli, okada_table1, tables
+from experiments.common import Experiment, Run
+from experiments.records import read_json, write_json
 
 NAME = "time_to_quality"
 ITERATIONS = okada_table1.ITERATIONS
@@ -125,8 +122,8 @@ def figures(exp: Experiment) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    return common.main(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_ITERATIONS", str(KEEP_ITERATIONS)), NAME,
-                       build, tabulate, figures, argv)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_ITERATIONS", str(KEEP_ITERATIONS)), NAME,
+                    build, tabulate, figures, argv)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import pretrained_encoder  # noqa: E402
-import tables  # noqa: E402
-from common import Experiment, Run  # noqa: E402
+from experiments import cli, common, pretrained_encoder, tables
+from experiments.common import Experiment, Run
 
 NAME = "unpaired_payoff"
 ITERATIONS = pretrained_encoder.ITERATIONS
@@ -120,7 +115,7 @@ def tabulate(exp: Experiment) -> str:
 
 def main(argv=None) -> int:
     doc = __doc__.replace("CITYSCAPES_ITERATIONS", str(CITYSCAPES_ITERATIONS)).replace("ITERATIONS", str(ITERATIONS))
-    return common.main(doc, NAME, build, tabulate, None, argv)
+    return cli.main(doc, NAME, build, tabulate, None, argv)
 
 
 if __name__ == "__main__":

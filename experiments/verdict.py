@@ -17,9 +17,9 @@ import statistics
 import sys
 from dataclasses import dataclass
 
-import tables
-from common import REPO, read_json, scored_by_todays_protocol, write_json
-from docs_page import update_docs_section
+from experiments import tables
+from experiments.records import REPO, read_json, scored_by_todays_protocol, write_json
+from experiments.docs_page import update_docs_section
 
 RESULTS = REPO / "experiments" / "results"
 VERDICT_JSON = RESULTS / "verdict.json"

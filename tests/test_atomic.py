@@ -1,24 +1,14 @@
 """Atomic writes (semicycle.atomic) and the experiments' shared docs page under concurrent writers."""
 
-import importlib
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from semicycle.atomic import atomic_write, atomic_write_text
 from semicycle.engine.runlog import LossLog
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-
-
-def experiment_module(name):
-    """A module of experiments/ (they import each other by bare name)."""
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    return importlib.import_module(name)
+from experiments import common, docs_page, results_page
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -50,7 +40,6 @@ def test_fsync_write_and_binary_content(tmp_path):
 
 
 def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_path, monkeypatch):
-    docs_page = experiment_module("docs_page")
     page = tmp_path / "results.md"
     page.write_text("# Results\n\nhand-written intro\n\n" + "\n\nbetween\n\n".join("\n".join(docs_page.markers(n)) for n in ("one", "two")) + "\n\nhand-written end\n")
     slow_write = docs_page.atomic_write_text
@@ -75,7 +64,6 @@ def test_two_experiments_updating_the_docs_page_at_once_keep_both_blocks(tmp_pat
 
 
 def test_two_workers_writing_one_experiments_results_take_turns(tmp_path, monkeypatch):
-    common = experiment_module("common")
     inside, overlaps = [], []
 
     def look_and_write(self, tabulate, figures):  # collect() + writes: must never run twice at once
@@ -86,7 +74,8 @@ def test_two_workers_writing_one_experiments_results_take_turns(tmp_path, monkey
         inside.remove(tabulate)
         return self.out_dir / "results.md"
 
-    monkeypatch.setattr(common.Experiment, "_write_results", look_and_write)
+    monkeypatch.setattr(common.Experiment, "collect_metrics", lambda self: None)
+    monkeypatch.setattr(results_page, "write", look_and_write)
     experiment = object.__new__(common.Experiment)
     experiment.out_dir = tmp_path / "results" / "exp"
     with ThreadPoolExecutor(3) as pool:
