@@ -4,8 +4,8 @@
       semicycle evaluate $run --split val --direction AtoB --out $run/eval/val_classes_and_void \\
         eval.label_decoding=classes_and_void
     done
-    python experiments/shukla_tables.py --split val --tabulate-only   # the papers' decoding -> metrics_val.json
-    python experiments/decoding_compare.py [--experiment shukla_tables] [--runs-dir runs/experiments]
+    python -m experiments.shukla_tables --split val --tabulate-only   # the papers' decoding -> metrics_val.json
+    python -m experiments.decoding_compare [--experiment shukla_tables] [--runs-dir runs/experiments]
 
 Prints a markdown table, one row per run that has both scores: pixel accuracy and mean IoU under the papers'
 decoding (nearest class colour, never void) and under semicycle 0.1's (nearest class or void colour, void

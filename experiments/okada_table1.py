@@ -1,6 +1,6 @@
 """Okada et al. 2019, Table 1 at CPU scale: CycleGAN vs CycleGAN + supervised L1 on 10% pairs, facades.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/okada_table1.py [--split val] [--quick] [--seeds 0 1]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.okada_table1 [--split val] [--quick] [--seeds 0 1]
 
 Runs (train split of $SEMICYCLE_DATA/facades, 400 images; evaluated on --split, 100 val images):
   scorer              the facades label -> photo scorer (`semicycle train-scorer`): the segmentation

@@ -1,6 +1,6 @@
 """A segmenter from few labels: the photo -> label network trained from scratch vs on an ImageNet MobileNetV2 encoder.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/pretrained_encoder.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.pretrained_encoder [--split val] [--quick]
 
 Every photo -> label network of the other reproductions (docs/reproductions/) starts from random weights. Here each method is run twice, with the
 CPU-scale ResNet (scratch) and with ``model.generator_AtoB=mobilenet_v2_unet`` (the ImageNet MobileNetV2 encoder with a

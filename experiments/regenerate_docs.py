@@ -1,7 +1,7 @@
 """Every generated block of the documentation pages, from the committed results alone (no run folder is read).
 
-    python experiments/regenerate_docs.py           # rewrite every block (docs/reproductions/*.md, docs/results.md, README.md)
-    python experiments/regenerate_docs.py --check   # write nothing; exit 1 naming each block that differs
+    python -m experiments.regenerate_docs           # rewrite every block (docs/reproductions/*.md, docs/results.md, README.md)
+    python -m experiments.regenerate_docs --check   # write nothing; exit 1 naming each block that differs
 
 Each experiment's block is what its script writes after a run (``--tabulate-only`` gives the same from the run
 folders); the verdict's blocks are experiments/verdict.py's. A test asserts that ``--check`` passes on the committed
@@ -30,7 +30,7 @@ def committed_blocks() -> dict[str, tuple[str, str]]:
     blocks = {}
     with tempfile.TemporaryDirectory() as no_runs:  # an empty runs folder: every score comes from results.json
         for script, arguments in EXPERIMENTS:
-            module = importlib.import_module(script)
+            module = importlib.import_module(f"experiments.{script}")
             exp = cli.build_experiment(module.__doc__, module.NAME, module.build,
                                           [*arguments, "--tabulate-only", "--no-docs", "--runs-dir", no_runs],
                                           getattr(module, "add_arguments", None))
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     stale = stale_blocks(blocks)
     if args.check:
         for name in stale:
-            print(f"{name}: the page's block differs from its regeneration; run python experiments/regenerate_docs.py", file=sys.stderr)
+            print(f"{name}: the page's block differs from its regeneration; run python -m experiments.regenerate_docs", file=sys.stderr)
         return 1 if stale else 0
     for name in stale:
         script, text = blocks[name]

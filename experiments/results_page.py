@@ -82,7 +82,7 @@ def partial_banner(exp) -> str:
 
 
 def header(exp) -> str:
-    command = ["OMP_WAIT_POLICY=PASSIVE", "python", f"experiments/{exp.script}.py", *exp.script_args, "--split", exp.split]
+    command = ["OMP_WAIT_POLICY=PASSIVE", "python", "-m", f"experiments.{exp.script}", *exp.script_args, "--split", exp.split]
     command += ["--quick"] if exp.quick else []
     lines = [
         f"Command: `{command_line(command)}`" + (" (quick smoke version: numbers mean nothing)" if exp.quick else ""),

@@ -13,7 +13,7 @@
 # one-thread workers each kept the single-process speed (CycleGAN 0.44 s/iteration per worker vs 0.48
 # for one two-thread process), i.e. twice the throughput. Logs: runs/worker<N>.log; after the last run a
 # script's tables are rewritten by whichever worker finishes it, so run
-# `python experiments/<script>.py --tabulate-only` once every worker has stopped.
+# `python -m experiments.<script> --tabulate-only` once every worker has stopped.
 set -u
 cd "$(dirname "$0")/.."
 WORKER_DIR=${WORKER_DIR:-runs}
@@ -41,7 +41,7 @@ worker() {  # $1: worker number
     [ "$script" = "$entry" ] || dataset=(--dataset "${entry#*:}")
     echo "=== $(date -u +%FT%TZ) worker $1: $entry"
     OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE PYTHONUNBUFFERED=1 \
-      "$PYTHON" experiments/"$script".py --split val "${dataset[@]}" &
+      "$PYTHON" -m experiments."$script" --split val "${dataset[@]}" &
     child=$!
     wait "$child"
     child=""

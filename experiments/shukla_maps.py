@@ -1,6 +1,6 @@
 """Shukla et al. 2019, Table 4 at CPU scale: aerial -> map with 100 images and 0 / 5 / 20 pairs vs 100 pairs.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/shukla_maps.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.shukla_maps [--split val] [--quick]
 
 Preparation: the 100 training images by k-medoids (MobileNetV2 features) over the 300 maps training
 images we have (the paper: 1096), as a list the runs train on (data.subset); then k-medoids pairs among

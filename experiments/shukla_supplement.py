@@ -1,6 +1,6 @@
 """Shukla et al. 2019, supplementary Tables 5, 8 and 9 at CPU scale (200 Cityscapes images, a few chosen pairs).
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/shukla_supplement.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.shukla_supplement [--split val] [--quick]
 
 The same 200 k-medoids-chosen training images, pair lists and CPU-scale configuration as
 experiments/shukla_tables.py (whose runs this script shares, under runs/experiments/shukla_tables/):

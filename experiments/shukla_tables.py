@@ -1,6 +1,6 @@
 """Shukla et al. 2019, Tables 1-2 at CPU scale: Cityscapes photo -> label with 200 images and a few pairs.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/shukla_tables.py [--split val] [--quick] [--tables 1 2]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.shukla_tables [--split val] [--quick] [--tables 1 2]
 
 Preparation (kept under the runs folder, lists copied to the results folder):
   1. the 200 training images: k-medoids (MobileNetV2 features; the paper: ResNet-50) over the 1000

@@ -1,6 +1,6 @@
 """Measure the per-iteration training time of the experiments' CPU-scale configuration.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/step_time.py [--steps 40] [--threads N] [--only NAME] [--set KEY=VALUE] [--size 64] [--out FILE.json]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.step_time [--steps 40] [--threads N] [--only NAME] [--set KEY=VALUE] [--size 64] [--out FILE.json]
 
 For each kind of run the experiments train (CycleGAN, okada, shukla, pix2pix, the segmenter and
 mondal), train ``--steps`` iterations on the real data into a temporary folder and report seconds per

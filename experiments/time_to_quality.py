@@ -1,7 +1,7 @@
 """Time to quality (facades, photo -> label): mIoU along training for CycleGAN, okada with 10% pairs, and pix2pix on
 those same pairs, against iterations and against wall time.
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/time_to_quality.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.time_to_quality [--split val] [--quick]
 
 Runs (seed 0, okada_table1.py's CPU-scale configuration: 64 px, resnet_6blocks, ngf = ndf = 32, batch 1,
 ITERATIONS iterations, half constant LR and half decay), each keeping a checkpoint every KEEP_ITERATIONS iterations

@@ -1,7 +1,7 @@
 """When do the unpaired images pay off? Photo -> label with few labels: the strongest pairs-only recipe against the
 same pairs plus the unlabelled photos, per budget of pairs (issue 41).
 
-    OMP_WAIT_POLICY=PASSIVE python experiments/unpaired_payoff.py [--split val] [--quick]
+    OMP_WAIT_POLICY=PASSIVE python -m experiments.unpaired_payoff [--split val] [--quick]
 
 Every photo -> label network is the ImageNet MobileNetV2 U-Net (``model.generator_AtoB=mobilenet_v2_unet``), the
 strongest encoder measured (docs/reproductions/encoders.md). Per budget, two seeds each (weights, batches and the

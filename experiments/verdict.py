@@ -1,7 +1,7 @@
 """The verdict: each claim of the seed papers beside what we measured, and, for each budget of pairs measured, which
 method scored best and whether the unpaired images paid off. Computed from the committed results alone.
 
-    python experiments/verdict.py    # rewrites experiments/results/verdict.json and the blocks of docs/results.md and README.md
+    python -m experiments.verdict    # rewrites experiments/results/verdict.json and the blocks of docs/results.md and README.md
 
 A cell is the mean of its runs' scores (sd over seeds where it has two or more runs, from each experiment's
 results.json; scores of an older protocol are not used). A difference is a result only beyond twice the spread, the
@@ -263,7 +263,7 @@ def summarise() -> dict:
         else:
             entry["unpaired_paid_off"] = "not yet measured"
         budgets.append(entry)
-    return {"command": "python experiments/verdict.py", "rule": __doc__.split("\n\n")[2].replace("\n", " "),
+    return {"command": "python -m experiments.verdict", "rule": __doc__.split("\n\n")[2].replace("\n", " "),
             "claims": claims, "budgets": budgets}
 
 

@@ -4,10 +4,11 @@ links that resolve, and the limits a reader relies on (issue 40)."""
 import importlib
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+
+from experiments.records import scored_by_todays_protocol
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -18,9 +19,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def script(name):
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    return importlib.import_module(name)
+    return importlib.import_module(f"experiments.{name}")
 
 
 def committed_json_values() -> set[float]:
@@ -138,7 +137,6 @@ def test_a_difference_is_a_result_only_beyond_twice_the_larger_sd(baseline, meth
 
 
 def test_old_decoding_scores_count_only_where_no_pixel_went_to_void():
-    scored_by_todays_protocol = script("common").scored_by_todays_protocol
     assert scored_by_todays_protocol({"photo_to_label": {"label_decoding": "classes", "void_prediction_fraction": 0.2}})
     assert scored_by_todays_protocol({"photo_to_label": {"void_prediction_fraction": 0.0}})  # facades: same scores
     assert not scored_by_todays_protocol({"photo_to_label": {"void_prediction_fraction": 0.03}})

@@ -10,7 +10,6 @@ import importlib
 import json
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -18,17 +17,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from semicycle.config import flatten
+from experiments import cli
 from semicycle import checkpoints
+from semicycle.config import flatten
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
 
 
 def script(name):
-    if str(EXPERIMENTS) not in sys.path:
-        sys.path.insert(0, str(EXPERIMENTS))
-    return importlib.import_module(name)
+    return importlib.import_module(f"experiments.{name}")
 
 
 def generated_pages() -> dict:
@@ -178,11 +176,11 @@ def test_okada_sweeps_score_photo_to_label_without_a_scorer_and_tabulate_both_kn
 def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
     module, table1 = script("okada_rate_sweep"), script("okada_table1")
-    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args = cli.parse(cli.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
     args.dataset = "facades"
     exp = module.build(args)
     assert [r.name for r in exp.runs][-3:] == ["cyclegan_seed1", "okada_seed1", "okada_rate20_seed1"]
-    table1_args = table1.common.parse(table1.common.parser("plan", "okada_table1"), ["--runs-dir", str(tmp_path)])
+    table1_args = cli.parse(cli.parser("plan", "okada_table1"), ["--runs-dir", str(tmp_path)])
     table1_args.seeds = [0, 1]
     table1_exp = table1.build(table1_args)
     for name in ("cyclegan_seed1", "okada_seed1"):  # the very runs of okada_table1 (trained once for both)
@@ -193,7 +191,7 @@ def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
 
 def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_0_and_100(tmp_path):
     module = script("okada_rate_sweep")
-    args = module.common.parse(module.common.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
+    args = cli.parse(cli.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
     args.dataset = "cityscapes"
     exp = module.build(args)
     fake = {"photo_to_label": {"pixel_accuracy": 0.5, "mean_class_accuracy": 0.2, "mean_iou": 0.1},
@@ -335,7 +333,7 @@ def test_mondal_table1(folders, capsys):
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     """The full (non-quick) plan: each ablation is mondal 10% with one override (a loss weight 0, 1x1 Ds), nothing else changed."""
     module = script("mondal_table1")
-    args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
+    args = cli.parse(cli.parser("plan", "mondal_table1"), ["--runs-dir", str(tmp_path)])
     args.dataset = "cityscapes"
     exp = module.build(args)
     ablations = ["no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1"]
@@ -355,7 +353,7 @@ def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
         first, second = exp.run(name), exp.run(f"{name}_seed1")
         assert second.preset == first.preset and second.overrides == ["train.seed=1", *first.overrides[1:]]
         assert first.overrides[0] == "train.seed=0" and exp.build_config(second, exp.schedule(second)).train.seed == 1
-    quick_args = module.common.parse(module.common.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
+    quick_args = cli.parse(cli.parser("plan", "mondal_table1"), ["--quick", "--runs-dir", str(tmp_path)])
     quick_args.dataset = "cityscapes"
     assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]
 
@@ -488,7 +486,7 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last;
     shukla_supplement's plan scores those same runs."""
     module = script("shukla_tables")
-    args = module.common.parse(module.common.parser("plan", "shukla_tables"), ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    args = cli.parse(cli.parser("plan", "shukla_tables"), ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     args.tables = [1, 2]
     exp = module.build(args)
     second = ["cyclegan_seed1", "shukla_pairs0_seed1", "shukla_kmedoids_20_seed1"]
@@ -502,7 +500,7 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
 
     # shukla_supplement scores the same seed-1 runs (Table 5's full row photo -> label, Table 9's rows label -> photo)
     supplement = script("shukla_supplement")
-    plan = supplement.build(supplement.common.parse(supplement.common.parser("plan", "shukla_supplement"),
+    plan = supplement.build(cli.parse(cli.parser("plan", "shukla_supplement"),
                                                     ["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]))
     assert plan.seeds("shukla_kmedoids_20") == ["shukla_kmedoids_20", "shukla_kmedoids_20_seed1"]
     assert plan.run("shukla_kmedoids_20_seed1").run_dir == exp.run("shukla_kmedoids_20_seed1").run_dir
@@ -524,7 +522,7 @@ def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
     recorded = "".join(f"{path.name}\n" for path in reversed(list_images(data_root / "cityscapes" / "train")[8:16]))
     (out / "selection").mkdir(parents=True)
     (out / "selection" / "unpaired8.txt").write_text(recorded)
-    args = module.common.parse(module.common.parser("plan", "shukla_tables"),
+    args = cli.parse(cli.parser("plan", "shukla_tables"),
                                ["--quick", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     args.tables = [1, 2]
     module.build(args)
@@ -632,7 +630,7 @@ def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_mac
     """The full plan's 40-pair and 10% cells of the segmenter and of okada / mondal are pretrained_encoder's runs: on a
     machine without their folders, their scores come from pretrained_encoder's committed results.json."""
     module = script("unpaired_payoff")
-    exp = script("common").build_experiment(module.__doc__, module.NAME, module.build, ["--runs-dir", str(tmp_path)])
+    exp = cli.build_experiment(module.__doc__, module.NAME, module.build, ["--runs-dir", str(tmp_path)])
     shared = [run for run in exp.runs if run.run_dir.parent.name == "pretrained_encoder"]
     assert sorted(run.name for run in shared) == sorted(f"{m}_{b}_seed{s}" for m, b in (("segment", "40pairs"), ("okada", "40pairs"),
                                                                                           ("segment", "10pc"), ("mondal", "10pc")) for s in (0, 1))
@@ -667,8 +665,8 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     import time
 
     fake = tmp_path / "fake_python"
-    fake.write_text('#!/bin/bash\ntrap \'echo "TERM $1"; exit 143\' TERM\necho "start $* threads=$OMP_NUM_THREADS"\n'
-                    'if [ "$1" = experiments/mondal_table1.py ]; then sleep 60 & wait $!; fi\n')
+    fake.write_text('#!/bin/bash\ntrap \'echo "TERM $2"; exit 143\' TERM\necho "start $* threads=$OMP_NUM_THREADS"\n'
+                    'if [ "$2" = experiments.mondal_table1 ]; then sleep 60 & wait $!; fi\n')
     fake.chmod(0o755)
     env = {**{k: v for k, v in os.environ.items() if k != "SCRIPTS"}, "PYTHON": str(fake), "WORKER_DIR": str(tmp_path), "WORKER_STAGGER": "0"}
     script = str(EXPERIMENTS / "run_all.sh")
@@ -676,7 +674,7 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     assert "worker 1: pid" in started and "worker 2: pid" in started
     logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
     deadline = time.time() + 30
-    while time.time() < deadline and not all("start experiments/mondal_table1.py" in log.read_text() for log in logs):
+    while time.time() < deadline and not all("start -m experiments.mondal_table1" in log.read_text() for log in logs):
         time.sleep(0.2)
     again = subprocess.run([script, "2"], env=env, capture_output=True, text=True, check=True).stdout
     assert again.count("is already running") == 2  # never two workers under one number
@@ -688,18 +686,18 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     threads = max(1, len(os.sched_getaffinity(0)) // 2)  # what nproc counts
     for log in logs:
         text = log.read_text()
-        order = [line.split()[1] for line in text.splitlines() if line.startswith("start ")]
-        assert order == [f"experiments/{name}.py" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "time_to_quality", "shukla_maps",
-                                                                 "mondal_table1")]
+        order = [line.split()[2] for line in text.splitlines() if line.startswith("start ")]
+        assert order == [f"experiments.{name}" for name in ("okada_table1", "okada_rate_sweep", "okada_sweeps", "time_to_quality", "shukla_maps",
+                                                              "mondal_table1")]
         assert f"threads={threads}" in text
-        assert "TERM experiments/mondal_table1.py" in text  # the run in progress was told to save and stop
+        assert "TERM experiments.mondal_table1" in text  # the run in progress was told to save and stop
         assert "shukla_tables" not in text  # and the worker did not go on to the next script
     # SCRIPT:DATASET passes --dataset
     env |= {"SCRIPTS": "okada_rate_sweep:cityscapes mondal_table1", "WORKER_DIR": str(tmp_path / "one")}
     subprocess.run([script, "1"], env=env, capture_output=True, text=True, check=True)
     log = tmp_path / "one" / "worker1.log"
     deadline = time.time() + 30
-    while time.time() < deadline and "start experiments/mondal_table1.py" not in log.read_text():
+    while time.time() < deadline and "start -m experiments.mondal_table1" not in log.read_text():
         time.sleep(0.2)
     subprocess.run([script, "--stop"], env=env, capture_output=True, text=True, check=True)
-    assert "start experiments/okada_rate_sweep.py --split val --dataset cityscapes threads=" in log.read_text()
+    assert "start -m experiments.okada_rate_sweep --split val --dataset cityscapes threads=" in log.read_text()

@@ -3,7 +3,7 @@
 The reference numbers are torch-fidelity 0.4.0's ``calculate_metrics`` (fid=True, kid=True, kid_subset_size=16) on the
 same uint8 images, with the same Inception weights converted to its layout, torch 2.14.1 CPU; they are the
 ``ci_subset`` entries printed by and written to experiments/results/fid_crosscheck.json by
-``PYTHONPATH=src /work/fidx-venv/bin/python experiments/fid_crosscheck.py`` (a separate venv: torch-fidelity needs
+``PYTHONPATH=src /work/fidx-venv/bin/python -m experiments.fid_crosscheck`` (a separate venv: torch-fidelity needs
 torchvision, which this venv cannot load). With 16 images per set and KID subsets of 16, both implementations are
 deterministic, so the tolerances are far tighter than the 1% the issue asks for.
 """
