@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 # spinning made small torch ops up to 100x slower (measured while other jobs ran).
 test: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the inner loop: every test but the slow ones (experiment scripts, long trainings) and the torchrun launches
+test-fast: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -m "not slow and not distributed" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

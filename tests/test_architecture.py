@@ -1,5 +1,6 @@
-"""The layering of docs/architecture.md, checked on the source: no import cycle, no import of a higher layer,
-the config without torch, no module over 400 lines.
+"""The layering of docs/architecture.md, checked on the source: no import cycle in src/semicycle or in the
+experiments package, no import of a higher layer, the config without torch, no module over 400 lines, the
+experiments' driver (experiments/common.py) at most 300 lines and no experiment editing ``sys.path``.
 
 Imports are read with ``ast`` (module level, inside functions and under ``TYPE_CHECKING`` alike) and resolved
 to the package's modules (relative imports included); importing ``pkg.sub.mod`` from outside ``pkg.sub`` also
@@ -16,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "semicycle"
+EXPERIMENTS = ROOT / "experiments"
 MAX_MODULE_LINES = 400
+MAX_EXPERIMENT_DRIVER_LINES = 300  # experiments/common.py
 
 # The layers of src/semicycle, lowest first: a module imports modules of its own room (its first name under
 # semicycle, "" for the package front) or of a room in a lower layer, never one of the same layer or above.
@@ -132,8 +135,9 @@ def upward_imports(graph: dict[str, set[str]], layers: list[set[str]]) -> list[s
     return problems
 
 
-def test_the_source_has_no_import_cycle():
-    assert import_cycles(import_graph(SRC)) == []
+@pytest.mark.parametrize("package", [SRC, EXPERIMENTS], ids=["src/semicycle", "experiments"])
+def test_the_package_has_no_import_cycle(package):
+    assert import_cycles(import_graph(package)) == []
 
 
 def test_no_module_imports_its_own_layer_or_above():
@@ -198,8 +202,21 @@ def test_no_module_is_over_400_lines():
     assert long == {}
 
 
+def test_the_experiments_driver_is_at_most_300_lines():
+    assert len((EXPERIMENTS / "common.py").read_text().splitlines()) <= MAX_EXPERIMENT_DRIVER_LINES
+
+
+def test_no_experiment_edits_sys_path():
+    """The experiments import each other as the package ``experiments`` (``python -m experiments.<script>``)."""
+    def uses_sys_path(path: Path) -> bool:
+        return any(isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                   and node.value.id == "sys" for node in ast.walk(ast.parse(path.read_text())))
+
+    assert [path.name for path in sorted(EXPERIMENTS.glob("*.py")) if uses_sys_path(path)] == []
+
+
 def test_experiments_use_the_public_api_only():
-    broken = [f"{path.relative_to(ROOT)} imports {name}" for path in sorted((ROOT / "experiments").glob("*.py"))
+    broken = [f"{path.relative_to(ROOT)} imports {name}" for path in sorted(EXPERIMENTS.glob("*.py"))
               for name in imported_names(path, "experiments." + path.stem, False) if name.startswith(EXPERIMENT_FORBIDDEN)]
     assert not broken, "\n".join(broken)
 

@@ -1,10 +1,12 @@
 """Training and evaluation with several processes (torchrun, gloo on the CPU), tiny networks at 32 px.
 
-Each test launches ``python -m torch.distributed.run ... -m semicycle ...`` in subprocesses, as a user would.
+Each test launches ``python -m torch.distributed.run ... -m semicycle ...`` in subprocesses, as a user would; a
+two-process run that several tests look at is trained once per module (``two_process_run``).
 """
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,9 @@ from semicycle import checkpoints
 from test_training import assert_states_equal
 from tiny_runs import TINY
 
+pytestmark = pytest.mark.distributed
+
+TWO_PROCESS_RUN = ["train.method=cyclegan", "cyclegan.pool_size=2", "train.max_steps=3"]
 SRC = str(Path(semicycle.__file__).resolve().parents[1])
 # every process one thread: two processes share the 2-core machines without oversubscribing
 ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -57,6 +62,15 @@ def train(run: Path, root: Path, *overrides: str, processes: int = 1, resume: bo
     done = semicycle_run(*args, processes=processes)
     assert done.returncode == 0, done.stderr[-4000:]
     return checkpoints.load(run / "ckpt")
+
+
+@pytest.fixture(scope="module")
+def two_process_run(synthetic_root, tmp_path_factory) -> Path:
+    """A CycleGAN run (pool 2) that two processes on one node stopped after 3 steps (``TWO_PROCESS_RUN``): the run
+    that one process continues and that two one-process nodes must reproduce. Tests copy it before changing it."""
+    run = tmp_path_factory.mktemp("two_processes") / "run"
+    train(run, synthetic_root, *TWO_PROCESS_RUN, processes=2)
+    return run
 
 
 def assert_same_gradients(one: dict, two: dict) -> None:
@@ -103,9 +117,8 @@ def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthe
     assert len(logged) == straight["progress"]["iteration"]  # one record per step (log_every 1), from rank 0 only
 
 
-def test_a_two_process_run_continues_in_one_process_with_one_warning(synthetic_root, tmp_path):
-    run = tmp_path / "run"
-    train(run, synthetic_root, "cyclegan.pool_size=2", "train.max_steps=3", processes=2)
+def test_a_two_process_run_continues_in_one_process_with_one_warning(two_process_run, tmp_path):
+    run = shutil.copytree(two_process_run, tmp_path / "run")
     done = semicycle_run("train", "--resume", str(run), "train.max_steps=0")
     assert done.returncode == 0, done.stderr[-3000:]
     warnings = [line for line in done.stderr.splitlines() if "trained with 2 process(es) and continues with 1" in line]
@@ -121,11 +134,10 @@ def test_evaluate_under_two_processes_writes_the_metrics_of_one(synthetic_root, 
     assert (tmp_path / "two" / "metrics.json").read_text() == (tmp_path / "one" / "metrics.json").read_text()
 
 
-def test_two_nodes_on_localhost_train_as_two_processes_on_one(synthetic_root, tmp_path):
-    common = ["train.method=cyclegan", "cyclegan.pool_size=2", "train.max_steps=3"]
-    one_node = train(tmp_path / "one_node", synthetic_root, *common, processes=2)
+def test_two_nodes_on_localhost_train_as_two_processes_on_one(two_process_run, synthetic_root, tmp_path):
+    one_node = checkpoints.load(two_process_run / "ckpt")
     port = free_port()
-    args = ["train", "--out", str(tmp_path / "two_nodes"), f"data.root={synthetic_root}", *SMALL, *common]
+    args = ["train", "--out", str(tmp_path / "two_nodes"), f"data.root={synthetic_root}", *SMALL, *TWO_PROCESS_RUN]
     nodes = [subprocess.Popen(torchrun_command(*args, launcher=(
         "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}")),
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]

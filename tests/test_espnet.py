@@ -76,6 +76,7 @@ def test_segment_shapes_and_label_range(scorer):
         scorer.segment(images.float())
 
 
+@pytest.mark.slow  # ESPNet on 100 real Cityscapes photos
 def test_real_photos_reproduce_the_weights_readme(data_root, scorer):
     """Done-when: the first 100 val files score within 0.02 of the README's figures.
 

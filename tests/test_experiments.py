@@ -3,7 +3,8 @@
 Each script is run once into temporary folders (tables, figures, sample grids, per-run records), then
 again to check that finished runs are skipped, that an interrupted run is resumed, that the table says
 PARTIAL while runs are missing, and that finished models can be scored on another split.
-The scripts are imported and their main() called in this process (no second torch start-up).
+The scripts are imported and their main() called in this process (no second torch start-up). Every test but
+run_all.sh's trains, plans or tabulates a whole experiment: marked slow (``make test-fast`` leaves them out).
 """
 
 import importlib
@@ -78,6 +79,7 @@ def progress(folders, experiment, run):
 
 
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     out = folders["out"] / "okada_table1"
     # the scorer held by another worker (its lock names another machine): cyclegan_seed0 trains, but is
@@ -141,6 +143,7 @@ def test_okada_table1_partial_then_complete_then_skipped(folders, capsys):
     assert (out / "results.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     code, output = run_script("okada_rate_sweep", folders, capsys=capsys)
     assert code == 0, output
@@ -156,6 +159,7 @@ def test_okada_rate_sweep_reuses_table1_runs(folders, capsys):
     assert_png(out / "samples_AtoB.png")
 
 
+@pytest.mark.slow
 def test_okada_sweeps_score_photo_to_label_without_a_scorer_and_tabulate_both_knobs(folders, capsys):
     code, output = run_script("okada_sweeps", folders, capsys=capsys)
     assert code == 0, output
@@ -173,6 +177,7 @@ def test_okada_sweeps_score_photo_to_label_without_a_scorer_and_tabulate_both_kn
     assert_png(out / "sweep_lambda.png")
 
 
+@pytest.mark.slow
 def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
     module, table1 = script("okada_rate_sweep"), script("okada_table1")
@@ -189,6 +194,7 @@ def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     assert module.seed_runs(exp, 20) == ["okada_rate20_seed0", "okada_rate20_seed1"] and module.seed_runs(exp, 5) == ["okada_rate5_seed0"]
 
 
+@pytest.mark.slow
 def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_0_and_100(tmp_path):
     module = script("okada_rate_sweep")
     args = cli.parse(cli.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
@@ -211,6 +217,7 @@ def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_
     assert "| real photos (scorer's upper bound) | — | — | — | 0.800 | 0.450 | 0.300 |" in module.tabulate(exp)
 
 
+@pytest.mark.slow
 def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):
     code, output = run_script("time_to_quality", folders, capsys=capsys)
     assert code == 0, output
@@ -229,6 +236,7 @@ def test_time_to_quality_scores_every_kept_checkpoint(folders, capsys):
     assert_png(out / "time_to_quality.png")
 
 
+@pytest.mark.slow
 def test_runs_trained_on_another_machine_keep_their_rows(folders, capsys):
     """Run folders stay on the machine that trained them: on a machine without them, the scores recorded in the
     results folder's results.json keep the tables (and time_to_quality's curves) as they were, for the configuration
@@ -270,6 +278,7 @@ def test_runs_trained_on_another_machine_keep_their_rows(folders, capsys):
         elsewhere.rename(runs)
 
 
+@pytest.mark.slow
 def test_recorded_scores_are_used_only_without_a_scorer_trained_here(folders, capsys):
     """Facades label -> photo scores come from a scorer trained on the machine: beside another scorer, runs trained
     elsewhere are not taken from results.json (they would be compared with runs scored otherwise); without one, their
@@ -296,6 +305,7 @@ def test_recorded_scores_are_used_only_without_a_scorer_trained_here(folders, ca
                 moved.rename(folder)
 
 
+@pytest.mark.slow
 def test_mondal_table1(folders, capsys):
     code, output = run_script("mondal_table1", folders, capsys=capsys)
     assert code == 0, output
@@ -330,6 +340,7 @@ def test_mondal_table1(folders, capsys):
         "no_image_sup", "no_label_cycle", "no_image_cycle", "no_label_adv", "no_image_adv", "d_1x1")]
 
 
+@pytest.mark.slow
 def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     """The full (non-quick) plan: each ablation is mondal 10% with one override (a loss weight 0, 1x1 Ds), nothing else changed."""
     module = script("mondal_table1")
@@ -358,6 +369,7 @@ def test_mondal_table1_full_plan_has_the_ablations(tmp_path):
     assert [r.name for r in module.build(quick_args).runs] == ["full", "partial_10", "mondal_10", "partial_50", "mondal_50"]
 
 
+@pytest.mark.slow
 def test_shukla_tables(folders, capsys):
     code, output = run_script("shukla_tables", folders, capsys=capsys)
     assert code == 0, output
@@ -411,6 +423,7 @@ def test_shukla_tables(folders, capsys):
     assert cells and float(cells[2]) == round(half_metrics["photo_to_label"]["mean_iou"], 3), cells
 
 
+@pytest.mark.slow
 def test_a_run_naming_its_list_by_another_path_to_the_same_file_is_the_same_run(folders, capsys):
     """A run trained from a worktree (``--runs-dir`` in another checkout) holds the absolute path of its image list,
     the checkout asks for it by a relative one: the same file, the same run. Another file is another run."""
@@ -434,6 +447,7 @@ def test_a_run_naming_its_list_by_another_path_to_the_same_file_is_the_same_run(
         assert run_script("shukla_tables", folders, "--tabulate-only")[0] == 0
 
 
+@pytest.mark.slow
 def test_scores_from_the_old_label_decoding_are_rescored_by_tabulate_only(folders, capsys):
     path = folders["runs"] / "shukla_tables" / "pix2pix_kmedoids_1" / "metrics_val.json"
     metrics = json.loads(path.read_text())
@@ -449,6 +463,7 @@ def test_scores_from_the_old_label_decoding_are_rescored_by_tabulate_only(folder
     assert "shukla_kmedoids_1: done" in output  # scores of today's protocol are kept
 
 
+@pytest.mark.slow
 def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
     from semicycle.cli import main
 
@@ -466,6 +481,7 @@ def test_decoding_compare_lists_both_decodings_of_a_run(folders, capsys):
                      f"{old['mean_iou']:.3f}", f"{old['void_prediction_fraction']:.3f}"]
 
 
+@pytest.mark.slow
 def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(folders, tmp_path, capsys):
     """Table 2's runs name their lists and data folder by paths in the runs folder: a process with another
     ``--runs-dir`` (a worktree, another machine) asks for the same runs by other paths and keeps their recorded scores."""
@@ -482,6 +498,7 @@ def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(fo
     assert table_lines(out / "results.md") == table_lines(folders["out"] / "shukla_tables" / "results.md")
 
 
+@pytest.mark.slow
 def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last;
     shukla_supplement's plan scores those same runs."""
@@ -512,6 +529,7 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     assert plan.seeds("shukla_kmedoids_5_b2a") == ["shukla_kmedoids_5_b2a"]
 
 
+@pytest.mark.slow
 def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
     """A list in the results folder (chosen on another machine, whose runs' scores are recorded there) is taken as it
     is, not chosen again on this machine's features; the pairs are then chosen among its images."""
@@ -531,6 +549,7 @@ def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
     assert set((selection / "pairs_kmedoids_2.txt").read_text().split()) <= set(recorded.split())
 
 
+@pytest.mark.slow
 def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(folders, capsys):
     code, output = run_script("shukla_supplement", folders, capsys=capsys)
     assert code == 0, output
@@ -558,6 +577,7 @@ def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(fol
     assert "label_to_photo_vs_pairs.png" in text
 
 
+@pytest.mark.slow
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
     code, output = run_script("shukla_maps", folders, capsys=capsys)
     assert code == 0, output
@@ -583,6 +603,7 @@ def test_shukla_maps_and_scoring_another_split(folders, capsys):
     assert "evaluated on `train`" in (other / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_pretrained_encoder_shares_the_scratch_runs_and_swaps_only_the_photo_network(folders, capsys):
     """Issue 24: each scratch row is the other experiments' own run (trained once); each ImageNet row differs from
     it by model.generator_AtoB alone, and its checkpoint's photo -> label network is the encoder U-Net."""
@@ -609,6 +630,7 @@ def test_pretrained_encoder_shares_the_scratch_runs_and_swaps_only_the_photo_net
     assert_png(out / "samples_cityscapes_AtoB.png")
 
 
+@pytest.mark.slow
 def test_unpaired_payoff_compares_pairs_only_with_unlabelled_photos_per_budget(folders, capsys):
     """Issue 41: per dataset and budget, the segmenter with and without strong augmentation, unimatch and the
     dataset's semi-supervised method, every photo -> label network on the ImageNet encoder; unimatch's and the strong
@@ -626,6 +648,7 @@ def test_unpaired_payoff_compares_pairs_only_with_unlabelled_photos_per_budget(f
     assert unimatch["pairs.rate"] == plain["pairs.rate"] and unimatch["data.crop_size"] == plain["data.crop_size"]
 
 
+@pytest.mark.slow
 def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_machine(tmp_path):
     """The full plan's 40-pair and 10% cells of the segmenter and of okada / mondal are pretrained_encoder's runs: on a
     machine without their folders, their scores come from pretrained_encoder's committed results.json."""
@@ -641,12 +664,14 @@ def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_mac
     assert all(exp.recorded(run) is None for run in exp.runs if run.name.startswith(("unimatch", "segment_strong")))
 
 
+@pytest.mark.slow
 def test_quick_runs_never_touch_the_docs(folders, docs_before):
     assert generated_pages() == docs_before
     for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps", "pretrained_encoder", "unpaired_payoff"):
         assert "quick smoke version" in (folders["out"] / name / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_changed_configuration_is_refused(folders, capsys):
     """A run folder holding another configuration is never silently reused."""
     code, output = run_script("okada_table1", folders, "--only", "cyclegan_seed0", "--set", "cyclegan.lambda_cycle=5", capsys=capsys)
