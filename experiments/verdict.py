@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 
 from experiments import tables
-from experiments.records import REPO, read_json, scored_by_todays_protocol, write_json
 from experiments.docs_page import update_docs_section
+from experiments.records import REPO, read_json, scored_by_todays_protocol, write_json
 
 RESULTS = REPO / "experiments" / "results"
 VERDICT_JSON = RESULTS / "verdict.json"
