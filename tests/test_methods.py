@@ -279,6 +279,7 @@ def test_shukla_reconstruction_weight_zero_and_relativistic_loss(small_synthetic
 # ---------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow  # two 40-step GAN runs on real facades at 64 px
 def test_okada_with_all_pairs_learns_photo_to_label_faster_than_cyclegan(tmp_path, data_root):
     common = [
         "data.dataset=aligned", f"data.root={data_root / 'facades'}", "data.palette=facades",
