@@ -67,7 +67,8 @@ def train(run: Path, root: Path, *overrides: str, processes: int = 1, resume: bo
 @pytest.fixture(scope="module")
 def two_process_run(synthetic_root, tmp_path_factory) -> Path:
     """A CycleGAN run (pool 2) that two processes on one node stopped after 3 steps (``TWO_PROCESS_RUN``): the run
-    that one process continues and that two one-process nodes must reproduce. Tests copy it before changing it."""
+    that one process continues, that two one-process nodes must reproduce and that one and two processes score.
+    Tests copy it before changing it."""
     run = tmp_path_factory.mktemp("two_processes") / "run"
     train(run, synthetic_root, *TWO_PROCESS_RUN, processes=2)
     return run
@@ -125,11 +126,9 @@ def test_a_two_process_run_continues_in_one_process_with_one_warning(two_process
     assert len(warnings) == 1 and checkpoints.read_progress(run)["finished"]
 
 
-def test_evaluate_under_two_processes_writes_the_metrics_of_one(synthetic_root, tmp_path):
-    run = tmp_path / "run"
-    train(run, synthetic_root, "train.method=okada", "pairs.count=4", "train.max_steps=2")
+def test_evaluate_under_two_processes_writes_the_metrics_of_one(two_process_run, tmp_path):
     for processes, out in ((1, tmp_path / "one"), (2, tmp_path / "two")):
-        done = semicycle_run("evaluate", str(run), "--out", str(out), processes=processes)
+        done = semicycle_run("evaluate", str(two_process_run), "--out", str(out), processes=processes)
         assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "two" / "metrics.json").read_text() == (tmp_path / "one" / "metrics.json").read_text()
 
