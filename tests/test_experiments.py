@@ -3,8 +3,9 @@
 Each script is run once into temporary folders (tables, figures, sample grids, per-run records), then
 again to check that finished runs are skipped, that an interrupted run is resumed, that the table says
 PARTIAL while runs are missing, and that finished models can be scored on another split.
-The scripts are imported and their main() called in this process (no second torch start-up). Every test but
-run_all.sh's trains, plans or tabulates a whole experiment: marked slow (``make test-fast`` leaves them out).
+The scripts are imported and their main() called in this process (no second torch start-up). The script runs,
+the tests that look at their folders (``folders``) and the mondal plan (eight runs planned on all of Cityscapes)
+are marked slow: ``make test-fast`` keeps only the plans and run_all.sh.
 """
 
 import importlib
@@ -177,7 +178,6 @@ def test_okada_sweeps_score_photo_to_label_without_a_scorer_and_tabulate_both_kn
     assert_png(out / "sweep_lambda.png")
 
 
-@pytest.mark.slow
 def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     """The full plan: seed 1 for the 0%, 10% and 20% rows after every seed-0 run; 0% and 10% are okada_table1's seed-1 runs."""
     module, table1 = script("okada_rate_sweep"), script("okada_table1")
@@ -194,7 +194,6 @@ def test_okada_rate_sweep_full_plan_has_second_seeds(tmp_path):
     assert module.seed_runs(exp, 20) == ["okada_rate20_seed0", "okada_rate20_seed1"] and module.seed_runs(exp, 5) == ["okada_rate5_seed0"]
 
 
-@pytest.mark.slow
 def test_okada_rate_sweep_on_cityscapes_sets_the_cyclegan_papers_numbers_beside_0_and_100(tmp_path):
     module = script("okada_rate_sweep")
     args = cli.parse(cli.parser("plan", "okada_rate_sweep"), ["--runs-dir", str(tmp_path)])
@@ -498,7 +497,6 @@ def test_shukla_tables_keeps_recorded_runs_asked_for_from_another_runs_folder(fo
     assert table_lines(out / "results.md") == table_lines(folders["out"] / "shukla_tables" / "results.md")
 
 
-@pytest.mark.slow
 def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     """Table 2's CycleGAN, 0-pair and 20 k-medoids rows get a training seed 1 run each (the same pair list), trained last;
     shukla_supplement's plan scores those same runs."""
@@ -529,7 +527,6 @@ def test_shukla_tables_full_plan_has_second_seeds_last(tmp_path):
     assert plan.seeds("shukla_kmedoids_5_b2a") == ["shukla_kmedoids_5_b2a"]
 
 
-@pytest.mark.slow
 def test_shukla_tables_trains_on_the_lists_chosen_before(tmp_path, data_root):
     """A list in the results folder (chosen on another machine, whose runs' scores are recorded there) is taken as it
     is, not chosen again on this machine's features; the pairs are then chosen among its images."""
@@ -648,7 +645,6 @@ def test_unpaired_payoff_compares_pairs_only_with_unlabelled_photos_per_budget(f
     assert unimatch["pairs.rate"] == plain["pairs.rate"] and unimatch["data.crop_size"] == plain["data.crop_size"]
 
 
-@pytest.mark.slow
 def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_machine(tmp_path):
     """The full plan's 40-pair and 10% cells of the segmenter and of okada / mondal are pretrained_encoder's runs: on a
     machine without their folders, their scores come from pretrained_encoder's committed results.json."""
