@@ -5,7 +5,7 @@ again to check that finished runs are skipped, that an interrupted run is resume
 PARTIAL while runs are missing, and that finished models can be scored on another split.
 The scripts are imported and their main() called in this process (no second torch start-up). The script runs,
 the tests that look at their folders (``folders``) and the mondal plan (eight runs planned on all of Cityscapes)
-are marked slow: ``make test-fast`` keeps only the plans and run_all.sh.
+are marked slow; ``make test-fast`` keeps the rest (other plans, recorded runs, run_all.sh).
 """
 
 import importlib
