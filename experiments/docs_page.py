@@ -3,10 +3,12 @@ rewrites only that (docs/reproductions/<paper>.md; the verdict's blocks are on d
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from experiments.locks import exclusive_lock
-from experiments.records import REPO
+from experiments.records import REPO, read_json
 from semicycle.atomic import atomic_write_text
 REPRODUCTIONS = REPO / "docs" / "reproductions"
 PAGES = {  # block name -> the page that holds it
@@ -25,6 +27,16 @@ PAGES = {  # block name -> the page that holds it
     "what_to_use": REPO / "docs" / "results.md",
     "readme_verdict": REPO / "README.md",
 }
+
+
+PRINTED_NUMBERS = REPO / "experiments" / "results" / "printed_numbers.json"  # block name -> the numbers it prints
+DECIMAL = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?![\w.])")
+
+
+def printed_numbers(text: str) -> list[float]:
+    """The decimal numbers a block prints (means, sds, differences, paper values), sorted: stored beside the results
+    so that every number on a page is a committed value."""
+    return sorted({float(token) for token in DECIMAL.findall(text)})
 
 
 def markers(name: str, script: str | None = None) -> tuple[str, str]:
@@ -58,4 +70,8 @@ def update_docs_section(name: str, content: str, path: Path | None = None, scrip
         head, rest = text.split(begin, 1)
         _, tail = rest.split(end, 1)
         atomic_write_text(path, f"{head}{begin}\n{content.strip()}\n{end}{tail}")
+    with exclusive_lock(PRINTED_NUMBERS.with_name(f".{PRINTED_NUMBERS.name}.lock")):
+        stored = read_json(PRINTED_NUMBERS, {})
+        stored[name] = printed_numbers(content)
+        atomic_write_text(PRINTED_NUMBERS, json.dumps(dict(sorted(stored.items())), indent=1) + "\n")
     return True

@@ -16,7 +16,8 @@ import sys
 import tempfile
 
 from experiments import cli, results_page, verdict
-from experiments.docs_page import markers, read_block, update_docs_section
+from experiments.docs_page import PRINTED_NUMBERS, markers, printed_numbers, read_block, update_docs_section
+from experiments.records import read_json
 
 EXPERIMENTS = [  # (script, its arguments): every experiment that has a block on a page
     ("okada_table1", []), ("okada_rate_sweep", []), ("okada_rate_sweep", ["--dataset", "cityscapes"]), ("okada_sweeps", []),
@@ -42,8 +43,11 @@ def committed_blocks() -> dict[str, tuple[str, str]]:
 
 
 def stale_blocks(blocks: dict[str, tuple[str, str]]) -> list[str]:
-    """The names of the blocks whose text on their page differs from ``blocks``."""
-    return [name for name, (script, text) in blocks.items() if read_block(name, script) != text.strip("\n")]
+    """The names of the blocks whose text on their page, or whose stored numbers (docs_page.PRINTED_NUMBERS), differ
+    from ``blocks``."""
+    stored = read_json(PRINTED_NUMBERS, {})
+    return [name for name, (script, text) in blocks.items()
+            if read_block(name, script) != text.strip("\n") or stored.get(name) != printed_numbers(text)]
 
 
 def main(argv=None) -> int:

@@ -82,6 +82,11 @@ def test_every_decimal_number_on_the_verdict_page_is_a_committed_json_value():
     assert DECIMAL.findall(readme_rows) and unbacked_decimals(readme_rows, values) == []
 
 
+@pytest.mark.parametrize("page", sorted((REPO / "docs" / "reproductions").glob("*.md")), ids=lambda page: page.name)
+def test_every_decimal_number_on_a_reproduction_page_is_a_committed_json_value(page):
+    assert unbacked_decimals(page.read_text(), committed_json_values()) == []
+
+
 def test_the_number_check_catches_a_typed_number():
     values = committed_json_values()
     assert unbacked_decimals("okada scores 0.090 ± 0.001 here, and 0.4321 in the paper", values) == []
