@@ -67,35 +67,34 @@ def build(args) -> Experiment:
         shared = rate == 0.1
         for seed in exp.seed_list:
             pairs = [f"train.seed={seed}", f"pairs.rate={rate:g}"]
-            add(exp, source, run_name("segment", budget, seed), "isola2017-pix2pix-facades", [*pairs, *pretrained_encoder.SEGMENT, *ENCODER],
+            add(exp, source, "segment", budget, seed, "isola2017-pix2pix-facades", [*pairs, *pretrained_encoder.SEGMENT, *ENCODER],
                 f"segment_imagenet_seed{seed}" if shared else None)
-            add(exp, source, run_name("segment_strong", budget, seed), "isola2017-pix2pix-facades",
+            add(exp, source, "segment_strong", budget, seed, "isola2017-pix2pix-facades",
                 [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
-            add(exp, source, run_name("unimatch", budget, seed), "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
-            add(exp, source, run_name("okada", budget, seed), "okada2019-ssl-facades", [*pairs, *ENCODER], f"okada_imagenet_seed{seed}" if shared else None)
+            add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
+            add(exp, source, "okada", budget, seed, "okada2019-ssl-facades", [*pairs, *ENCODER], f"okada_imagenet_seed{seed}" if shared else None)
     mondal_setup = dict(augment=False, iterations=exp.iterations if exp.quick else CITYSCAPES_ITERATIONS, decay_fraction=0.75)
     for budget, rate in exp.budgets["cityscapes"].items():
         shared = rate == 0.1
         for seed in exp.seed_list:
             base, suffix = [f"train.seed={seed}", "train.batch_size=5", f"pairs.rate={rate:g}"], "" if seed == 0 else f"_seed{seed}"
-            add(exp, source, run_name("segment", budget, seed), "mondal2019-partial-cityscapes", [*base, *ENCODER],
+            add(exp, source, "segment", budget, seed, "mondal2019-partial-cityscapes", [*base, *ENCODER],
                 f"partial_10_imagenet{suffix}" if shared else None, **mondal_setup)
-            add(exp, source, run_name("segment_strong", budget, seed), "mondal2019-partial-cityscapes", [*base, *ENCODER, *STRONG], **mondal_setup)
-            add(exp, source, run_name("unimatch", budget, seed), "yang2023-unimatch-cityscapes",
+            add(exp, source, "segment_strong", budget, seed, "mondal2019-partial-cityscapes", [*base, *ENCODER, *STRONG], **mondal_setup)
+            add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-cityscapes",
                 [f"train.seed={seed}", f"pairs.rate={rate:g}", *ENCODER, *CITYSCAPES_UNIMATCH], **mondal_setup)
-            add(exp, source, run_name("mondal", budget, seed), "mondal2019-semiseg-cityscapes", [*base, *ENCODER],
+            add(exp, source, "mondal", budget, seed, "mondal2019-semiseg-cityscapes", [*base, *ENCODER],
                 f"mondal_10_imagenet{suffix}" if shared else None, **mondal_setup)
     return exp
 
 
-def add(exp: Experiment, source: Experiment, name: str, preset: str, overrides: list[str], shared: str | None = None, **settings) -> Run:
-    """A new run, or pretrained_encoder's run ``shared`` (the same configuration, in its folder) under ``name``."""
+def add(exp: Experiment, source: Experiment, method: str, budget: str, seed: int, preset: str, overrides: list[str],
+        shared: str | None = None, **settings) -> Run:
+    """A new run, or pretrained_encoder's run ``shared`` (the same configuration, in its folder) under the new name."""
+    name = run_name(method, budget, seed)
     if shared and any(run.name == shared for run in source.runs):
-        run = source.run(shared)
-        return exp.add(dataclasses.replace(run, name=name, needs=[]))
-    method, budget = name.rsplit("_seed", 1)[0].rsplit("_", 1)
-    return exp.add(Run(name, preset, overrides, label=f"{METHODS[method]}, {budget}, seed {name.rsplit('_seed', 1)[1]}",
-                       direction="AtoB", **settings))
+        return exp.add(dataclasses.replace(source.run(shared), name=name, needs=[]))
+    return exp.add(Run(name, preset, overrides, label=f"{METHODS[method]}, {budget}, seed {seed}", direction="AtoB", **settings))
 
 
 def tabulate(exp: Experiment) -> str:

@@ -214,10 +214,11 @@ def measure(cell: Cell) -> dict:
         value = tables.get(metrics, *cell.metric) if metrics and scored_by_todays_protocol(metrics) else None
         if value is not None:
             values.append(value)
-            minutes.append((entry.get("train_seconds") or 0) / 60)
+            if entry.get("train_seconds") is not None:
+                minutes.append(entry["train_seconds"] / 60)
     out = {"label": cell.label, "experiment": cell.experiment, "runs": list(cell.runs), "metric": "/".join(cell.metric), "n": len(values)}
     if values:
-        out |= {"mean": r3(statistics.mean(values)), "train_minutes": round(statistics.mean(minutes))}
+        out |= {"mean": r3(statistics.mean(values))} | ({"train_minutes": round(statistics.mean(minutes))} if minutes else {})
         out |= {"sd": r3(statistics.stdev(values))} if len(values) > 1 else {}
     return out
 
@@ -299,7 +300,7 @@ def what_to_use_table(summary: dict) -> str:
     for b in summary["budgets"]:
         cells = []
         for best in (b["best_pairs_only"], b["best_with_unpaired"]):
-            cells.append("not measured" if best is None else f"{best['label']}: {score(best)}, {best['train_minutes']} min")
+            cells.append("not measured" if best is None else f"{best['label']}: {score(best)}" + (f", {best['train_minutes']} min" if "train_minutes" in best else ""))
         difference = "—" if "difference" not in b else signed(b["difference"]) + (f" ({b['two_sd']:.3f})" if "two_sd" in b else "")
         lines.append(f"| [{b['budget']}]({b['page']}) | {b['metric']} | {cells[0]} | {cells[1]} | {difference} | {b['unpaired_paid_off']} |")
     return "\n".join(lines) + "\n"
