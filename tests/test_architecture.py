@@ -31,7 +31,7 @@ LAYERS = [
     {"data"},
     {"methods", "translation", "backends"},
     {"engine", "api", "export"},  # training; inference (the one path: api); writing files (export): none imports another
-    {"evaluation", "selection"},
+    {"evaluation", "selection", "serving"},
     {"cli", ""},  # the fronts: the command line and the package's public functions
     {"__main__"},  # python -m semicycle: the command line
 ]

@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -10,9 +9,8 @@ import pytest
 from semicycle.figures import plot_loss_curves
 from semicycle.errors import DataError
 from semicycle.evaluation import compare_runs, compare_table, load_metrics, write_html_report
+from browser import FLAGS, chromium
 from conftest import read_halves
-
-APT_HINT = "apt-get update && apt-get install -y chromium"
 
 # Appended to a copy of the report: after load, count the images the browser decoded and the
 # tables it parsed, and write them into the title (read back with --dump-dom).
@@ -27,21 +25,9 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail(f"headless Chromium is needed to check the HTML report; install it: {APT_HINT}")
-
-
 def _render(html_path, tmp_path) -> str:
-    command = [
-        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000",
-        "--dump-dom", html_path.resolve().as_uri(),
-    ]  # fmt: skip
+    command = [chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=5000",
+               "--dump-dom", html_path.resolve().as_uri()]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout

@@ -63,7 +63,19 @@ def load(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: cannot load checkpoint ({reason}); use an intact file (an older copy in ckpt/)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a semicycle checkpoint (format {FORMAT} expected)")
+    check_finite_weights(state, path)
     return state
+
+
+def check_finite_weights(state: dict, path: Path) -> None:
+    """Refuse a checkpoint whose network weights hold NaN or Inf (a damaged file, or one edited by hand): every
+    entry point loads through :func:`load`, so none translates, scores, exports or resumes from such weights.
+    The trainer never saves them (its NaN guard keeps the last finite state)."""
+    for network, weights in state.get("models", {}).items():
+        for name, tensor in weights.items():
+            if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise CheckpointError(f"{path}: network {network} has non-finite weights in {name} (NaN or Inf); "
+                                      "use an earlier checkpoint of the run (ckpt/) or train again")
 
 
 def write_progress(ckpt_dir: Path, progress: dict) -> None:

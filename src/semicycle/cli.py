@@ -1,4 +1,4 @@
-"""Command line: ``semicycle train | demo | translate | export | evaluate | compare | train-scorer | presets | select-pairs``."""
+"""Command line: ``semicycle train | demo | translate | serve | export | evaluate | compare | train-scorer | presets | select-pairs``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from . import config as cfgmod
 from .errors import SemicycleError
 from .export import ONNX_OPSET
+from .serving.limits import ServeLimits
 
 
 def build_config(args) -> cfgmod.Config:
@@ -76,6 +77,14 @@ def cmd_export(args) -> int:
     path = export_onnx(args.checkpoint, args.direction, args.output, opset=args.opset)
     print(f"exported {args.direction} -> {path} ({path.stat().st_size / 2**20:.1f} MiB, ONNX opset {args.opset}); "
           f"run it with: semicycle translate --backend onnxruntime --checkpoint {path} --input IMAGES --output DIR")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serving import serve
+
+    limits = ServeLimits(args.max_upload_bytes, args.max_pixels, args.queue, args.threads)
+    serve(args.checkpoint, args.host, args.port, args.backend, args.device, args.token, limits)
     return 0
 
 
@@ -173,6 +182,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=ONNX_OPSET, help=f"ONNX opset (default {ONNX_OPSET})")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="serve a trained model over HTTP: a page and POST /translate (needs: pip install 'semicycle[serve]')")
+    p.add_argument("--checkpoint", required=True, help="run folder, its ckpt/ folder, a .pt file, or a .onnx file of 'semicycle export'")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; another one without --token warns)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", default="auto", choices=["auto", "pytorch", "onnxruntime"],
+                   help="auto: onnxruntime for a .onnx file, else pytorch")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /info and /translate")
+    p.add_argument("--max-upload-bytes", type=int, default=ServeLimits.max_upload_bytes, help="largest upload (default 20 MiB)")
+    p.add_argument("--max-pixels", type=int, default=ServeLimits.max_pixels, help="largest image, width x height (default 4096x4096)")
+    p.add_argument("--queue", type=int, default=ServeLimits.queue, help="requests admitted at once; one more gets 503 at once (default 16)")
+    p.add_argument("--threads", type=int, default=ServeLimits.threads, help="inference threads (default 1: torch uses every core per image)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
         "evaluate", help="score a run (or a folder of translations) on a split: metrics.json + report.html",

@@ -7,6 +7,7 @@ orientation is *not* applied, because paired datasets are pixel-aligned.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections import Counter
@@ -119,7 +120,9 @@ def _scale_high_depth(img: Image.Image) -> np.ndarray:
     return np.round(scaled).clip(0, 255).astype(np.uint8)
 
 
-def _to_rgb(img: Image.Image) -> tuple[np.ndarray, str | None]:
+def to_rgb_array(img: Image.Image) -> tuple[np.ndarray, str | None]:
+    """A decoded PIL image as an HxWx3 uint8 array plus a conversion note (None for plain 8-bit RGB): the one
+    conversion every reader applies (training data, ``semicycle translate``, the server's uploads)."""
     if img.mode == "RGB":
         return np.array(img), None
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
@@ -140,7 +143,7 @@ def load_rgb(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
     try:
         with Image.open(path) as img:
             img.load()  # full decode, so truncated files fail here and not mid-epoch
-            return _to_rgb(img)
+            return to_rgb_array(img)
     except _DECODE_ERRORS as exc:  # ValueError also covers modes Pillow cannot convert, e.g. LAB
         raise _decode_error(path, exc) from exc
 
@@ -194,15 +197,22 @@ def to_uint8_image(image) -> np.ndarray:
     raise ValueError(f"expected a uint8 HxWx3 array, a PIL image or a (3, H, W) tensor, got {type(image).__name__}")
 
 
+def encode_image(image, image_format: str = "PNG") -> bytes:
+    """`image` (see `to_uint8_image`) as the bytes of a PNG or JPEG file, as `save_image` writes it."""
+    buffer = io.BytesIO()
+    options = {"quality": 95} if image_format == "JPEG" else {}
+    Image.fromarray(to_uint8_image(image)).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
 def save_image(image, path: str | os.PathLike) -> Path:
     """Write `image` (see `to_uint8_image`) as PNG or JPEG by extension, atomically; returns the path."""
     path = Path(path)
     image_format = _SAVE_FORMATS.get(path.suffix.lower())
     if image_format is None:
         raise DataError(f"{path}: cannot save images as '{path.suffix}'; use a .png or .jpg file name")
-    pil_image = Image.fromarray(to_uint8_image(image))
-    options = {"quality": 95} if image_format == "JPEG" else {}
-    return atomic_write(path, lambda handle: pil_image.save(handle, format=image_format, **options))
+    data = encode_image(image, image_format)
+    return atomic_write(path, lambda handle: handle.write(data))
 
 
 class ConversionLog:
