@@ -37,6 +37,8 @@ METHODS = {
     "paired": ["paired.task=segment"],
     # every pixel confident, so every term trains; CutMix partners and dropout differ between the batchings
     "unimatch": ["pairs.count=4", "unimatch.threshold=0", "unimatch.cutmix_prob=0", "unimatch.feature_perturbation=off"],
+    # the patch locations and FastCUT's flips come from the method's own generator: the same draws in every process
+    "cut": ["pairs.count=4", "data.direction=BtoA", "cut.flip_equivariance=true"],
 }
 
 

@@ -725,3 +725,35 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
         time.sleep(0.2)
     subprocess.run([script, "--stop"], env=env, capture_output=True, text=True, check=True)
     assert "start -m experiments.okada_rate_sweep --split val --dataset cityscapes threads=" in log.read_text()
+
+
+@pytest.mark.slow
+def test_cut_comparison_scores_three_methods_by_fid_and_kid_and_cut_with_pairs_against_okada(folders, capsys):
+    """Issue 44: horse2zebra's CycleGAN, CUT and FastCUT at the same generator, discriminator and iterations, FID and KID on
+    test from as many translated as real images; facades' okada against CUT with the supervised term in each direction."""
+    code, output = run_script("cut_comparison", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "cut_comparison", folders["runs"] / "cut_comparison"
+    assert {"CycleGAN", "CUT", "FastCUT"} <= set(table_rows(out / "results.md"))
+    text = (out / "results.md").read_text()
+    assert "not yet run" not in text and "| 45.500 |" in text and "not decidable (one run a cell)" in text
+    recorded = json.loads((out / "results.json").read_text())["runs"]
+    for name in ("cyclegan_seed0", "cut_seed0", "fastcut_seed0"):
+        scores = recorded[name]["metrics"]
+        assert scores["split"] == "test" and scores["AtoB_fid"]["fid"] > 0 and scores["AtoB_fid"]["kid"] is not None
+        assert scores["AtoB_fid"]["fid_images_a"] == scores["AtoB_fid"]["fid_images_b"] == 4  # --quick: 4 of each
+    configs = {m: flatten(yaml.safe_load((runs / f"{m}_seed0" / "config.yaml").read_text())) for m in ("cyclegan", "cut", "fastcut")}
+    for key in ("model.generator", "model.ngf", "model.discriminator", "model.ndf", "data.crop_size", "train.epochs"):
+        assert configs["cyclegan"][key] == configs["cut"][key] == configs["fastcut"][key], key
+    assert {k for k in configs["cut"] if configs["cut"][k] != configs["fastcut"][k]} == {
+        "run_dir", "cut.lambda_nce", "cut.lambda_nce_identity", "cut.flip_equivariance"}
+
+    facades_out = folders["out"] / "cut_comparison_facades"
+    code = script("cut_comparison").main(["--quick", "--dataset", "facades", "--runs-dir", str(folders["runs"]), "--out", str(facades_out)])
+    assert code == 0, capsys.readouterr().err[-3000:]
+    recorded = json.loads((facades_out / "results.json").read_text())["runs"]
+    assert set(recorded["okada_seed0"]["metrics"]) >= {"photo_to_label", "label_to_photo", "BtoA_fid"}
+    assert "mean_iou" in recorded["cut_photo2label_seed0"]["metrics"]["photo_to_label"]
+    assert recorded["cut_label2photo_seed0"]["metrics"]["BtoA_fid"]["fid"] > 0
+    assert "generated" in recorded["cut_label2photo_seed0"]["metrics"]["label_to_photo"]  # scored by the facades scorer
+    assert "not yet run" not in (facades_out / "results.md").read_text()

@@ -58,7 +58,7 @@ class PairsConfig:
 class TrainConfig:
     """The method and its optimisation schedule (the method's own settings are its section)."""
 
-    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch (semicycle.method_settings.METHOD_SETTINGS)
+    method: str = "cyclegan"  # cyclegan | paired | okada | shukla | mondal | unimatch | cut (semicycle.method_settings.METHOD_SETTINGS)
     epochs: int = 100  # epochs at the initial learning rate
     decay_epochs: int = 100  # then linear decay to 0 over this many epochs
     batch_size: int = 1  # per process (the global batch is batch_size x processes)

@@ -187,3 +187,17 @@ def masked_cross_entropy(logits: torch.Tensor, pseudo_labels: torch.Tensor, conf
     little; every process holds as many pixels, so the processes' mean is the global batch's."""
     per_pixel = F.cross_entropy(logits.float(), pseudo_labels.long(), reduction="none")
     return (per_pixel * confident.float()).mean()
+
+
+def patch_nce(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """PatchNCE (Park et al. 2020, eqs. 2 and 5) for one layer: (N, S, D) unit vectors of the output's patches
+    (queries z^) and of the input's at the same S locations (keys z). For each image and location s the InfoNCE loss
+
+        l(z^_s, z_s, z_{S\\s}) = -log( exp(z^_s . z_s / tau) / (exp(z^_s . z_s / tau) + sum_{s' != s} exp(z^_s . z_s' / tau)) )
+
+    with the positive at the same location of the input and the negatives at the other sampled locations of the same
+    image (the paper's internal negatives), averaged over images and locations. The keys are targets: no gradient
+    reaches them."""
+    logits = torch.bmm(query.float(), key.detach().float().transpose(1, 2)) / temperature  # (N, S, S): row s, column s'
+    target = torch.arange(query.shape[1], device=query.device).expand(query.shape[0], -1)
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten())

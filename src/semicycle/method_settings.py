@@ -73,6 +73,22 @@ class UniMatchSettings:
     feature_dropout: float = 0.5  # channel dropout on the encoder's features in the FP stream
 
 
+@dataclass
+class CUTSettings:
+    """Contrastive unpaired translation (Park et al. 2020): one generator, one discriminator, PatchNCE; FastCUT is
+    lambda_nce=10, lambda_nce_identity=0, flip_equivariance=true. ``kappa`` weighs the supervised term on pairs."""
+
+    gan_loss: str = "lsgan"  # lsgan (the paper's) | vanilla | rasgan | ralsgan
+    lambda_gan: float = 1.0  # weight of L_GAN (their eq. 6)
+    lambda_nce: float = 1.0  # lambda_X: PatchNCE between input and output (eq. 5); FastCUT 10
+    lambda_nce_identity: float = 1.0  # lambda_Y: PatchNCE on target-domain images through G (eq. 6); FastCUT 0
+    temperature: float = 0.07  # tau of eq. 2
+    patches: int = 256  # S: locations sampled per layer
+    head_units: int = 256  # width of each layer's two-layer MLP head H_l
+    flip_equivariance: bool = False  # FastCUT: half the steps translate the flipped input and flip its features back
+    kappa: float = 10.0  # weight of the supervised term on pairs (L1, or cross-entropy for label-map outputs); 0 = off
+
+
 @dataclass(frozen=True)
 class MethodSection:
     """A method's config section: its settings dataclass, the valid ranges of its numeric keys and the choices
@@ -107,6 +123,13 @@ METHOD_SETTINGS: dict[str, MethodSection] = {
          "cutmix_prob": Range(0, 1, why="a probability"),
          "feature_dropout": Range(0, 1, open_high=True, why="a channel dropout probability; 1 would drop every channel")},
         {"feature_perturbation": ("auto", "on", "off")}),
+    "cut": MethodSection(
+        CUTSettings,
+        {"lambda_gan": WEIGHT, "lambda_nce": WEIGHT, "lambda_nce_identity": WEIGHT, "kappa": WEIGHT,
+         "temperature": Range(0, open_low=True, why="the softmax temperature tau of PatchNCE, e.g. 0.07"),
+         "patches": Range(1, why="locations sampled per layer, e.g. 256"),
+         "head_units": Range(1, why="units of each MLP head layer, e.g. 256")},
+        {"gan_loss": ADVERSARIAL_LOSSES}),
 }
 
 

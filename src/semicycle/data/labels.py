@@ -63,3 +63,12 @@ def output_image(outputs: torch.Tensor, palette: Palette | None) -> torch.Tensor
     palette = _check(palette, outputs.shape[1])
     classes = outputs[:, : palette.num_classes].argmax(1)
     return to_float(palette.to_color(classes.cpu())).to(outputs.device)
+
+
+def soft_label_image(logits: torch.Tensor, palette: Palette) -> torch.Tensor:
+    """(N, K, H, W) class logits -> (N, 3, H, W) in [-1, 1]: the class colours weighted by the softmax, so that a
+    discriminator or an encoder that sees label maps drawn in palette colours sees the network's output with its
+    gradient (an argmax has none); a confident output is the label map :func:`output_image` draws."""
+    probs = torch.softmax(logits.float()[:, : palette.num_classes], dim=1)
+    colors = to_float(torch.from_numpy(palette.color_array)).to(logits.device)  # (K, 3)
+    return torch.einsum("nkhw,kc->nchw", probs, colors)

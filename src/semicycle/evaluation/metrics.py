@@ -65,29 +65,32 @@ class Registration:
     kinds: tuple[str, ...]  # translation kinds it scores
     metric: type
     enabled: Callable[[Config], bool]  # whether the configuration asks for it
+    paired: bool = True  # compares each output with its own target (False: the two sets' distributions)
 
 
 #: The registered metrics, in the order their results appear in ``metrics.json``.
 METRICS: list[Registration] = []
 
 
-def register(key: str, kinds: tuple[str, ...], enabled: Callable[[Config], bool] = lambda cfg: True):
+def register(key: str, kinds: tuple[str, ...], enabled: Callable[[Config], bool] = lambda cfg: True, paired: bool = True):
     """Class decorator: enter a metric class in :data:`METRICS`."""
 
     def add(cls: type) -> type:
-        METRICS.append(Registration(key, kinds, cls, enabled))
+        METRICS.append(Registration(key, kinds, cls, enabled, paired))
         return cls
 
     return add
 
 
-def create_metrics(cfg: Config, palette: Palette | None, direction: str, device: str) -> dict:
-    """The registered metrics that score ``direction``'s translations under ``cfg``, by ``metrics.json`` key."""
+def create_metrics(cfg: Config, palette: Palette | None, direction: str, device: str, paired: bool = True) -> dict:
+    """The registered metrics that score ``direction``'s translations under ``cfg``, by ``metrics.json`` key; on
+    unpaired data (``paired=False``: the targets are images of the output domain, not each input's) only those that
+    compare distributions."""
     kind = translation_kind(direction, palette)
     return {
         entry.key.format(direction=direction): entry.metric.create(cfg, palette, device)
         for entry in METRICS
-        if kind in entry.kinds and entry.enabled(cfg)
+        if kind in entry.kinds and entry.enabled(cfg) and (paired or not entry.paired)
     }
 
 
@@ -231,7 +234,7 @@ class RgbScores:
         return out
 
 
-@register("{direction}_fid", kinds=(LABEL_TO_PHOTO, RGB), enabled=lambda cfg: cfg.eval.fid)
+@register("{direction}_fid", kinds=(LABEL_TO_PHOTO, RGB), enabled=lambda cfg: cfg.eval.fid, paired=False)
 class RealismScores:
     """FID/KID of the generated images against the real images of the output domain (``eval.fid``)."""
 

@@ -87,8 +87,9 @@ def score(
     data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, subset="", max_images=cfg.eval.max_images)
     split = split or cfg.data.val_split
     data = load_data(data_cfg, split, cfg.run_dir, progress=False)
-    if not data.paired:
-        raise DataError(f"{cfg.data.root}: evaluation needs paired ground truth (aligned, cmp or synthetic data)")
+    if not data.paired and not cfg.eval.fid:
+        raise DataError(f"{cfg.data.root}: unpaired data is scored by FID/KID only: set eval.fid=true (or evaluate aligned, "
+                        "cmp or synthetic data)")
     directions = [direction] if direction else (translator.directions if translator else [])
     if not directions:
         raise DataError("evaluating a folder of images needs --direction AtoB or BtoA")
@@ -109,7 +110,7 @@ def score(
     for name in directions:
         (inputs, targets), outputs = sources[name], translated[name]
         translations = Translations(inputs, outputs, targets, data.labels_B if name == "AtoB" else None)
-        for key, metric in create_metrics(cfg, data.palette, name, device).items():
+        for key, metric in create_metrics(cfg, data.palette, name, device, paired=data.paired).items():
             metrics[key] = metric.update(translations).result()
         rows += [[inputs[i], outputs[i], targets[i]] for i in range(min(cfg.eval.samples, len(inputs)))]
     return metrics, rows

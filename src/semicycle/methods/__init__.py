@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..method_settings import check_method
 from .base import Method
+from .cut import CUT
 from .cyclegan import CycleGAN
 from .mondal import Mondal
 from .okada import Okada
@@ -13,7 +14,7 @@ from .paired import Paired
 from .shukla import Shukla
 from .unimatch import UniMatch
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (CycleGAN, Paired, Okada, Shukla, Mondal, UniMatch)}
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (CycleGAN, Paired, Okada, Shukla, Mondal, UniMatch, CUT)}
 
 
 def method_class(name: str) -> type[Method]:

@@ -79,6 +79,9 @@ class ResnetGenerator(nn.Module):
     `output="logits"` drops the final tanh so the K output channels are raw class
     scores for label maps. The encoder is c7s1-d-d (the downsampling); with ``feature_dropout`` the residual
     blocks and upsampling also decode its features under channel dropout (:func:`with_perturbed_copy`).
+    ``encoder_features=True`` returns the features CUT compares (Park et al. 2020, sec. 4 and appendix: the RGB
+    input, the outputs of the two downsampling convolutions and of the first and the fifth residual block; the
+    last residual block where there are fewer than five), computing no layer past the last of them.
     """
 
     size_multiple = 4
@@ -120,8 +123,19 @@ class ResnetGenerator(nn.Module):
         output_layers = [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), *_output_head(output)]
         self.float32_layers = len(output_layers)
         self.model = nn.Sequential(*layers, *output_layers)
+        blocks = [self.ENCODER_LAYERS + i for i in sorted({0, min(5, n_blocks) - 1}) if n_blocks]
+        self.feature_layers = (4, 7, *blocks)  # model[i]'s outputs: the downsampling convolutions, residual blocks
+        self.encoder_feature_channels = (in_channels, ngf * 2, ngf * 4, *[ngf * 4] * len(blocks))
 
-    def forward(self, x: torch.Tensor, feature_dropout: float | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, feature_dropout: float | None = None,
+                encoder_features: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        if encoder_features:
+            features, h = [x], x
+            for index, layer in enumerate(self.model[: self.feature_layers[-1] + 1]):
+                h = layer(h)
+                if index in self.feature_layers:
+                    features.append(h)
+            return features
         if feature_dropout is None:
             return run_float32_tail(self.model, x, self.float32_layers)
         features = with_perturbed_copy(self.model[: self.ENCODER_LAYERS](x), feature_dropout)
@@ -198,7 +212,13 @@ class UnetGenerator(nn.Module):
     `num_downs` halvings take a 2**num_downs image to 1x1. As in the official code,
     dropout 0.5 sits in the num_downs - 5 decoder blocks next to the innermost one
     (three for num_downs=8).
+
+    ``encoder_features=True`` returns the features CUT compares: the input and the outputs of the first
+    ``FEATURE_DOWNS`` down-convolutions (C64-C128-C256-C512 at ngf 64), the U-Net's counterpart of the layers
+    Park et al. 2020 pick in the ResNet's encoder (its input and its first convolutions).
     """
+
+    FEATURE_DOWNS = 4
 
     def __init__(
         self,
@@ -224,8 +244,23 @@ class UnetGenerator(nn.Module):
             out_channels, ngf, norm, inner=block, in_channels=in_channels, outermost=True,
             head=_output_head(output),
         )
+        self.encoder_feature_channels = (in_channels, ngf, ngf * 2, ngf * 4, ngf * 8)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _encoder_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input and the first down-convolutions' outputs, walking the nested blocks' down paths
+        (a block's layers: LeakyReLU, down-conv, norm, inner block; the outermost: down-conv, inner block)."""
+        block = self.model
+        h = block.model[0](x)
+        features = [x, h]
+        while len(features) <= self.FEATURE_DOWNS:
+            if not block.outermost:
+                h = block.model[2](h)  # the level's norm, before its inner block
+            block = block.model[1 if block.outermost else 3]
+            h = block.model[1](F.leaky_relu(h, 0.2))  # not in place: h is a returned feature
+            features.append(h)
+        return features
+
+    def forward(self, x: torch.Tensor, encoder_features: bool = False) -> torch.Tensor | list[torch.Tensor]:
         height, width = x.shape[-2:]
         if min(height, width) < self.size_multiple:
             largest = max(int(min(height, width)).bit_length() - 1, 0)
@@ -238,7 +273,7 @@ class UnetGenerator(nn.Module):
                 f"input {height}x{width} is not a multiple of {self.size_multiple} "
                 f"(2**num_downs); pad it, e.g. with semicycle.models.run_padded"
             )
-        return self.model(x)
+        return self._encoder_features(x) if encoder_features else self.model(x)
 
 
 class MobileNetV2UNet(nn.Module):
@@ -254,6 +289,8 @@ class MobileNetV2UNet(nn.Module):
     ``encoder_bn="frozen"`` keeps the encoder's batch-norm layers in eval mode (ImageNet statistics) even
     while training: small batches would otherwise overwrite them. With ``feature_dropout`` the decoder also
     reads the encoder's features (bottleneck and skips) under channel dropout (:func:`with_perturbed_copy`).
+    ``encoder_features=True`` returns the features CUT compares: the input and the encoder's stride 2, 4, 8 and
+    16 features (the skips), computing no encoder layer past them.
     """
 
     separable_encoder = True  # forward(x, feature_dropout) decodes perturbed encoder features (UniMatch's FP)
@@ -293,6 +330,7 @@ class MobileNetV2UNet(nn.Module):
             channels = width
         self.decoder = nn.ModuleList(blocks)
         self.head = nn.Sequential(nn.Conv2d(channels, out_channels, 3, padding=1), *_output_head(output))
+        self.encoder_feature_channels = (in_channels, *self.SKIP_CHANNELS)
         self.train()  # applies encoder_bn (nn.Module starts in training mode without calling train())
 
     def train(self, mode: bool = True) -> "MobileNetV2UNet":
@@ -303,17 +341,21 @@ class MobileNetV2UNet(nn.Module):
                     module.eval()
         return self
 
-    def forward(self, x: torch.Tensor, feature_dropout: float | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, feature_dropout: float | None = None,
+                encoder_features: bool = False) -> torch.Tensor | list[torch.Tensor]:
         height, width = x.shape[-2:]
         if height % self.size_multiple or width % self.size_multiple:
             raise ConfigError(f"input {height}x{width} is not a multiple of {self.size_multiple} (MobileNetV2's stride); "
                               "pad it, e.g. with semicycle.models.run_padded")
         h = ((x + 1) * 0.5 - self.input_mean) / self.input_std
         skips = [x]
-        for index, layer in enumerate(self.encoder):
+        encoder = self.encoder[: self.SKIP_LAYERS[-1] + 1] if encoder_features else self.encoder
+        for index, layer in enumerate(encoder):
             h = layer(h)
             if index in self.SKIP_LAYERS:
                 skips.append(h)
+        if encoder_features:
+            return skips
         if feature_dropout is not None:
             h = with_perturbed_copy(h, feature_dropout)
             skips = [torch.cat([x, x])] + [with_perturbed_copy(skip, feature_dropout) for skip in skips[1:]]
