@@ -2,6 +2,8 @@
 a one-line JSON error for every bad request with the server still serving, the queue, the token, the page in
 headless Chromium, and checkpoints with non-finite weights refused by every entry point."""
 
+import base64
+import http.client
 import io
 import json
 import os
@@ -27,7 +29,7 @@ from semicycle.serving.app import create_app
 
 from browser import open_page
 from conftest import read_halves
-from http_client import error_of, free_port, post_form, request, serving_in_thread
+from http_client import error_of, free_port, multipart, post_form, request, serving_in_thread
 
 PALETTE = get_palette("facades")
 SMALL_LIMITS = ServeLimits(max_upload_bytes=300_000, max_pixels=300 * 300)
@@ -155,6 +157,17 @@ def test_a_body_that_is_not_a_multipart_form_is_a_400(demo_server):
     assert request(demo_server, "GET", "/healthz")[0] == 200
 
 
+def test_a_chunked_upload_without_a_length_is_cut_off_at_the_byte_limit(demo_server):
+    body, content_type = multipart({"image": ("huge.png", b"\0" * 400_000)})
+    connection = http.client.HTTPConnection("127.0.0.1", demo_server, timeout=60)
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+    connection.request("POST", "/translate", body=chunks, headers={"Content-Type": content_type}, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413 and "over the limit of 300000 bytes" in error_of(response.read())
+    connection.close()
+    assert request(demo_server, "GET", "/healthz")[0] == 200
+
+
 def test_info_describes_a_label_map_model_and_json_gives_class_fractions():
     with serving_in_thread(create_app(segmenter_translator(), "segmenter.pt", "pytorch")) as port:
         info = json.loads(request(port, "GET", "/info")[2])
@@ -165,7 +178,7 @@ def test_info_describes_a_label_map_model_and_json_gives_class_fractions():
         status, _, body = post_form(port, "/translate?format=json", {"image": ("a.png", png_bytes((37, 23)))})
         answer = json.loads(body)
         assert status == 200 and (answer["width"], answer["height"]) == (37, 23)
-        label_map = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(answer["image_png_base64"]))))
+        label_map = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["image_png_base64"]))))
         fractions = {c["name"]: c["fraction"] for c in answer["classes"]}
         assert sum(fractions.values()) == pytest.approx(1.0)
         for name, color in zip(PALETTE.class_names, PALETTE.colors):  # each fraction counts that colour's pixels
