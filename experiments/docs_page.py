@@ -23,6 +23,7 @@ PAGES = {  # block name -> the page that holds it
     "shukla_maps": REPRODUCTIONS / "shukla.md",
     "pretrained_encoder": REPRODUCTIONS / "encoders.md",
     "unpaired_payoff": REPRODUCTIONS / "unpaired_payoff.md",
+    "label_to_photo_fid": REPRODUCTIONS / "unpaired_payoff.md",
     "verdict": REPO / "docs" / "results.md",
     "what_to_use": REPO / "docs" / "results.md",
     "readme_verdict": REPO / "README.md",
