@@ -25,6 +25,7 @@ PAGES = {  # block name -> the page that holds it
     "unpaired_payoff": REPRODUCTIONS / "unpaired_payoff.md",
     "cut_comparison": REPRODUCTIONS / "cut.md",
     "cut_comparison_facades": REPRODUCTIONS / "cut.md",
+    "label_to_photo_fid": REPRODUCTIONS / "unpaired_payoff.md",
     "verdict": REPO / "docs" / "results.md",
     "what_to_use": REPO / "docs" / "results.md",
     "readme_verdict": REPO / "README.md",

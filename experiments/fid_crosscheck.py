@@ -8,7 +8,8 @@ scores the same uint8 images with both implementations:
 * (a) facades train photos (400) vs val photos (100), 256x256 (the photo half of each A|B file, as loaded by
   ``semicycle.data.load_data``);
 * (b) for each ``--run``: its B->A translations of the val labels vs the real val photos, at the run's evaluation
-  size, exactly the images ``semicycle evaluate RUN --direction BtoA eval.fid=true`` scores;
+  size, exactly the images ``semicycle evaluate RUN --direction BtoA eval.fid=true`` scores (with ``--max-images N``:
+  the first N, as ``eval.max_images=N``; a run on another dataset, e.g. Cityscapes, likewise);
 * the first 16 val photos vs the first 16 train photos and val labels: the torch-fidelity values that
   tests/test_fid_crosscheck.py stores ("ci_subset" in the JSON).
 
@@ -206,14 +207,18 @@ def load_split(data_cfg, split: str):
     return data
 
 
-def generated_set(run: Path, data_root: str | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(real val photos, B->A translations of the val labels, size), as ``semicycle evaluate`` builds them."""
+def generated_set(run: Path, data_root: str | None, max_images: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(real val photos, B->A translations of the val labels, size), as ``semicycle evaluate`` builds them (with
+    ``eval.max_images=max_images``: the first ones; a run on another dataset than facades, e.g. Cityscapes, likewise)."""
     translator = semicycle.load(run, device="cpu", precision="fp32")
     cfg = cfgmod.from_dict(translator.config)
     size = cfg.eval.size or cfg.data.crop_size
-    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, subset="", max_images=0,
-                                   root=data_root or cfg.data.root)
-    data = load_split(data_cfg, cfg.data.val_split)
+    data_cfg = dataclasses.replace(cfg.data, load_size=size, crop_size=size, flip=False, subset="", max_images=max_images,
+                                   root=data_root if data_root and cfg.data.palette == "facades" else cfg.data.root)
+    if cfg.data.palette == "facades" and not max_images:
+        data = load_split(data_cfg, cfg.data.val_split)
+    else:
+        data = load_data(data_cfg, cfg.data.val_split, progress=False)
     return data.A, translate_all(translator, data.B, "BtoA", cfg.eval.batch_size), size
 
 
@@ -243,9 +248,10 @@ def cpu_model() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", action="append", help=f"a trained facades run (repeatable; default and, when missing, trained: {TINY_RUN.relative_to(REPO)})")
+    parser.add_argument("--run", action="append", help=f"a trained run (facades, or any label -> photo run with --max-images; repeatable; default and, when missing, trained: {TINY_RUN.relative_to(REPO)})")
     parser.add_argument("--tiny-steps", type=int, default=300)
     parser.add_argument("--data-root", help="facades folder (default: the preset's and each run's data.root)")
+    parser.add_argument("--max-images", type=int, default=0, help="score each --run on the first N val images only (as eval.max_images)")
     parser.add_argument("--work", type=Path, default=REPO.parent / "fidx", help="converted weights and torch-fidelity's cache")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results" / "fid_crosscheck.json")
     args = parser.parse_args()
@@ -266,7 +272,7 @@ def main() -> None:
 
     rows = [compare("facades val vs train photos", val, train, ("val256", "train256"), ours, args)]
     for run in runs:
-        real, generated, size = generated_set(run, args.data_root)
+        real, generated, size = generated_set(run, args.data_root, args.max_images)
         rows.append(compare(f"{run.name} B->A vs val photos", real, generated, (f"val{size}-{run.name}", f"gen-{run.name}"), ours, args))
 
     ci = ci_subset(Path(expand_path(full.root)), ours, args)

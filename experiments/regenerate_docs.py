@@ -23,7 +23,8 @@ from experiments.records import read_json
 EXPERIMENTS = [  # (script, its arguments): every experiment that has a block on a page
     ("okada_table1", []), ("okada_rate_sweep", []), ("okada_rate_sweep", ["--dataset", "cityscapes"]), ("okada_sweeps", []),
     ("time_to_quality", []), ("mondal_table1", []), ("shukla_tables", []), ("shukla_supplement", []), ("shukla_maps", []),
-    ("pretrained_encoder", []), ("unpaired_payoff", []), ("cut_comparison", []), ("cut_comparison", ["--dataset", "facades"]),
+    ("pretrained_encoder", []), ("unpaired_payoff", []), ("label_to_photo_fid", []), ("cut_comparison", []),
+    ("cut_comparison", ["--dataset", "facades"]),
 ]
 
 

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 WORKER_DIR=${WORKER_DIR:-runs}
 mkdir -p "$WORKER_DIR"
 # SCRIPT:DATASET runs the script with --dataset DATASET
-SCRIPTS=${SCRIPTS:-"okada_table1 okada_rate_sweep okada_sweeps time_to_quality shukla_maps mondal_table1 shukla_tables shukla_supplement pretrained_encoder unpaired_payoff okada_rate_sweep:cityscapes cut_comparison cut_comparison:facades"}  # e.g. SCRIPTS=mondal_table1 to run one
+SCRIPTS=${SCRIPTS:-"okada_table1 okada_rate_sweep okada_sweeps time_to_quality shukla_maps mondal_table1 shukla_tables shukla_supplement pretrained_encoder unpaired_payoff label_to_photo_fid okada_rate_sweep:cityscapes cut_comparison cut_comparison:facades"}  # e.g. SCRIPTS=mondal_table1 to run one
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 
 if [ "${1:-}" = "--stop" ]; then

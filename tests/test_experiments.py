@@ -665,9 +665,74 @@ def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_mac
 
 
 @pytest.mark.slow
+def test_label_to_photo_fid_scores_shared_runs_with_fid_kid_and_fcn_on_the_same_images(folders, capsys):
+    """Issue 41: the label -> photo network of pix2pix and of okada / shukla scored with FID, KID and the FCN-score on the
+    same val images, into a scores file of its own beside the owners' (the shared runs keep their label -> photo scores)."""
+    code, output = run_script("label_to_photo_fid", folders, capsys=capsys)
+    assert code == 0, output
+    out, runs = folders["out"] / "label_to_photo_fid", folders["runs"]
+    text = (out / "results.md").read_text()
+    assert "not yet run" not in text and "### Did the unpaired images make the photos more realistic?" in text
+    assert [row for row in table_rows(out / "results.md") if row.startswith(("Facades", "Cityscapes"))] == [
+        "Facades, 40 pairs (+ 400 unpaired photos and labels)"] * 2 + ["Cityscapes, 2 k-medoids pairs (+ 8 unpaired images)"] * 2 + [
+        "Facades, 40 pairs (+ 400 unpaired photos and labels)", "Cityscapes, 2 k-medoids pairs (+ 8 unpaired images)"]
+    folders_scored = {"pix2pix_40pairs_seed0": runs / "label_to_photo_fid" / "pix2pix_40pairs_seed0",
+                      "okada_40pairs_seed0": runs / "okada_table1" / "okada_seed0",
+                      "pix2pix_kmedoids2_seed0": runs / "shukla_supplement" / "pix2pix_b2a_kmedoids_2",
+                      "shukla_kmedoids2_seed0": runs / "shukla_tables" / "shukla_kmedoids_2"}
+    recorded = json.loads((out / "results.json").read_text())["runs"]
+    for name, folder in folders_scored.items():
+        scores = json.loads((folder / "metrics_val_BtoA_fid.json").read_text())
+        assert scores["BtoA_fid"]["fid"] > 0 and scores["BtoA_fid"]["fid_images_a"] == scores["BtoA_fid"]["fid_images_b"] == 4
+        assert "generated" in scores["label_to_photo"] and "photo_to_label" not in scores
+        assert recorded[name]["metrics"]["BtoA_fid"]["kid"] == scores["BtoA_fid"]["kid"]
+        for other in set(folder.glob("metrics_*.json")) - {folder / "metrics_val_BtoA_fid.json"}:  # the owners' scores: untouched
+            assert "BtoA_fid" not in json.loads(other.read_text())
+    # facades: pix2pix trains label -> photo on okada's 40 pairs (the same seeded choice) with okada's generator
+    pix2pix = yaml.safe_load((folders_scored["pix2pix_40pairs_seed0"] / "config.yaml").read_text())
+    okada = yaml.safe_load((folders_scored["okada_40pairs_seed0"] / "config.yaml").read_text())
+    assert pix2pix["data"]["direction"] == "BtoA" and pix2pix["train"]["method"] == "paired"
+    assert {k: pix2pix["model"][k] for k in ("generator", "norm", "ngf")} == {k: okada["model"][k] for k in ("generator", "norm", "ngf")}
+    assert (folders_scored["pix2pix_40pairs_seed0"] / "pairs.txt").read_text() == (folders_scored["okada_40pairs_seed0"] / "pairs.txt").read_text()
+    assert_png(out / "samples_facades_40pairs.png")
+
+
+def test_label_to_photo_fid_full_plan_shares_the_owners_runs(tmp_path):
+    """The full plan: facades 40 pairs, pix2pix (new) vs okada_table1's okada runs, two seeds each; Cityscapes 5 and 20
+    k-medoids pairs, shukla_supplement's pix2pix label -> photo runs vs shukla_tables' runs, the seeds those trained (and a
+    second pix2pix seed at 20 pairs, where shukla has two); every shared run in its owner's folder, with its configuration."""
+    module = script("label_to_photo_fid")
+    exp = cli.build_experiment(module.__doc__, module.NAME, module.build, ["--runs-dir", str(tmp_path)])
+    owners = {"okada_40pairs_seed0": "okada_table1/okada_seed0", "okada_40pairs_seed1": "okada_table1/okada_seed1",
+              "pix2pix_kmedoids5_seed0": "shukla_supplement/pix2pix_b2a_kmedoids_5",
+              "pix2pix_kmedoids20_seed0": "shukla_supplement/pix2pix_b2a_kmedoids_20",
+              "shukla_kmedoids5_seed0": "shukla_tables/shukla_kmedoids_5", "shukla_kmedoids20_seed0": "shukla_tables/shukla_kmedoids_20",
+              "shukla_kmedoids20_seed1": "shukla_tables/shukla_kmedoids_20_seed1", "scorer": "okada_table1/scorer"}
+    own = ["pix2pix_40pairs_seed0", "pix2pix_40pairs_seed1", "pix2pix_kmedoids20_seed1"]
+    assert sorted(run.name for run in exp.runs) == sorted([*owners, *own])
+    for name, folder in owners.items():
+        assert exp.run(name).run_dir == tmp_path / folder
+    for name in own:
+        assert exp.run(name).run_dir == tmp_path / "label_to_photo_fid" / name
+    source = [cli.build_experiment(m.__doc__, m.NAME, m.build, ["--runs-dir", str(tmp_path)], getattr(m, "add_arguments", None))
+              for m in (script("okada_table1"), script("shukla_supplement"))]
+    for name in owners:
+        run = exp.run(name)
+        theirs = next(r for owner in source for r in owner.runs if r.run_dir == run.run_dir)
+        assert (run.preset, run.overrides) == (theirs.preset, theirs.overrides)
+    scored = [run for run in exp.runs if run.evaluate]
+    assert all(run.direction == "BtoA" and "eval.fid=true" in run.eval_overrides and "eval.max_images=100" in run.eval_overrides
+               for run in scored)
+    base, second = exp.run("pix2pix_kmedoids20_seed0"), exp.run("pix2pix_kmedoids20_seed1")
+    assert second.overrides == ["train.seed=1" if o == "train.seed=0" else o for o in base.overrides] != base.overrides
+    assert exp.scores_name(scored[0]) == "val_BtoA_fid"
+
+
+@pytest.mark.slow
 def test_quick_runs_never_touch_the_docs(folders, docs_before):
     assert generated_pages() == docs_before
-    for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps", "pretrained_encoder", "unpaired_payoff"):
+    for name in ("okada_table1", "mondal_table1", "shukla_tables", "shukla_maps", "pretrained_encoder", "unpaired_payoff",
+                 "label_to_photo_fid"):
         assert "quick smoke version" in (folders["out"] / name / "results.md").read_text()
 
 
