@@ -56,6 +56,9 @@ class CUT(Method):
     def __init__(self, cfg, sets, runtime):
         super().__init__(cfg, sets, runtime)
         c, d, m, device = cfg.cut, cfg.data, cfg.model, runtime.device
+        if runtime.world_size > 1:  # tests/test_distributed.py: the PatchNCE gradients differ from one process's
+            raise ConfigError("train.method=cut does not train under several processes yet: its averaged PatchNCE gradients "
+                              "did not match one process's of the same global batch; train it with one process")
         a_to_b = d.direction == "AtoB"
         self.source, self.target = ("A", "B") if a_to_b else ("B", "A")
         self.label_output = self.palette is not None and a_to_b
