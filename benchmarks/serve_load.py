@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     errors = sum(status != 200 for status, _ in results)
     served = len(latencies) / elapsed
     record = {
-        "command": "python benchmarks/serve_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
         "model": os.path.relpath(checkpoint.resolve(), REPO), "size": args.size, "requests": args.requests, "concurrency": args.concurrency,
         "raw_images_per_s": round(raw, 3), "served_images_per_s": round(served, 3), "served_over_raw": round(served / raw, 3),
