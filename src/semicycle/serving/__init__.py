@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import sys
 from pathlib import Path
@@ -25,10 +26,11 @@ def is_loopback(host: str) -> bool:
 def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8000, backend: str = "auto", device: str = "auto",
           token: str | None = None, limits: ServeLimits = ServeLimits()) -> None:
     """Load ``checkpoint`` (a run folder, a .pt file or an exported .onnx file) and serve it until interrupted."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise ConfigError("semicycle serve needs FastAPI and uvicorn: pip install 'semicycle[serve]'") from None
+    missing = [name for name in ("fastapi", "uvicorn", "python_multipart") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"semicycle serve needs {', '.join(missing)}: pip install 'semicycle[serve]'")
+    import uvicorn
+
     from ..api import load
     from .app import create_app
 
