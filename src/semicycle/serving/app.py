@@ -42,9 +42,7 @@ def describe(translator: Translator, source: str, backend: str, limits: ServeLim
     directions = {}
     for direction in translator.directions:
         net = translator.generators[direction]
-        kwargs = net.arch.get("kwargs", {})
-        directions[direction] = {"input": "image" if kwargs.get("in_channels", 3) == 3 else "label_map",
-                                 "output": "image" if kwargs.get("out_channels", 3) == 3 else "label_map",
+        directions[direction] = {"input": kind_of(net, "in_channels"), "output": kind_of(net, "out_channels"),
                                  "size_multiple": int(getattr(net, "size_multiple", 1))}
     return {
         "model": source, "backend": backend, "version": __version__,
@@ -56,6 +54,11 @@ def describe(translator: Translator, source: str, backend: str, limits: ServeLim
         "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels, "queue": limits.queue},
         "token_required": token_required,
     }
+
+
+def kind_of(net, side: str) -> str:
+    """What a generator takes (``side="in_channels"``) or gives (``"out_channels"``): RGB "image" or "label_map"."""
+    return "image" if net.arch.get("kwargs", {}).get(side, 3) == 3 else "label_map"
 
 
 def default_direction(translator: Translator) -> str:
@@ -88,7 +91,7 @@ def translate_upload(translator: Translator, body: bytes, content_type: str, que
     png = encode_image(output)
     if answer == "png":
         return "image/png", png
-    label_map = translator.generators[direction].arch.get("kwargs", {}).get("out_channels", 3) != 3
+    label_map = kind_of(translator.generators[direction], "out_channels") == "label_map"
     return "application/json", {
         "direction": direction, "width": int(output.shape[1]), "height": int(output.shape[0]),
         "image_png_base64": base64.b64encode(png).decode("ascii"),
