@@ -23,12 +23,15 @@ demo: $(STAMP)
 
 # OMP_WAIT_POLICY=PASSIVE: OpenMP threads sleep instead of spinning; on a busy 2-core machine
 # spinning made small torch ops up to 100x slower (measured while other jobs ran).
+# One pytest-xdist worker per core; each file's tests stay in one worker (their module fixtures: trained runs, servers),
+# the slowest files first (tests/conftest.py). PARALLEL="-n 0" runs everything in this process.
+PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q $(PARALLEL) $(PYTEST_ARGS)
 
 # the inner loop: every test but the slow ones (experiment scripts, long trainings) and the torchrun launches
 test-fast: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -m "not slow and not distributed" $(PYTEST_ARGS)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q $(PARALLEL) -m "not slow and not distributed" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -274,7 +274,7 @@ class Experiment:
                     traceback.print_exc()
                 print(f"[{self.name}] {run.name}: {self.status[run.name]}", flush=True)
                 if "evaluated" in self.status[run.name] and run is not self.runs[-1]:
-                    self.write_results(tabulate, figures)  # a new number: the partial tables stay current
+                    self.write_results(tabulate)  # a new number: the partial tables stay current (figures at the end)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -12,6 +12,31 @@ from semicycle.models import create_generator, list_generators
 from semicycle.runtime import devices
 
 REPO = Path(__file__).resolve().parents[1]
+# The slowest test files, slowest first: ``pytest -n N --dist loadfile`` (make test) starts them first, the rest
+# follow in file order (``pytest_collection_modifyitems``).
+SLOWEST_FIRST = ("tests/test_experiments.py", "tests/test_experiments_shukla.py", "tests/test_distributed.py",
+                 "tests/test_export.py", "tests/test_methods.py", "tests/test_espnet.py")
+
+
+def pytest_configure(config):
+    """Under ``pytest -n N`` (pytest-xdist) the N workers share the cores: each one's torch threads, and those of the
+    processes its tests start, get ``cores // N``."""
+    if missing := [path for path in SLOWEST_FIRST if not (REPO / path).is_file()]:
+        raise pytest.UsageError(f"tests/conftest.py SLOWEST_FIRST names no such file: {', '.join(missing)}")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, devices.available_cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(items):
+    """The files of ``SLOWEST_FIRST`` first (a stable sort: each file's tests keep their order)."""
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
 # generators on a pretrained ImageNet encoder take photos (RGB), never label maps: derived from the registry
 RGB_INPUT_ONLY = {name for name in list_generators() if getattr(create_generator(name, ngf=8), "pretrained_encoder", None)}
 
@@ -37,6 +62,13 @@ def synthetic_dataset(tmp_path_factory, n_train: int, n_val: int) -> Path:
 def synthetic_root(tmp_path_factory) -> Path:
     """A small synthetic photo|label dataset (40 train, 8 val, 32 px), one per test module."""
     return synthetic_dataset(tmp_path_factory, n_train=40, n_val=8)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, data_root) -> dict:
+    """The runs and results folders an experiment-script test file's tests share (tests/experiment_scripts.py)."""
+    base = tmp_path_factory.mktemp("experiments")
+    return {"runs": base / "runs", "out": base / "out"}
 
 
 def read_halves(source, count: int | None = None, side: str | None = None) -> list:

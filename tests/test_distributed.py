@@ -4,6 +4,7 @@ Each test launches ``python -m torch.distributed.run ... -m semicycle ...`` in s
 two-process run that several tests look at is trained once per module (``two_process_run``).
 """
 
+import json
 import os
 import re
 import shutil
@@ -86,14 +87,47 @@ def assert_same_gradients(one: dict, two: dict) -> None:
             assert difference <= 1e-4 * total, f"optimizer {name}, tensor {i}: {float(difference / total):.2e} of the gradient"
 
 
+# Trains each ``sys.argv[1:]`` run (JSON lists of `semicycle` arguments) in turn, in one process or under one torchrun
+# launch: the process group joined for the first run serves them all and is left after the last.
+SEVERAL_RUNS = """import json, sys
+from semicycle.cli import main
+from semicycle.runtime.processes import Processes
+leave, runs = Processes.close, [json.loads(arg) for arg in sys.argv[1:]]
+remaining = [len(runs)]
+def close_after_the_last_run(self):
+    remaining[0] -= 1
+    if remaining[0] == 0:
+        leave(self)
+Processes.close = close_after_the_last_run
+for args in runs:
+    if main(args):
+        sys.exit(f"run failed: {args}")
+"""
+
+
+@pytest.fixture(scope="module")
+def one_step_per_method(synthetic_root, tmp_path_factory) -> dict:
+    """For each method, its first step (pool off) taken by two processes of batch 1 (one torchrun launch trains
+    every method) and by one process of batch 2: ``{method: (one, two)}`` checkpoints."""
+    base, script = tmp_path_factory.mktemp("one_step"), tmp_path_factory.mktemp("driver") / "several_runs.py"
+    script.write_text(SEVERAL_RUNS)
+    for processes, batch in ((2, 1), (1, 2)):
+        argument_lists = [json.dumps(["train", "--out", str(base / f"{method}_{processes}"), f"data.root={synthetic_root}", *SMALL,
+                                      f"train.method={method}", "cyclegan.pool_size=0", "data.palette=synthetic", "train.max_steps=1",
+                                      *METHODS[method], f"train.batch_size={batch}"]) for method in sorted(METHODS)]
+        launcher = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"] if processes > 1 else []
+        done = subprocess.run([sys.executable, *launcher, str(script), *argument_lists], env=ENV, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-4000:]
+    return {method: tuple(checkpoints.load(base / f"{method}_{processes}" / "ckpt") for processes in (1, 2)) for method in METHODS}
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_two_processes_of_batch_one_step_as_one_process_of_batch_two(method, synthetic_root, tmp_path):
+def test_two_processes_of_batch_one_step_as_one_process_of_batch_two(method, one_step_per_method):
     """Gradients averaged over the processes = the gradient of the global batch (pool off, one step; Adam
     turns rounding noise in near-zero gradients into full-size steps, so weights are compared through the
     gradients they were updated with)."""
-    common = [f"train.method={method}", "cyclegan.pool_size=0", "data.palette=synthetic", "train.max_steps=1", *METHODS[method]]
-    two = train(tmp_path / "two", synthetic_root, *common, "train.batch_size=1", processes=2)
-    one = train(tmp_path / "one", synthetic_root, *common, "train.batch_size=2")
+    one, two = one_step_per_method[method]
     assert two["progress"]["iteration"] == one["progress"]["iteration"] == 1
     assert_same_gradients(one, two)
     assert len(two["ranks"]) == 2 and "ranks" not in one
@@ -173,8 +207,8 @@ def test_a_killed_rank_stops_the_other_within_60_s_and_the_run_resumes(synthetic
     _, err = job.communicate(timeout=90)
     assert job.returncode != 0 and time.monotonic() - killed < 60, err[-3000:]
     saved = checkpoints.read_progress(run)["iteration"]
-    resumed = train(run, synthetic_root, "train.epochs=20", processes=2, resume=True)
-    assert resumed["progress"]["iteration"] == 20 * 40 // 4 > saved
+    resumed = train(run, synthetic_root, f"train.max_steps={saved + 2}", processes=2, resume=True)
+    assert resumed["progress"]["iteration"] == saved + 2
 
 
 def test_a_process_restarted_by_torchrun_continues_from_the_last_checkpoint(synthetic_root, tmp_path):

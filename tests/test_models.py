@@ -23,8 +23,6 @@ from semicycle.models import (
 
 from conftest import RGB_INPUT_ONLY
 
-torch.set_num_threads(2)
-
 
 def small_generator(name, **kwargs):
     return create_generator(name, ngf=8, **kwargs)
