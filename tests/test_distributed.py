@@ -105,20 +105,25 @@ for args in runs:
 """
 
 
+def train_several(runs: dict[Path, list[str]], root: Path, tmp_path: Path, processes: int) -> None:
+    """Train each run (its folder: its overrides) in turn, in one process or under one torchrun launch (SEVERAL_RUNS)."""
+    script = tmp_path / "several_runs.py"
+    script.write_text(SEVERAL_RUNS)
+    argument_lists = [json.dumps(["train", "--out", str(run), f"data.root={root}", *SMALL, *overrides]) for run, overrides in runs.items()]
+    launcher = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"] if processes > 1 else []
+    done = subprocess.run([sys.executable, *launcher, str(script), *argument_lists], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
 @pytest.fixture(scope="module")
 def one_step_per_method(synthetic_root, tmp_path_factory) -> dict:
     """For each method, its first step (pool off) taken by two processes of batch 1 (one torchrun launch trains
     every method) and by one process of batch 2: ``{method: (one, two)}`` checkpoints."""
-    base, script = tmp_path_factory.mktemp("one_step"), tmp_path_factory.mktemp("driver") / "several_runs.py"
-    script.write_text(SEVERAL_RUNS)
+    base = tmp_path_factory.mktemp("one_step")
     for processes, batch in ((2, 1), (1, 2)):
-        argument_lists = [json.dumps(["train", "--out", str(base / f"{method}_{processes}"), f"data.root={synthetic_root}", *SMALL,
-                                      f"train.method={method}", "cyclegan.pool_size=0", "data.palette=synthetic", "train.max_steps=1",
-                                      *METHODS[method], f"train.batch_size={batch}"]) for method in sorted(METHODS)]
-        launcher = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"] if processes > 1 else []
-        done = subprocess.run([sys.executable, *launcher, str(script), *argument_lists], env=ENV, capture_output=True, text=True,
-                              timeout=600)
-        assert done.returncode == 0, done.stderr[-4000:]
+        train_several({base / f"{method}_{processes}": [f"train.method={method}", "cyclegan.pool_size=0", "data.palette=synthetic",
+                                                         "train.max_steps=1", *METHODS[method], f"train.batch_size={batch}"]
+                       for method in sorted(METHODS)}, synthetic_root, base, processes)
     return {method: tuple(checkpoints.load(base / f"{method}_{processes}" / "ckpt") for processes in (1, 2)) for method in METHODS}
 
 
@@ -145,9 +150,9 @@ def test_cut_refuses_several_processes_in_one_line(synthetic_root, tmp_path):
 def test_a_stopped_two_process_run_resumes_bitwise_and_only_rank_0_writes(synthetic_root, tmp_path):
     common = ["train.method=okada", "pairs.count=6", "cyclegan.pool_size=3", "train.epochs=2", "log.checkpoint_every=3",
               "log.tensorboard=true"]
-    straight = train(tmp_path / "straight", synthetic_root, *common, processes=2)
-    train(tmp_path / "stopped", synthetic_root, *common, "train.max_steps=5", processes=2)
-    resumed = train(tmp_path / "stopped", synthetic_root, "train.max_steps=0", processes=2, resume=True)
+    train_several({tmp_path / "straight": common, tmp_path / "stopped": [*common, "train.max_steps=5"]}, synthetic_root, tmp_path, 2)
+    straight = checkpoints.load(tmp_path / "straight" / "ckpt")
+    resumed = train(tmp_path / "stopped", synthetic_root, "train.max_steps=0", processes=2, resume=True)  # a new launch
     assert straight["progress"]["iteration"] == resumed["progress"]["iteration"] == 2 * 40 // 4
     for part in ("models", "optimizers", "method_state", "ranks"):
         assert_states_equal(straight[part], resumed[part], part)

@@ -13,6 +13,8 @@ import pytest
 from semicycle.evaluation import InceptionFeatures, fid_kid_from_features
 from conftest import as_batch, read_halves
 
+pytestmark = pytest.mark.slow  # Inception on 48 real images (test_fid.py checks the features in the fast set)
+
 IMAGES = 16
 # pair -> (torch-fidelity FID, torch-fidelity KID) on the first 16 files (1.jpg .. 16.jpg), 256x256 halves
 REFERENCE = {
