@@ -2,18 +2,20 @@
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/cut_speed.py                        # 128 and 256 px
     OMP_WAIT_POLICY=PASSIVE python benchmarks/cut_speed.py --sizes 128 --steps 5  # a quick look
+    python -m experiments.regenerate_docs     # then: docs/performance.md's table from benchmarks/results/cut_speed.json
 
 Every method trains on horse2zebra from $SEMICYCLE_DATA with the same networks: the presets' ResNet-9 generator
 (ngf 64) and 70x70 PatchGAN (ndf 64), batch 1, eager fp32 (``--set KEY=VALUE`` adds overrides to all three). The
 methods' steps are timed in turns (CycleGAN, CUT, FastCUT, CycleGAN, ...) after ``--warmup`` steps each, so that a
 change of the machine's load reaches every method alike; the table gives each one's median seconds per step and
-its ratio to CycleGAN's. CycleGAN's step updates two generators and two discriminators; CUT's one of each, plus the
+its ratio to CycleGAN's, and writes them to --json (default benchmarks/results/cut_speed.json). CycleGAN's step updates two generators and two discriminators; CUT's one of each, plus the
 encoder passes of PatchNCE (and, with the identity term, a second generator pass).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -25,6 +27,9 @@ import torch
 
 from semicycle.config import apply_overrides, load_preset
 from semicycle.engine.trainer import Trainer
+from speed import cpu_name
+
+REPO = Path(__file__).resolve().parents[1]
 
 PRESETS = {"CycleGAN": "zhu2017-cyclegan-horse2zebra", "CUT": "park2020-cut-horse2zebra", "FastCUT": "park2020-fastcut-horse2zebra"}
 SAME_NETWORKS = ["model.generator=resnet_9blocks", "model.ngf=64", "model.discriminator=patchgan", "model.ndf=64",
@@ -60,15 +65,27 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "cut_speed.json"))
     args = p.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}")
+    load_start = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load_start:.2f}")
     print("| size | method | s / step (median) | / CycleGAN |\n| --- | --- | --- | --- |")
+    rows = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             medians = {name: statistics.median(t) for name, t in time_steps(trainers(size, args.set, Path(tmp)), args.steps, args.warmup).items()}
         for name, median in medians.items():
+            rows.append({"size": size, "method": name, "seconds_per_step": round(median, 4),
+                         "over_cyclegan": round(median / medians["CycleGAN"], 3)})
             print(f"| {size} | {name} | {median:.3f} | {median / medians['CycleGAN']:.2f} |", flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    record = {"command": " ".join(["OMP_WAIT_POLICY=PASSIVE python benchmarks/cut_speed.py", *(argv if argv is not None else sys.argv[1:])]),
+              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+              "steps": args.steps, "warmup": args.warmup, "load_average_start": round(load_start, 2),
+              "load_average_end": round(os.getloadavg()[0], 2), "rows": rows,
+              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(f"load average after: {record['load_average_end']:.2f}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 

@@ -30,6 +30,7 @@ PAGES = {  # block name -> the page that holds it
     "what_to_use": REPO / "docs" / "results.md",
     "readme_verdict": REPO / "README.md",
     "serve_load": REPO / "docs" / "serving.md",
+    "cut_speed": REPO / "docs" / "performance.md",
 }
 
 

@@ -1,11 +1,12 @@
 """Every generated block of the documentation pages, from the committed results alone (no run folder is read).
 
     python -m experiments.regenerate_docs           # rewrite every block (docs/reproductions/*.md, docs/results.md, README.md,
-                                                    # docs/serving.md)
+                                                    # docs/serving.md, docs/performance.md)
     python -m experiments.regenerate_docs --check   # write nothing; exit 1 naming each block that differs
 
 Each experiment's block is what its script writes after a run (``--tabulate-only`` gives the same from the run
-folders); the verdict's blocks are experiments/verdict.py's; docs/serving.md's load table is experiments/serving_benchmark.py's. A test asserts that ``--check`` passes on the committed
+folders); the verdict's blocks are experiments/verdict.py's; the benchmarks' tables (docs/serving.md,
+docs/performance.md) are experiments/benchmark_tables.py's. A test asserts that ``--check`` passes on the committed
 pages.
 """
 
@@ -16,7 +17,7 @@ import importlib
 import sys
 import tempfile
 
-from experiments import cli, results_page, serving_benchmark, verdict
+from experiments import benchmark_tables, cli, results_page, verdict
 from experiments.docs_page import PRINTED_NUMBERS, markers, printed_numbers, read_block, update_docs_section
 from experiments.records import read_json
 
@@ -41,7 +42,8 @@ def committed_blocks() -> dict[str, tuple[str, str]]:
             blocks[exp.name] = (script, results_page.docs_block(exp, results_page.tables_text(exp, module.tabulate)))
     for name, text in verdict.blocks(verdict.summarise()).items():
         blocks[name] = ("verdict", text)
-    blocks[serving_benchmark.NAME] = ("serving_benchmark", serving_benchmark.block())
+    for name, text in benchmark_tables.blocks().items():
+        blocks[name] = ("benchmark_tables", text)
     return blocks
 
 

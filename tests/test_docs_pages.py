@@ -55,7 +55,8 @@ def regenerated():
 def test_every_generated_block_equals_its_regeneration_from_the_committed_results(regenerated):
     assert script("regenerate_docs").stale_blocks(regenerated) == []
     names = set(regenerated)
-    assert {"verdict", "what_to_use", "readme_verdict", "okada_table1", "shukla_tables", "pretrained_encoder"} <= names
+    assert {"verdict", "what_to_use", "readme_verdict", "okada_table1", "shukla_tables", "pretrained_encoder", "serve_load",
+            "cut_speed"} <= names
 
 
 def test_a_stale_block_is_caught(regenerated, tmp_path, monkeypatch):

@@ -1,0 +1,48 @@
+"""The docs pages' tables of the benchmarks/ scripts, from their committed JSON in benchmarks/results/ (each script
+writes its file; ``python -m experiments.regenerate_docs`` places the blocks): docs/serving.md's load test
+(benchmarks/serve_load.py) and docs/performance.md's CUT step times (benchmarks/cut_speed.py)."""
+
+from __future__ import annotations
+
+from experiments.records import REPO, read_json
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def serve_load(record: dict) -> str:
+    """The measured load test as a table."""
+    machine = record["machine"]
+    rows = [
+        ("raw `Translator` (one image after another, same process)", f"{record['raw_images_per_s']:.2f} images/s"),
+        (f"served ({record['requests']} requests, concurrency {record['concurrency']})", f"{record['served_images_per_s']:.2f} images/s"),
+        ("served / raw", f"{record['served_over_raw']:.2f}"),
+        ("latency p50 / p99", f"{record['latency_p50_s']:.3f} s / {record['latency_p99_s']:.3f} s"),
+        ("errors", str(record["errors"])),
+        ("server resident memory, after warm-up / after the burst", f"{record['server_rss_mib_before']:.1f} MiB / {record['server_rss_mib_after']:.1f} MiB"),
+    ]
+    lines = ["| measure | value |", "| --- | --- |", *(f"| {a} | {b} |" for a, b in rows)]
+    return (f"`{record['command']}`, {record['size']} px PNG uploads, the model {record['model']}; {machine['cpu']}, "
+            f"{machine['cores']} cores, torch {machine.get('torch', '?')}, measured {record['measured']}.\n\n" + "\n".join(lines))
+
+
+def cut_speed(record: dict) -> str:
+    """Each method's median seconds per training step and its ratio to CycleGAN's, per size."""
+    machine = record["machine"]
+    lines = ["| size | method | s / step (median) | / CycleGAN's step |", "| --- | --- | --- | --- |",
+             *(f"| {row['size']} px | {row['method']} | {row['seconds_per_step']:.3f} | {row['over_cyclegan']:.2f} |" for row in record["rows"])]
+    return (f"`{record['command']}`: {record['steps']} timed steps per method after {record['warmup']} warm-up steps; "
+            f"{machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads, torch {machine['torch']}, load average "
+            f"{record['load_average_start']} at the start and {record['load_average_end']} at the end, measured {record['measured']}.\n\n"
+            + "\n".join(lines))
+
+
+BLOCKS = {"serve_load": serve_load, "cut_speed": cut_speed}  # block name = its benchmark script and JSON file
+
+
+def blocks() -> dict[str, str]:
+    """Every benchmark's block: its table, or a line saying it has not been measured."""
+    out = {}
+    for name, table in BLOCKS.items():
+        record = read_json(RESULTS / f"{name}.json", None)
+        out[name] = table(record) if record else f"Not measured yet: run `python benchmarks/{name}.py`."
+    return out
