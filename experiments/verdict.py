@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 
 from experiments import tables
+from experiments.unpaired_payoff import seeds_of
 from experiments.docs_page import update_docs_section
 from experiments.records import REPO, read_json, scored_by_todays_protocol, write_json
 
@@ -155,7 +156,7 @@ PAYOFF = "unpaired_payoff"
 
 
 def payoff(method: str, label: str, budget: str) -> Cell:
-    return Cell(label, PAYOFF, tuple(f"{method}_{budget}_seed{s}" for s in (0, 1)))
+    return Cell(label, PAYOFF, tuple(f"{method}_{budget}_seed{s}" for s in seeds_of(method, budget, quick=False)))
 
 
 def payoff_budget(budget: str, title: str, semi_supervised: str) -> Budget:

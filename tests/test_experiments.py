@@ -372,6 +372,12 @@ def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_mac
     for run in exp.runs:  # its own runs: only from its own record
         if run not in shared:
             assert exp.recorded(run) is None or exp.recorded(run) == own[run.name]
+    # a third seed exactly in the cells left undecided by two, differing from the second in the seed alone
+    third = sorted(run.name for run in exp.runs if run.name.endswith("_seed2"))
+    assert third == sorted(f"{m}_{b}_seed2" for b, methods in module.THIRD_SEED_CELLS.items() for m in methods) != []
+    for name in third:
+        second, run = exp.run(name.replace("_seed2", "_seed1")), exp.run(name)
+        assert run.preset == second.preset and run.overrides == ["train.seed=2" if o == "train.seed=1" else o for o in second.overrides]
 
 
 @pytest.mark.slow
