@@ -42,6 +42,14 @@ def run_script(name, folders, *extra, capsys=None):
     return code, captured.out + captured.err
 
 
+def run_to_the_end(name, folders, capsys) -> tuple[Path, list[str]]:
+    """``run_script`` that must succeed: the script's results folder and its tables' row names."""
+    code, output = run_script(name, folders, capsys=capsys)
+    assert code == 0, output
+    out = folders["out"] / name
+    return out, table_rows(out / "results.md")
+
+
 def table_lines(results_md: Path) -> list[str]:
     """Lines of the result tables (not of the per-run list that follows them)."""
     return [line for line in results_md.read_text().split("\n## Runs")[0].splitlines() if line.startswith("| ")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiment_scripts import EXPERIMENTS, assert_png, progress, run_script, script, table_rows
+from experiment_scripts import EXPERIMENTS, assert_png, progress, run_script, run_to_the_end, script, table_rows
 from experiments import cli
 from semicycle import checkpoints
 from semicycle.config import flatten
@@ -248,10 +248,7 @@ def test_recorded_scores_are_used_only_without_a_scorer_trained_here(folders, ca
 
 @pytest.mark.slow
 def test_mondal_table1(folders, capsys):
-    code, output = run_script("mondal_table1", folders, capsys=capsys)
-    assert code == 0, output
-    out = folders["out"] / "mondal_table1"
-    rows = table_rows(out / "results.md")
+    out, rows = run_to_the_end("mondal_table1", folders, capsys)
     expected = ["Full (100%)"] + [f"{kind} {r}%" for r in (10, 50) for kind in ("Partial", "mondal (semi-supervised)")]  # quick: 2 rates
     assert [r for r in rows if r in expected] == expected
     text = (out / "results.md").read_text()

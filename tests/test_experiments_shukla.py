@@ -10,16 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiment_scripts import REPO, assert_png, run_script, script, table_lines, table_rows
+from experiment_scripts import REPO, assert_png, run_script, run_to_the_end, script, table_lines, table_rows
 from experiments import cli
 
 
 @pytest.mark.slow
 def test_shukla_tables(folders, capsys):
-    code, output = run_script("shukla_tables", folders, capsys=capsys)
-    assert code == 0, output
-    out = folders["out"] / "shukla_tables"
-    rows = table_rows(out / "results.md")
+    out, rows = run_to_the_end("shukla_tables", folders, capsys)
     for row in ("1, random (1 draw)", "1, k-medoids", "2, k-medoids", "all 8 (the paper's \"- / 200\" row of Table 2)",
                 "8 unpaired, CycleGAN", "8 unpaired, shukla losses, 0 pairs", "+ 1 k-medoids pair", "+ 2 random pairs (1 draw)",
                 "+ 2 k-medoids pairs, unbalanced"):
@@ -222,10 +219,7 @@ def test_shukla_supplement_shares_table2_runs_and_scores_them_label_to_photo(fol
 
 @pytest.mark.slow
 def test_shukla_maps_and_scoring_another_split(folders, capsys):
-    code, output = run_script("shukla_maps", folders, capsys=capsys)
-    assert code == 0, output
-    out = folders["out"] / "shukla_maps"
-    rows = table_rows(out / "results.md")
+    out, rows = run_to_the_end("shukla_maps", folders, capsys)
     assert [r for r in rows if "pairs" in r or "paired" in r] == [
         "8 paired only (pix2pix)", "8 unpaired, 0 pairs", "8 unpaired + 1 k-medoids pair", "8 unpaired + 2 k-medoids pairs"]
     text = (out / "results.md").read_text()
