@@ -24,7 +24,7 @@ from semicycle.evaluation.fid import resize_bilinear_tf
 from semicycle.evaluation.inception import load_fid_inception, read_script_tensors
 from conftest import as_batch, read_halves
 
-IMAGES_PER_SET = 32  # the Inception costs ~0.3-0.6 s per image on 2 CPU cores
+IMAGES_PER_SET = 16  # the Inception costs ~0.3-0.6 s per image on 2 CPU cores; 16 is the cross-check's set size
 
 
 # ----------------------------------------------------------------------------- formulas
