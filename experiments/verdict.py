@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass
 
 from experiments import tables
-from experiments.unpaired_payoff import seeds_of
 from experiments.docs_page import update_docs_section
 from experiments.records import REPO, read_json, scored_by_todays_protocol, write_json
+from experiments.unpaired_payoff import seeds_of
 
 RESULTS = REPO / "experiments" / "results"
 VERDICT_JSON = RESULTS / "verdict.json"
