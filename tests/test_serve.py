@@ -295,3 +295,13 @@ def test_non_finite_weights_are_refused_by_every_entry_point(demo, photo, tmp_pa
         err = capsys.readouterr().err.strip()
         assert f"network G_AB has non-finite weights in {tensor}" in err and len(err.splitlines()) == 1, (entry, err)
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("package", ["fastapi", "uvicorn", "python_multipart"])
+def test_a_missing_serve_package_is_one_line_naming_it_and_the_extra(package, monkeypatch, capsys):
+    import importlib.util
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real_find_spec(name, *a))
+    assert main(["serve", "--checkpoint", "runs/nowhere"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and package in err[0] and "pip install 'semicycle[serve]'" in err[0], err
