@@ -8,7 +8,9 @@ run per method and seed (0 and 1; --quick: 0), the same ITERATIONS iterations ea
   cut_seed{S}       preset park2020-cut-horse2zebra (lambda_NCE = 1 with the identity PatchNCE term)
   fastcut_seed{S}   preset park2020-fastcut-horse2zebra (lambda_NCE = 10, no identity term, flip-equivariance)
 Scores: FID and KID of the translated test horses against as many real test zebras (eval.max_images=60: 60 of each),
-and seconds per training iteration (training seconds / iterations, one worker).
+and seconds per training iteration (training seconds / iterations, one worker). Each run keeps a checkpoint every
+KEEP_EPOCHS epochs (--quick: every epoch); CUT's and FastCUT's kept checkpoints are scored the same way, and the table
+says at which iteration (and after how many training minutes) each first reaches CycleGAN's final FID (mean over seeds).
 facades (--dataset facades; 40 of the 400 training pairs, pairs.rate=0.1, kappa = 10, 2 seeds):
   scorer                   the facades label -> photo scorer of okada_table1.py (shared)
   okada_seed{S}            preset okada2019-ssl-facades: both directions from one run
@@ -25,13 +27,14 @@ from __future__ import annotations
 import statistics
 import sys
 
-from experiments import cli, common, okada_table1, tables
+from experiments import cli, common, okada_table1, tables, time_to_quality
 from experiments.common import Experiment, Run
 from experiments.records import read_json, rel
 
 NAME = "cut_comparison"
 ITERATIONS = okada_table1.ITERATIONS
 SEEDS = (0, common.SECOND_SEED)
+KEEP_EPOCHS = 3  # 600 iterations of horse2zebra's 200 training images a domain: 10 points a run
 PAPER = tables.paper_numbers("park2020", "horse2zebra")
 HORSE2ZEBRA = {  # run prefix: (preset, label)
     "cyclegan": ("zhu2017-cyclegan-horse2zebra", "CycleGAN"),
@@ -57,7 +60,8 @@ def build(args) -> Experiment:
     if horses:
         for prefix, (preset, label) in HORSE2ZEBRA.items():
             for seed in exp.seed_list:
-                exp.add(Run(f"{prefix}_seed{seed}", preset, [f"train.seed={seed}"], label=f"{label}, seed {seed}", direction="AtoB",
+                keep = f"log.keep_every_epochs={1 if exp.quick else KEEP_EPOCHS}"
+                exp.add(Run(f"{prefix}_seed{seed}", preset, [f"train.seed={seed}", keep], label=f"{label}, seed {seed}", direction="AtoB",
                             eval_overrides=["eval.fid=true", "eval.max_images=60"]))
         return exp
     scorer = exp.add(okada_table1.scorer_run(exp))
@@ -83,6 +87,37 @@ def seconds_per_iteration(exp: Experiment, prefix: str) -> str:
     return f"{statistics.mean(values):.3f}" if values else "—"
 
 
+def fid_curve_point(metrics: dict) -> dict:
+    """A kept checkpoint's FID and KID (horse -> zebra)."""
+    return {key: metrics["AtoB_fid"][key] for key in ("fid", "kid")}
+
+
+def time_to_cyclegan_fid(exp: Experiment) -> str:
+    """Per CUT / FastCUT seed: the first kept checkpoint at or below CycleGAN's final FID (mean over its seeds)."""
+    final = [v for n in names(exp, "cyclegan") if (v := tables.get(exp.metrics.get(n), *FID[0][1])) is not None]
+    if not final:
+        return "Time to CycleGAN's final FID: not yet measured (no finished CycleGAN run).\n"
+    target = statistics.mean(final)
+    minutes = [s / 60 for n in names(exp, "cyclegan") if (s := exp.train_seconds(exp.run(n))) is not None]
+    lines = [f"Time to CycleGAN's final FID ({target:.1f}, mean of {len(final)} seed(s); CycleGAN trained "
+             f"{statistics.mean(minutes):.0f} min for it), from the checkpoints kept every {1 if exp.quick else KEEP_EPOCHS} "
+             "epoch(s):\n"]
+    for prefix in ("cut", "fastcut"):
+        for name in names(exp, prefix):
+            curve = time_to_quality.quality_curve(exp, exp.run(name), fid_curve_point)
+            reached = time_to_quality.first_reaching(curve, target, "fid", lower_is_better=True)
+            if not curve:
+                lines.append(f"- {HORSE2ZEBRA[prefix][1]}, {name}: not yet run")
+            elif reached:
+                when = "at or before" if reached is curve[0] else "first at"  # the first kept checkpoint: somewhere before it
+                lines.append(f"- {HORSE2ZEBRA[prefix][1]}, {name}: {when} iteration {reached['iteration']} of "
+                             f"{curve[-1]['iteration']} ({reached['train_seconds'] / 60:.0f} min of training)")
+            else:
+                lines.append(f"- {HORSE2ZEBRA[prefix][1]}, {name}: never reaches it (best kept checkpoint: FID "
+                             f"{min(p['fid'] for p in curve):.1f})")
+    return "\n".join(lines) + "\n\n"
+
+
 def verdict(exp: Experiment, method: str, baseline: str, path: tuple, label: str, lower_is_better: bool) -> str:
     """What beat what on ``path``: a difference of means beyond twice the larger sd over seeds (docs/results.md's rule)."""
     values = {p: [v for n in names(exp, p) if (v := tables.get(exp.metrics.get(n), *path)) is not None] for p in (method, baseline)}
@@ -104,6 +139,7 @@ def tabulate(exp: Experiment) -> str:
                 "Table 1)\n\n" + tables.comparison_table(exp, FID, rows))
         text += "\nSeconds per training iteration (one worker): " + ", ".join(
             f"{label} {seconds_per_iteration(exp, prefix)}" for prefix, (_, label) in HORSE2ZEBRA.items()) + ".\n\n"
+        text += time_to_cyclegan_fid(exp)
         for prefix in ("cut", "fastcut"):
             text += verdict(exp, prefix, "cyclegan", FID[0][1], f"{HORSE2ZEBRA[prefix][1]} against CycleGAN, FID", True)
         return text
@@ -125,7 +161,7 @@ def add_arguments(p) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)), NAME, build, tabulate, None, argv, add_arguments)
+    return cli.main(__doc__.replace("ITERATIONS", str(ITERATIONS)).replace("KEEP_EPOCHS", str(KEEP_EPOCHS)), NAME, build, tabulate, None, argv, add_arguments)
 
 
 if __name__ == "__main__":

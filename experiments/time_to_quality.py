@@ -50,10 +50,15 @@ def build(args) -> Experiment:
     return exp
 
 
-def quality_curve(exp: Experiment, run: Run) -> list[dict]:
-    """The run's kept checkpoints scored on the split (cached in RUN/quality_curve_<split>.json, kept in the results
-    folder's quality_curves_<split>.json for when the run is only recorded: trained on another machine); [] before it
-    finishes."""
+def photo_to_label(metrics: dict) -> dict:
+    """A kept checkpoint's photo -> label scores: mean IoU and pixel accuracy."""
+    return {key: metrics["photo_to_label"][key] for key in ("mean_iou", "pixel_accuracy")}
+
+
+def quality_curve(exp: Experiment, run: Run, score=photo_to_label) -> list[dict]:
+    """The run's kept checkpoints scored on the split in the run's direction, ``score(metrics)`` per checkpoint (cached
+    in RUN/quality_curve_<split>.json, kept in the results folder's quality_curves_<split>.json for when the run is only
+    recorded: trained on another machine); [] before it finishes."""
     kept_curves = exp.out_dir / f"quality_curves_{exp.split}.json"
     if not exp.is_finished(run):
         return read_json(kept_curves, {}).get(run.name, []) if exp.recorded(run) else []
@@ -64,20 +69,19 @@ def quality_curve(exp: Experiment, run: Run) -> list[dict]:
         if file.name in points:
             continue
         progress = checkpoints.load(file)["progress"]
-        metrics = semicycle.evaluate(file, direction="AtoB", split=exp.split, out_dir=run.run_dir / "eval_kept" / file.stem,
+        metrics = semicycle.evaluate(file, direction=run.direction, split=exp.split, out_dir=run.run_dir / "eval_kept" / file.stem,
                                      overrides=dict(item.split("=", 1) for item in exp.eval_overrides(run)))
         points[file.name] = {"checkpoint": file.name, "iteration": progress["iteration"],
-                             "train_seconds": progress.get("train_seconds"),
-                             "mean_iou": metrics["photo_to_label"]["mean_iou"],
-                             "pixel_accuracy": metrics["photo_to_label"]["pixel_accuracy"]}
+                             "train_seconds": progress.get("train_seconds"), **score(metrics)}
         write_json(path, sorted(points.values(), key=lambda p: p["iteration"]))
     curve = sorted(points.values(), key=lambda p: p["iteration"])
     write_json(kept_curves, read_json(kept_curves, {}) | {run.name: curve})
     return curve
 
 
-def first_reaching(points: list[dict], target: float) -> dict | None:
-    return next((p for p in points if p["mean_iou"] >= target), None)
+def first_reaching(points: list[dict], target: float, key: str = "mean_iou", lower_is_better: bool = False) -> dict | None:
+    """The first point whose ``key`` reaches ``target`` (at or above it; at or below it where lower is better)."""
+    return next((p for p in points if (p[key] <= target if lower_is_better else p[key] >= target)), None)
 
 
 def tabulate(exp: Experiment) -> str:

@@ -9,6 +9,7 @@ the rest (other plans, recorded runs, run_all.sh).
 """
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -449,6 +450,13 @@ def test_cut_comparison_scores_three_methods_by_fid_and_kid_and_cut_with_pairs_a
         scores = recorded[name]["metrics"]
         assert scores["split"] == "test" and scores["AtoB_fid"]["fid"] > 0 and scores["AtoB_fid"]["kid"] is not None
         assert scores["AtoB_fid"]["fid_images_a"] == scores["AtoB_fid"]["fid_images_b"] == 4  # --quick: 4 of each
+    curves = json.loads((out / "quality_curves_test.json").read_text())  # the kept checkpoints, scored like the final one
+    for name in ("cut_seed0", "fastcut_seed0"):
+        assert [p["checkpoint"] for p in curves[name]] == sorted(p.name for p in (runs / name / "ckpt").glob("epoch_*.pt"))
+        assert len(curves[name]) >= 2 and all(p["fid"] > 0 for p in curves[name])
+        assert curves[name][-1]["fid"] == pytest.approx(recorded[name]["metrics"]["AtoB_fid"]["fid"])  # the final model
+        assert re.search(rf"- (CUT|FastCUT), {name}: (at or before|first at) iteration \d+ of \d+ \(\d+ min of training\)"
+                         rf"|- (CUT|FastCUT), {name}: never reaches it", text)
     configs = {m: flatten(yaml.safe_load((runs / f"{m}_seed0" / "config.yaml").read_text())) for m in ("cyclegan", "cut", "fastcut")}
     for key in ("model.generator", "model.ngf", "model.discriminator", "model.ndf", "data.crop_size", "train.epochs"):
         assert configs["cyclegan"][key] == configs["cut"][key] == configs["fastcut"][key], key
