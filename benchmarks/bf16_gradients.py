@@ -44,6 +44,8 @@ from semicycle import checkpoints
 from semicycle.runtime import Runtime
 from semicycle.methods import create_method
 
+from precision_variants import widen  # benchmarks/
+
 VARIANTS = {  # name: (precision, what changes from the networks as built)
     "fp32, 2 threads": ("fp32", ()),
     "bf16 everywhere (before issue 19)": ("bf16", ("bf16 output",)),
@@ -59,17 +61,6 @@ ADAM_SUFFIX = ", Adam-scaled"
 ADAM_SCALED = {f"sv{ADAM_SUFFIX}": "G", f"G{ADAM_SUFFIX}": "G", f"D{ADAM_SUFFIX}": "D"}  # update: optimizer
 UPDATES = ("sv", "sv, output conv", "G", "D", *ADAM_SCALED)
 ADAM_EPS = 1e-8  # Adam's eps (torch's default, which the methods use)
-
-
-def widen(module: nn.Module) -> None:
-    """Run ``module`` in fp32 under autocast (a float32 input, autocast off), by instance attribute."""
-    forward = module.forward
-
-    def fp32_forward(x):
-        with torch.autocast(x.device.type, enabled=False):
-            return forward(x.float())
-
-    module.forward = fp32_forward
 
 
 def output_conv(generator: nn.Module) -> nn.Conv2d:

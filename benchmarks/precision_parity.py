@@ -13,8 +13,10 @@ real facades at 64 px (load 72, random crop, flip), ResNet-6 with ngf = ndf = 32
 * ``fp32``: precision fp32, NCHW, eager (the reference);
 * ``fast``: the fast path for a long run on a CPU with native bf16 (``runtime.precision=bf16``): bf16
   autocast, channels_last, torch.compile;
-* ``fast-fp32-pair-step`` (cause-finding, okada): the fast path with Okada's supervised step in fp32;
-* ``fast-fp32-discriminators`` (cause-finding): the fast path with both discriminators in fp32.
+* the fast path with one part kept in fp32 (benchmarks/precision_variants.py): ``fast-fp32-pair-step`` (okada's
+  supervised step), ``fast-fp32-discriminators``, ``fast-fp32-pass-through`` (a network whose input requires grad:
+  the gradient passes through it to another network), ``fast-bf16-forward-generators`` (the generators'
+  convolutions forward in bf16, backward in fp32; the discriminators in fp32).
 
 Each finished run is scored photo -> label on the 100 facades val images (decoded to the nearest class
 colour, one confusion matrix over the split) with fp32 inference, and also with the fast path's inference
@@ -51,18 +53,11 @@ from semicycle import checkpoints
 from semicycle.engine.trainer import Trainer
 from semicycle.evaluation.confusion import ConfusionMatrix
 
-from bf16_gradients import widen  # benchmarks/: run a network in fp32 under autocast
+from precision_variants import VARIANTS  # benchmarks/: the variants as changes to a built method
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
 PRESETS = {"okada": ("okada2019-ssl-facades", ["pairs.rate=0.1"]), "cyclegan": ("zhu2017-cyclegan-facades", [])}
-FAST = ["runtime.precision=bf16", "runtime.channels_last=true", "runtime.compile=true"]
-VARIANTS = {
-    "fp32": ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"],
-    "fast": FAST,
-    "fast-fp32-pair-step": FAST,  # cause-finding (okada): the fast path with Okada's supervised step in fp32
-    "fast-fp32-discriminators": FAST,  # cause-finding: the fast path with D_A and D_B in fp32
-}
 INFERENCE = {"fp32": {"precision": "fp32", "channels_last": False, "compile": False},
              "fast": {"precision": "bf16", "channels_last": True, "compile": False}}
 METRICS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
@@ -74,25 +69,11 @@ def run_config(out: Path, method: str, variant: str, seed: int, threads: int) ->
     return apply_overrides(load_preset(preset), [
         f"run_dir={out / f'{method}-{variant}-seed{seed}'}", f"data.root={DATA / 'facades'}",
         f"data.load_size={round(SIZE * 1.125)}", f"data.crop_size={SIZE}", "model.generator=resnet_6blocks",
-        f"model.ngf={WIDTH}", f"model.ndf={WIDTH}", *extra, *VARIANTS[variant], f"runtime.threads={threads}",
+        f"model.ngf={WIDTH}", f"model.ndf={WIDTH}", *extra, *VARIANTS[variant][0], f"runtime.threads={threads}",
         f"train.seed={seed}", f"train.epochs={EPOCHS}", f"train.decay_epochs={DECAY_EPOCHS}",
         "log.log_every=50", "log.sample_every=0", "log.checkpoint_every=250", "log.keep_every_epochs=0",
         "log.progress=false",
     ])
-
-
-def fp32_pair_step(method) -> None:
-    """Run ``method``'s supervised (pair) step without autocast, everything else as configured."""
-    step, runtime = method.supervised_step, method.runtime
-
-    def supervised_step(pair):
-        precision, runtime.precision = runtime.precision, "fp32"
-        try:
-            return step(pair)
-        finally:
-            runtime.precision = precision
-
-    method.supervised_step = supervised_step
 
 
 def finished(cfg: Config) -> bool:
@@ -197,11 +178,9 @@ def main(argv=None) -> int:
                     print(f"training {cfg.run_dir} ({'resuming' if resume else 'from scratch'})", file=sys.stderr, flush=True)
                     start = time.perf_counter()
                     trainer = Trainer(cfg, resume=resume)
-                    if variant == "fast-fp32-pair-step":
-                        fp32_pair_step(trainer.method)
-                    elif variant == "fast-fp32-discriminators":
-                        for name in ("D_A", "D_B"):
-                            widen(trainer.method.networks[name])
+                    change = VARIANTS[variant][1]
+                    if change is not None:
+                        change(trainer.method)
                     trainer.fit()
                     print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 with warnings.catch_warnings():

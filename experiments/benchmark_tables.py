@@ -1,6 +1,7 @@
 """The docs pages' tables of the benchmarks/ scripts, from their committed JSON in benchmarks/results/ (each script
 writes its file; ``python -m experiments.regenerate_docs`` places the blocks): docs/serving.md's load test
-(benchmarks/serve_load.py) and docs/performance.md's CUT step times (benchmarks/cut_speed.py)."""
+(benchmarks/serve_load.py), docs/performance.md's CUT step times (benchmarks/cut_speed.py) and the bf16 variants'
+step times (benchmarks/precision_variants.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,19 @@ def cut_speed(record: dict) -> str:
             + "\n".join(lines))
 
 
-BLOCKS = {"serve_load": serve_load, "cut_speed": cut_speed}  # block name = its benchmark script and JSON file
+def precision_variants(record: dict) -> str:
+    """Each precision variant's median seconds per CycleGAN step and fp32's over it, per size."""
+    machine = record["machine"]
+    lines = ["| size | variant | compiled | s / step (median) | speed-up over fp32 |", "| --- | --- | --- | --- | --- |",
+             *(f"| {row['size']} px | {row['variant']} | {'yes' if row['compiled'] else 'no'} | {row['seconds_per_step']:.3f} | "
+               f"{row['speedup']:.2f}x |" for row in record["rows"])]
+    return (f"`{record['command']}`: {record['steps']} timed steps per variant after {record['warmup']} warm-up steps; "
+            f"{machine['cpu']} ({machine['capability']}), {machine['cores']} cores, {machine['threads']} threads, torch "
+            f"{machine['torch']}, load average {record['load_average_start']} at the start and {record['load_average_end']} "
+            f"at the end, measured {record['measured']}.\n\n" + "\n".join(lines))
+
+
+BLOCKS = {"serve_load": serve_load, "cut_speed": cut_speed, "precision_variants": precision_variants}  # block name = its benchmark script and JSON file
 
 
 def blocks() -> dict[str, str]:

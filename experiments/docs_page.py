@@ -31,6 +31,7 @@ PAGES = {  # block name -> the page that holds it
     "readme_verdict": REPO / "README.md",
     "serve_load": REPO / "docs" / "serving.md",
     "cut_speed": REPO / "docs" / "performance.md",
+    "precision_variants": REPO / "docs" / "performance.md",
 }
 
 

@@ -16,7 +16,9 @@ Facades (okada_table1.py's configuration: 64 px, batch 1 (unimatch: 1 pair + 2 u
 ITERATIONS iterations): 40, 20 and 5 of the 400 training pairs. Cityscapes (mondal_table1.py's: 64 px, no crop or
 flip, batch 5 (unimatch: 5 + 5), CITYSCAPES_ITERATIONS iterations): 10, 5 and 2% of the 1000 training photos. The
 40-pair and 10% cells of the segmenter and of okada / mondal are pretrained_encoder.py's runs (same configuration,
-same folders). Metric: photo -> label mean IoU on --split (results.json keeps pixel and mean class accuracy), and each
+same folders). One more facades row at HIGHER_SIZE px (load HIGHER_LOAD, crop HIGHER_SIZE; --quick: twice the quick
+size), 40 pairs, for the strong pairs-only segmenter and unimatch: does the answer change with resolution? Metric:
+photo -> label mean IoU on --split at the run's own size (results.json keeps pixel and mean class accuracy), and each
 run's training minutes.
 """
 
@@ -28,6 +30,7 @@ import sys
 
 from experiments import cli, common, pretrained_encoder, tables
 from experiments.common import Experiment, Run
+from experiments.cpu_scale import load_size_for
 
 NAME = "unpaired_payoff"
 ITERATIONS = pretrained_encoder.ITERATIONS
@@ -40,6 +43,7 @@ THIRD_SEED = 2
 THIRD_SEED_CELLS = {"40pairs": ("segment_strong", "unimatch"), "5pc": ("segment_strong", "unimatch")}
 FACADES_PAIRS, QUICK_FACADES_PAIRS = {40: 0.1, 20: 0.05, 5: 0.0125}, {2: 0.25}  # pairs: the rate of the 400 (quick: 8) photos
 CITYSCAPES_RATES, QUICK_CITYSCAPES_RATES = (10, 5, 2), (25,)
+HIGHER_SIZE, HIGHER_PAIRS = 128, 40  # the facades row at a higher resolution (--quick: twice the quick size, its pairs)
 STRONG = ["paired.augment=strong"]
 FACADES_UNIMATCH = ["pairs.batch_size=1", "train.batch_size=2"]
 CITYSCAPES_UNIMATCH = ["pairs.batch_size=5", "train.batch_size=5"]
@@ -50,9 +54,10 @@ METHODS = {  # method: label (the first two train on the pairs only)
     "okada": "okada: + unpaired photos and labels",
     "mondal": "mondal: + unlabelled photos",
 }
-DATASETS = {  # dataset: the methods compared (the semi-supervised one measured best before on it comes last)
+DATASETS = {  # table: the methods compared (the semi-supervised one measured best before on it comes last)
     "facades": ("segment", "segment_strong", "unimatch", "okada"),
     "cityscapes": ("segment", "segment_strong", "unimatch", "mondal"),
+    "facades_higher": ("segment_strong", "unimatch"),  # the strongest pairs-only recipe against the strongest method
 }
 MEAN_IOU = ("photo_to_label", "mean_iou")
 
@@ -73,6 +78,9 @@ def build(args) -> Experiment:
     source = pretrained_encoder.build(argparse.Namespace(**vars(args)))
     exp.budgets = {"facades": {f"{pairs}pairs": rate for pairs, rate in (QUICK_FACADES_PAIRS if exp.quick else FACADES_PAIRS).items()},
                    "cityscapes": {f"{rate}pc": rate / 100 for rate in (QUICK_CITYSCAPES_RATES if exp.quick else CITYSCAPES_RATES)}}
+    exp.higher_size = 2 * exp.size if exp.quick else HIGHER_SIZE
+    pairs, rate = next(iter(QUICK_FACADES_PAIRS.items())) if exp.quick else (HIGHER_PAIRS, FACADES_PAIRS[HIGHER_PAIRS])
+    exp.budgets["facades_higher"] = {f"{pairs}pairs_{exp.higher_size}px": rate}
     for budget, rate in exp.budgets["facades"].items():  # the largest budget first: it shares pretrained_encoder's runs
         shared = rate == 0.1
         for seed in (*SEEDS, THIRD_SEED):  # add() keeps each cell's seeds_of
@@ -83,6 +91,13 @@ def build(args) -> Experiment:
                 [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
             add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
             add(exp, source, "okada", budget, seed, "okada2019-ssl-facades", [*pairs, *ENCODER], f"okada_imagenet_seed{seed}" if shared else None)
+    higher = [f"data.load_size={load_size_for(exp.higher_size)}", f"data.crop_size={exp.higher_size}"]
+    for budget, rate in exp.budgets["facades_higher"].items():
+        for seed in SEEDS:
+            pairs = [f"train.seed={seed}", f"pairs.rate={rate:g}", *higher]
+            add(exp, source, "segment_strong", budget, seed, "isola2017-pix2pix-facades",
+                [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
+            add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
     mondal_setup = dict(augment=False, iterations=exp.iterations if exp.quick else CITYSCAPES_ITERATIONS, decay_fraction=0.75)
     for budget, rate in exp.budgets["cityscapes"].items():
         shared = rate == 0.1
@@ -117,16 +132,18 @@ def tabulate(exp: Experiment) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for budget in exp.budgets[dataset]:
             names = {m: [run_name(m, budget, s) for s in seeds_of(m, budget, exp.quick)] for m in methods}
-            cells = [budget.replace("pairs", " pairs").replace("pc", "% labelled")]
+            cells = [budget.replace("pairs", " pairs").replace("pc", "% labelled").replace("_", ", ")]
             cells += [tables.cell([tables.get(exp.metrics.get(n), *MEAN_IOU) for n in names[m]], len(names[m])) for m in methods]
             cells.append(" / ".join(pretrained_encoder.train_minutes(exp, names[m]) for m in methods))
             lines.append("| " + " | ".join(cells) + " |")
-        text += f"### {dataset.capitalize()}, photo -> label mean IoU, ImageNet encoder (mean ± sd over seeds)\n\n" + "\n".join(lines) + "\n\n"
+        title = f"Facades at {exp.higher_size} px" if dataset == "facades_higher" else f"{dataset.capitalize()} at {exp.size} px"
+        text += f"### {title}, photo -> label mean IoU, ImageNet encoder (mean ± sd over seeds)\n\n" + "\n".join(lines) + "\n\n"
     return text
 
 
 def main(argv=None) -> int:
     doc = __doc__.replace("CITYSCAPES_ITERATIONS", str(CITYSCAPES_ITERATIONS)).replace("ITERATIONS", str(ITERATIONS))
+    doc = doc.replace("HIGHER_SIZE", str(HIGHER_SIZE)).replace("HIGHER_LOAD", str(load_size_for(HIGHER_SIZE)))
     return cli.main(doc, NAME, build, tabulate, None, argv)
 
 

@@ -345,8 +345,12 @@ def test_unpaired_payoff_compares_pairs_only_with_unlabelled_photos_per_budget(f
     assert code == 0, output
     out, runs = folders["out"] / "unpaired_payoff", folders["runs"] / "unpaired_payoff"
     rows = [row for row in table_rows(out / "results.md") if row != "budget"]
-    assert rows == ["2 pairs", "25% labelled"]
+    assert rows == ["2 pairs", "25% labelled", "2 pairs, 64px"]  # the higher-resolution row: twice the quick size
     assert "not yet run" not in (out / "results.md").read_text()
+    for method in ("segment_strong", "unimatch"):
+        low, high = (flatten(yaml.safe_load((runs / f"{method}_{budget}_seed0" / "config.yaml").read_text())) for budget in ("2pairs", "2pairs_64px"))
+        assert {k for k in low if high.get(k) != low[k]} == {"run_dir", "data.load_size", "data.crop_size"}
+        assert high["data.crop_size"] == 2 * low["data.crop_size"]
     plain, strong, unimatch = (flatten(yaml.safe_load((runs / f"{m}_2pairs_seed0" / "config.yaml").read_text()))
                                for m in ("segment", "segment_strong", "unimatch"))
     assert {k for k in plain if strong.get(k) != plain[k]} == {"run_dir", "paired.augment"}
@@ -370,6 +374,13 @@ def test_unpaired_payoff_reuses_pretrained_encoders_runs_recorded_on_another_mac
     for run in exp.runs:  # its own runs: only from its own record
         if run not in shared:
             assert exp.recorded(run) is None or exp.recorded(run) == own[run.name]
+    # the higher-resolution row: the 40-pair runs of the strong segmenter and unimatch at 128 px, two seeds
+    for method in ("segment_strong", "unimatch"):
+        for seed in (0, 1):
+            low, high = exp.run(f"{method}_40pairs_seed{seed}"), exp.run(f"{method}_40pairs_128px_seed{seed}")
+            assert high.preset == low.preset and high.overrides == [*low.overrides[:2], "data.load_size=144", "data.crop_size=128",
+                                                                    *low.overrides[2:]]
+    assert not [run for run in exp.runs if "128px" in run.name and run.name.split("_")[0] not in ("segment", "unimatch")]
     # a third seed exactly in the cells left undecided by two, differing from the second in the seed alone
     third = sorted(run.name for run in exp.runs if run.name.endswith("_seed2"))
     assert third == sorted(f"{m}_{b}_seed2" for b, methods in module.THIRD_SEED_CELLS.items() for m in methods) != []
