@@ -96,7 +96,7 @@ def time_to_cyclegan_fid(exp: Experiment) -> str:
     """Per CUT / FastCUT seed: the first kept checkpoint at or below CycleGAN's final FID (mean over its seeds)."""
     final = [v for n in names(exp, "cyclegan") if (v := tables.get(exp.metrics.get(n), *FID[0][1])) is not None]
     if not final:
-        return "Time to CycleGAN's final FID: not yet measured (no finished CycleGAN run).\n"
+        return "Time to CycleGAN's final FID: not yet measured (no finished CycleGAN run).\n\n"
     target = statistics.mean(final)
     minutes = [s / 60 for n in names(exp, "cyclegan") if (s := exp.train_seconds(exp.run(n))) is not None]
     lines = [f"Time to CycleGAN's final FID ({target:.1f}, mean of {len(final)} seed(s); CycleGAN trained "
