@@ -15,21 +15,17 @@ encoder passes of PatchNCE (and, with the identity term, a second generator pass
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from semicycle.config import apply_overrides, load_preset
 from semicycle.engine.trainer import Trainer
-from speed import cpu_name
-
-REPO = Path(__file__).resolve().parents[1]
+from side_by_side import RESULTS, time_steps, write_record
 
 PRESETS = {"CycleGAN": "zhu2017-cyclegan-horse2zebra", "CUT": "park2020-cut-horse2zebra", "FastCUT": "park2020-fastcut-horse2zebra"}
 SAME_NETWORKS = ["model.generator=resnet_9blocks", "model.ngf=64", "model.discriminator=patchgan", "model.ndf=64",
@@ -47,25 +43,13 @@ def trainers(size: int, settings: list[str], folder: Path) -> dict[str, Trainer]
     return out
 
 
-def time_steps(runs: dict[str, Trainer], steps: int, warmup: int) -> dict[str, list[float]]:
-    batches = {name: [b.to(t.runtime.put) for _, (_, b) in zip(range(steps + warmup), t.method.batches.epoch(0))] for name, t in runs.items()}
-    times = {name: [] for name in runs}
-    for step in range(steps + warmup):
-        for name, trainer in runs.items():
-            start = time.perf_counter()
-            trainer.method.train_step(batches[name][step % len(batches[name])])
-            if step >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "cut_speed.json"))
+    p.add_argument("--json", default=str(RESULTS / "cut_speed.json"))
     args = p.parse_args(argv)
     load_start = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load_start:.2f}")
@@ -78,14 +62,7 @@ def main(argv=None) -> int:
             rows.append({"size": size, "method": name, "seconds_per_step": round(median, 4),
                          "over_cyclegan": round(median / medians["CycleGAN"], 3)})
             print(f"| {size} | {name} | {median:.3f} | {median / medians['CycleGAN']:.2f} |", flush=True)
-    record = {"command": " ".join(["OMP_WAIT_POLICY=PASSIVE python benchmarks/cut_speed.py", *(argv if argv is not None else sys.argv[1:])]),
-              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__},
-              "steps": args.steps, "warmup": args.warmup, "load_average_start": round(load_start, 2),
-              "load_average_end": round(os.getloadavg()[0], 2), "rows": rows,
-              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(f"load average after: {record['load_average_end']:.2f}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    write_record("cut_speed", argv, args, load_start, rows)
     return 0
 
 

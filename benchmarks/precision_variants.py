@@ -32,12 +32,10 @@ fp32's over it (the speed-up) go to --json. Quality is benchmarks/precision_pari
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -46,10 +44,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from semicycle.engine.trainer import Trainer
-from cut_speed import time_steps
+from side_by_side import RESULTS, time_steps, write_record
 from speed import base_config, cpu_name
-
-REPO = Path(__file__).resolve().parents[1]
 
 FAST = ["runtime.precision=bf16", "runtime.channels_last=true", "runtime.compile=true"]
 FP32 = ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"]
@@ -197,7 +193,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant first (the compiled ones compile there)")
     p.add_argument("--images", type=int, default=20, help="facades images preloaded per variant")
-    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "precision_variants.json"))
+    p.add_argument("--json", default=str(RESULTS / "precision_variants.json"))
     args = p.parse_args(argv)
     load_start = os.getloadavg()[0]
     print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), capability "
@@ -213,15 +209,7 @@ def main(argv=None) -> int:
             rows.append({"size": size, "variant": name, "seconds_per_step": round(median, 4),
                          "speedup": round(medians["fp32"] / median, 3), "compiled": compiled[name]})
             print(f"| {size} | {name} | {median:.3f} | {medians['fp32'] / median:.2f} |", flush=True)
-    record = {"command": " ".join(["OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_variants.py", *(argv if argv is not None else sys.argv[1:])]),
-              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "capability": torch.backends.cpu.get_cpu_capability()},
-              "steps": args.steps, "warmup": args.warmup, "load_average_start": round(load_start, 2),
-              "load_average_end": round(os.getloadavg()[0], 2), "rows": rows,
-              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(f"load average after: {record['load_average_end']:.2f}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    write_record("precision_variants", argv, args, load_start, rows)
     return 0
 
 
