@@ -1,6 +1,6 @@
-"""Quality parity of the fast path against fp32 at the experiments' full schedule (issue 19).
+"""Quality parity of the fast path and its variants against fp32 at the experiments' full schedule (issues 19, 45).
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py                       # everything below
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py          # fp32 and issue 45's three variants, 3 seeds
     OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --methods okada --seeds 0 --variants fast
     OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py --tabulate-only         # score what exists
 
@@ -23,11 +23,13 @@ colour, one confusion matrix over the split) with fp32 inference, and also with 
 (bf16 autocast, channels_last, eager: what ``semicycle.load`` picks with ``precision="auto"`` on a CPU with
 native bf16); the decoded label maps of the two inferences are compared pixel by pixel (agreement).
 
-The parity test, per method and metric: the difference of the variants' means lies within the seed
-spread, |mean(fast) - mean(fp32)| <= max(sd(fast), sd(fp32)) over the seeds (``within spread``).
+The parity test, per method, variant and metric, against fp32: the difference of the means lies within the
+seed spread, |mean(variant) - mean(fp32)| <= max(sd(variant), sd(fp32)) over the seeds (``within spread``).
 
-Runs are resumable (run the same command again; finished runs are only re-scored). Results go to
-``OUT/results.json`` and ``OUT/results.md``.
+Runs are resumable (run the same command again; finished runs are only re-scored). Every scored run goes into
+--json (default benchmarks/results/precision_parity.json, committed), merged with the runs recorded there before
+(run folders stay on the machine that trained them; each row names its machine), and the parity is computed
+over the merged rows; ``python -m experiments.regenerate_docs`` writes docs/performance.md's tables from it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from semicycle.engine.trainer import Trainer
 from semicycle.evaluation.confusion import ConfusionMatrix
 
 from precision_variants import VARIANTS  # benchmarks/: the variants as changes to a built method
+from speed import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SEMICYCLE_DATA", REPO.parent / "shared" / "data"))
@@ -122,43 +125,34 @@ def score_run(cfg: Config) -> dict:
             "inference_agreement": float((fast_maps == fp32_maps).float().mean()), "val_images": len(truth)}
 
 
-def parity(rows: list[dict], method: str, variants: list[str]) -> dict:
-    """Per metric: each variant's mean and sd over seeds, the difference and whether it is within the spread."""
+def parity(rows: list[dict], method: str, variant: str) -> dict:
+    """Per metric: fp32's and the variant's mean and sd over seeds, the difference of the means and whether it lies
+    within the larger sd; {} until both have two seeds."""
     out = {}
     for metric in METRICS:
-        values = {v: [r["fp32_inference"][metric] for r in rows if r["method"] == method and r["variant"] == v] for v in variants}
-        if any(len(x) < 2 for x in values.values()) or len(values) != 2:
+        values = {v: [r["fp32_inference"][metric] for r in rows if r["method"] == method and r["variant"] == v] for v in ("fp32", variant)}
+        if any(len(x) < 2 for x in values.values()):
             continue
-        (a, va), (b, vb) = values.items()
-        spread = max(statistics.stdev(va), statistics.stdev(vb))
-        diff = statistics.mean(vb) - statistics.mean(va)
-        out[metric] = {f"mean_{a}": statistics.mean(va), f"sd_{a}": statistics.stdev(va), f"mean_{b}": statistics.mean(vb),
-                       f"sd_{b}": statistics.stdev(vb), "difference": diff, "within_spread": abs(diff) <= spread}
+        reference, other = values["fp32"], values[variant]
+        difference = statistics.mean(other) - statistics.mean(reference)
+        out[metric] = {"mean_fp32": statistics.mean(reference), "sd_fp32": statistics.stdev(reference), "n_fp32": len(reference),
+                       "mean_variant": statistics.mean(other), "sd_variant": statistics.stdev(other), "n_variant": len(other),
+                       "difference": difference, "within_spread": abs(difference) <= max(statistics.stdev(reference), statistics.stdev(other))}
     return out
 
 
-def table(rows: list[dict], methods: list[str], variants: list[str]) -> str:
-    lines = ["| method | variant | seed | pixel acc | class acc | mIoU | fast inference agreement | images/s (1 thread) |",
-             "|" + " --- |" * 8]
-    for r in rows:
-        m = r["fp32_inference"]
-        agree = f"{r['inference_agreement']:.4f}"
-        lines.append(f"| {r['method']} | {r['variant']} | {r['seed']} | {m['pixel_accuracy']:.4f} | {m['mean_class_accuracy']:.4f} | "
-                     f"{m['mean_iou']:.4f} | {agree} | {r['training']['img_per_s_median']:.2f} |")
-    lines += ["", "| method | metric | " + " | ".join(f"{v} mean ± sd" for v in variants) + " | difference | within seed spread |",
-              "|" + " --- |" * (4 + len(variants))]
-    for method in methods:
-        for metric, p in parity(rows, method, variants).items():
-            cells = " | ".join(f"{p[f'mean_{v}']:.4f} ± {p[f'sd_{v}']:.4f}" for v in variants)
-            lines.append(f"| {method} | {metric} | {cells} | {p['difference']:+.4f} | {'yes' if p['within_spread'] else 'NO'} |")
-    return "\n".join(lines)
+def run_key(row: dict) -> str:
+    return f"{row['method']}-{row['variant']}-seed{row['seed']}"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(REPO / "runs" / "precision_parity"))
+    parser.add_argument("--out", default=str(REPO / "runs" / "precision_parity"), help="the run folders")
+    parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "precision_parity.json"),
+                        help="the record of every scored run (merged with what it holds) and the parity")
     parser.add_argument("--methods", nargs="+", choices=sorted(PRESETS), default=["okada", "cyclegan"])
-    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["fp32", "fast"])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS),
+                        default=["fp32", "fast-fp32-discriminators", "fast-fp32-pass-through", "fast-bf16-forward-generators"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tabulate-only", action="store_true", help="score finished runs, train nothing")
@@ -166,6 +160,9 @@ def main(argv=None) -> int:
     if "fast-fp32-pair-step" in args.variants and args.methods != ["okada"]:
         parser.error("--variants fast-fp32-pair-step needs --methods okada (only okada has a pair step)")
     out = Path(args.out)
+    record_path = Path(args.json)
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {"runs": {}}
+    machine = f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"
     rows = []
     for method in args.methods:
         for seed in args.seeds:
@@ -185,15 +182,20 @@ def main(argv=None) -> int:
                     print(f"trained {cfg.run_dir} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # emulated bf16 on CPUs without native bf16
-                    row = {"method": method, "variant": variant, "seed": seed, "run": str(cfg.run_dir),
+                    row = {"method": method, "variant": variant, "seed": seed, "run": str(cfg.run_dir), "machine": machine,
                            "training": training_record(cfg), **score_run(cfg)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    summary = {m: parity(rows, m, args.variants) for m in args.methods}
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "runs": rows, "parity": summary}, indent=1))
-    text = table(rows, args.methods, args.variants)
-    (out / "results.md").write_text(text + "\n")
-    print(text)
+    record["runs"].update({run_key(row): row for row in rows})
+    merged = list(record["runs"].values())
+    record["parity"] = {m: {v: parity(merged, m, v) for v in sorted({r["variant"] for r in merged if r["method"] == m}) if v != "fp32"}
+                        for m in sorted({r["method"] for r in merged})}
+    record["command"] = "OMP_WAIT_POLICY=PASSIVE python benchmarks/precision_parity.py"
+    record["written"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps(record["parity"], indent=1))
+    print(f"wrote {record_path}; python -m experiments.regenerate_docs writes docs/performance.md's tables from it")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The docs pages' tables of the benchmarks/ scripts, from their committed JSON in benchmarks/results/ (each script
 writes its file; ``python -m experiments.regenerate_docs`` places the blocks): docs/serving.md's load test
-(benchmarks/serve_load.py), docs/performance.md's CUT step times (benchmarks/cut_speed.py) and the bf16 variants'
-step times (benchmarks/precision_variants.py)."""
+(benchmarks/serve_load.py), docs/performance.md's CUT step times (benchmarks/cut_speed.py), the bf16 variants'
+step times (benchmarks/precision_variants.py) and their quality against fp32 (benchmarks/precision_parity.py)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,28 @@ def precision_variants(record: dict) -> str:
             f"at the end, measured {record['measured']}.\n\n" + "\n".join(lines))
 
 
-BLOCKS = {"serve_load": serve_load, "cut_speed": cut_speed, "precision_variants": precision_variants}  # block name = its benchmark script and JSON file
+def precision_parity(record: dict) -> str:
+    """Every scored run, then each variant against fp32 per method and metric (mean ± sd over seeds)."""
+    runs = sorted(record["runs"].values(), key=lambda r: (r["method"], r["variant"] != "fp32", r["variant"], r["seed"]))
+    lines = ["| method | variant | seed | pixel acc | class acc | mIoU | fast inference agreement | images/s (1 thread) | machine |",
+             "|" + " --- |" * 9]
+    for r in runs:
+        m = r["fp32_inference"]
+        lines.append(f"| {r['method']} | {r['variant']} | {r['seed']} | {m['pixel_accuracy']:.4f} | {m['mean_class_accuracy']:.4f} | "
+                     f"{m['mean_iou']:.4f} | {r['inference_agreement']:.4f} | {r['training']['img_per_s_median']:.2f} | {r['machine']} |")
+    lines += ["", "| method | variant | metric | fp32 mean ± sd | variant mean ± sd | difference | within the seed spread |",
+              "|" + " --- |" * 7]
+    for method, variants in record["parity"].items():
+        for variant, metrics in variants.items():
+            for metric, p in metrics.items():
+                lines.append(f"| {method} | {variant} | {metric} | {p['mean_fp32']:.4f} ± {p['sd_fp32']:.4f} (n={p['n_fp32']}) | "
+                             f"{p['mean_variant']:.4f} ± {p['sd_variant']:.4f} (n={p['n_variant']}) | {p['difference']:+.4f} | "
+                             f"{'yes' if p['within_spread'] else 'NO'} |")
+    return f"`{record['command']}`, written {record['written']}.\n\n" + "\n".join(lines)
+
+
+BLOCKS = {"serve_load": serve_load, "cut_speed": cut_speed, "precision_variants": precision_variants,
+          "precision_parity": precision_parity}  # block name = its benchmark script and JSON file
 
 
 def blocks() -> dict[str, str]:

@@ -32,6 +32,7 @@ PAGES = {  # block name -> the page that holds it
     "serve_load": REPO / "docs" / "serving.md",
     "cut_speed": REPO / "docs" / "performance.md",
     "precision_variants": REPO / "docs" / "performance.md",
+    "precision_parity": REPO / "docs" / "performance.md",
 }
 
 

@@ -56,7 +56,7 @@ def test_every_generated_block_equals_its_regeneration_from_the_committed_result
     assert script("regenerate_docs").stale_blocks(regenerated) == []
     names = set(regenerated)
     assert {"verdict", "what_to_use", "readme_verdict", "okada_table1", "shukla_tables", "pretrained_encoder", "serve_load",
-            "cut_speed", "precision_variants"} <= names
+            "cut_speed", "precision_variants", "precision_parity"} <= names
 
 
 def test_a_stale_block_is_caught(regenerated, tmp_path, monkeypatch):

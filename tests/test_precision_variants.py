@@ -12,13 +12,15 @@ import pytest
 import torch
 from torch import nn
 
+from experiments import benchmark_tables
 from semicycle.engine.trainer import Trainer
 
 from test_fast_path import NARROW, no_bf16_warning
 from tiny_runs import tiny_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import precision_variants  # noqa: E402  (benchmarks/ is not a package)
+import precision_parity  # noqa: E402  (benchmarks/ is not a package)
+import precision_variants  # noqa: E402
 
 CONVOLUTIONS = {
     "reflect padding, bias": lambda: nn.Conv2d(3, 5, 3, padding=1, padding_mode="reflect"),
@@ -95,3 +97,24 @@ def test_bf16_forward_generators_patches_the_generators_convolutions_but_their_o
     after = method.networks["G_AB"].state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained
     assert all(torch.isfinite(v).all() for v in after.values())
+
+
+def test_parity_compares_each_variant_with_fp32_within_the_larger_seed_sd_and_the_page_shows_every_run():
+    def row(variant, seed, pixel):
+        scores = {"pixel_accuracy": pixel, "mean_class_accuracy": pixel / 2, "mean_iou": pixel / 4}
+        return {"method": "okada", "variant": variant, "seed": seed, "machine": "cpu X", "fp32_inference": scores,
+                "inference_agreement": 0.99, "training": {"img_per_s_median": 3.0}}
+    rows = [row("fp32", 0, 0.28), row("fp32", 1, 0.29), row("fp32", 2, 0.30),  # sd 0.01
+            row("near", 0, 0.275), row("near", 1, 0.285), row("near", 2, 0.295),  # 0.005 below: within
+            row("far", 0, 0.24), row("far", 1, 0.25), row("far", 2, 0.26),  # 0.04 below: beyond
+            row("one seed", 0, 0.29)]
+    near, far = (precision_parity.parity(rows, "okada", v)["pixel_accuracy"] for v in ("near", "far"))
+    assert near["difference"] == pytest.approx(-0.005) and near["within_spread"] and near["n_variant"] == 3
+    assert far["difference"] == pytest.approx(-0.04) and not far["within_spread"]
+    assert precision_parity.parity(rows, "okada", "one seed") == {}  # one seed: no spread, no verdict
+    record = {"command": "python benchmarks/precision_parity.py", "written": "now",
+              "runs": {precision_parity.run_key(r): r for r in rows},
+              "parity": {"okada": {v: precision_parity.parity(rows, "okada", v) for v in ("near", "far")}}}
+    page = benchmark_tables.precision_parity(record)
+    assert sum(line.startswith("| okada |") for line in page.splitlines()) == len(rows) + 2 * 3
+    assert "| okada | far | pixel_accuracy | 0.2900 ± 0.0100 (n=3) | 0.2500 ± 0.0100 (n=3) | -0.0400 | NO |" in page
