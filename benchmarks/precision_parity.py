@@ -161,7 +161,6 @@ def main(argv=None) -> int:
         parser.error("--variants fast-fp32-pair-step needs --methods okada (only okada has a pair step)")
     out = Path(args.out)
     record_path = Path(args.json)
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {"runs": {}}
     machine = f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"
     rows = []
     for method in args.methods:
@@ -186,6 +185,7 @@ def main(argv=None) -> int:
                            "training": training_record(cfg), **score_run(cfg)}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {"runs": {}}  # read now: another process may have written
     record["runs"].update({run_key(row): row for row in rows})
     merged = list(record["runs"].values())
     record["parity"] = {m: {v: parity(merged, m, v) for v in sorted({r["variant"] for r in merged if r["method"] == m}) if v != "fp32"}
