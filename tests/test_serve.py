@@ -227,6 +227,41 @@ def test_a_full_queue_is_refused_at_once_and_the_held_request_completes():
         assert first["answer"][0] == 200
 
 
+class RendezvousNetwork(torch.nn.Module):
+    """A generator whose forward goes on only once ``parties`` calls are inside it at the same time (a barrier): only
+    inference threads running side by side pass it."""
+
+    def __init__(self, net, parties: int):
+        super().__init__()
+        self.net, self.arch, self.size_multiple = net, net.arch, net.size_multiple
+        self.barrier = threading.Barrier(parties, timeout=60)
+
+    def forward(self, x):
+        self.barrier.wait()
+        return self.net(x)
+
+
+def test_two_inference_threads_translate_two_uploads_at_once_as_one_thread_does_one_after_the_other():
+    net = segmenter_translator().generators["AtoB"]
+    uploads = [png_bytes((40, 30)), png_bytes((24, 36), noise=False)]
+    with serving_in_thread(create_app(Translator({"AtoB": net}, torch.device("cpu"), {}, PALETTE), "m", "pytorch")) as port:
+        expected = [post_form(port, "/translate", {"image": ("a.png", upload)}) for upload in uploads]
+    together = Translator({"AtoB": RendezvousNetwork(net, parties=2)}, torch.device("cpu"), {}, PALETTE)
+    with serving_in_thread(create_app(together, "m", "pytorch", ServeLimits(threads=2))) as port:
+        answers = [None, None]
+
+        def send(i):
+            answers[i] = post_form(port, "/translate", {"image": ("a.png", uploads[i])})
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+    assert [a[0] for a in answers] == [e[0] for e in expected] == [200, 200]  # with one thread the barrier would time out
+    assert [a[2] for a in answers] == [e[2] for e in expected]  # the same PNG bytes
+
+
 def test_serving_elsewhere_than_loopback_without_a_token_warns(monkeypatch, demo, capsys):
     import uvicorn
 
