@@ -49,6 +49,10 @@ from speed import base_config, cpu_name
 
 FAST = ["runtime.precision=bf16", "runtime.channels_last=true", "runtime.compile=true"]
 FP32 = ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"]
+# Each wrapper below is one code object for every network it wraps, so torch.compile keeps one cache entry per network,
+# input layout, grad state (and, in the speed benchmark, image size) under that code object: far over dynamo's
+# default limit of 8, past which it runs the frame eagerly.
+torch._dynamo.config.recompile_limit = 64
 
 
 def widen(module: nn.Module) -> None:
