@@ -45,10 +45,9 @@ from torch.nn import functional as F
 
 from semicycle.engine.trainer import Trainer
 from side_by_side import RESULTS, time_steps, write_record
-from speed import base_config, cpu_name
+from speed import REFERENCE, base_config, cpu_name
 
 FAST = ["runtime.precision=bf16", "runtime.channels_last=true", "runtime.compile=true"]
-FP32 = ["runtime.precision=fp32", "runtime.channels_last=false", "runtime.compile=false"]
 # Each wrapper below is one code object for every network it wraps, so torch.compile keeps one cache entry per network,
 # input layout, grad state (and, in the speed benchmark, image size) under that code object: far over dynamo's
 # default limit of 8, past which it runs the frame eagerly.
@@ -167,7 +166,7 @@ def bf16_forward_generators(method) -> None:
 
 
 VARIANTS = {  # name: (overrides, change of the built method or None)
-    "fp32": (FP32, None),
+    "fp32": (REFERENCE, None),  # fp32, NCHW, eager
     "fast": (FAST, None),
     "fast-fp32-pair-step": (FAST, fp32_pair_step),
     "fast-fp32-discriminators": (FAST, fp32_discriminators),

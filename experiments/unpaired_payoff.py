@@ -87,17 +87,12 @@ def build(args) -> Experiment:
             pairs = [f"train.seed={seed}", f"pairs.rate={rate:g}"]
             add(exp, source, "segment", budget, seed, "isola2017-pix2pix-facades", [*pairs, *pretrained_encoder.SEGMENT, *ENCODER],
                 f"segment_imagenet_seed{seed}" if shared else None)
-            add(exp, source, "segment_strong", budget, seed, "isola2017-pix2pix-facades",
-                [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
-            add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
+            add_strong_and_unimatch(exp, source, budget, seed, pairs)
             add(exp, source, "okada", budget, seed, "okada2019-ssl-facades", [*pairs, *ENCODER], f"okada_imagenet_seed{seed}" if shared else None)
     higher = [f"data.load_size={load_size_for(exp.higher_size)}", f"data.crop_size={exp.higher_size}"]
     for budget, rate in exp.budgets["facades_higher"].items():
         for seed in SEEDS:
-            pairs = [f"train.seed={seed}", f"pairs.rate={rate:g}", *higher]
-            add(exp, source, "segment_strong", budget, seed, "isola2017-pix2pix-facades",
-                [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
-            add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
+            add_strong_and_unimatch(exp, source, budget, seed, [f"train.seed={seed}", f"pairs.rate={rate:g}", *higher])
     mondal_setup = dict(augment=False, iterations=exp.iterations if exp.quick else CITYSCAPES_ITERATIONS, decay_fraction=0.75)
     for budget, rate in exp.budgets["cityscapes"].items():
         shared = rate == 0.1
@@ -123,6 +118,12 @@ def add(exp: Experiment, source: Experiment, method: str, budget: str, seed: int
     if shared and any(run.name == shared for run in source.runs):
         return exp.add(dataclasses.replace(source.run(shared), name=name, needs=[]))
     return exp.add(Run(name, preset, overrides, label=f"{METHODS[method]}, {budget}, seed {seed}", direction="AtoB", **settings))
+
+
+def add_strong_and_unimatch(exp: Experiment, source: Experiment, budget: str, seed: int, pairs: list[str]) -> None:
+    """A facades budget's strong pairs-only segmenter and unimatch, on the pairs ``pairs`` (seed, rate, size) choose."""
+    add(exp, source, "segment_strong", budget, seed, "isola2017-pix2pix-facades", [*pairs, *pretrained_encoder.SEGMENT, *ENCODER, *STRONG])
+    add(exp, source, "unimatch", budget, seed, "yang2023-unimatch-facades", [*pairs, "model.norm=instance", *ENCODER, *FACADES_UNIMATCH])
 
 
 def tabulate(exp: Experiment) -> str:

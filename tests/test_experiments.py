@@ -446,6 +446,14 @@ def test_run_all_starts_workers_that_run_every_script_and_stop_cleanly(tmp_path)
     assert "start -m experiments.okada_rate_sweep --split val --dataset cityscapes threads=" in log.read_text()
 
 
+def test_first_reaching_finds_the_first_point_at_the_target_in_either_direction():
+    first_reaching = script("time_to_quality").first_reaching
+    points = [{"iteration": i, "mean_iou": m, "fid": f} for i, m, f in ((1, 0.1, 90.0), (2, 0.3, 70.0), (3, 0.2, 60.0))]
+    assert first_reaching(points, 0.2)["iteration"] == 2 and first_reaching(points, 0.4) is None
+    assert first_reaching(points, 70.0, "fid", lower_is_better=True)["iteration"] == 2
+    assert first_reaching(points, 50.0, "fid", lower_is_better=True) is None
+
+
 @pytest.mark.slow
 def test_cut_comparison_scores_three_methods_by_fid_and_kid_and_cut_with_pairs_against_okada(folders, capsys):
     """Issue 44: horse2zebra's CycleGAN, CUT and FastCUT at the same generator, discriminator and iterations, FID and KID on
